@@ -1,0 +1,10 @@
+//! Criterion benches: whatbreaks against a bare-tokio baseline measured in the same run.
+//!
+//! `cargo bench` (all), `cargo bench -- herd` (one group).
+use criterion::criterion_main;
+
+mod benchmarks;
+
+criterion_main! {
+    benchmarks::herd::benches,
+}

@@ -1,0 +1,2 @@
+//! Bench groups, one module each.
+pub(crate) mod herd;

@@ -1,0 +1,108 @@
+//! End to end: run a failing test in a child process, as `cargo test` would, and check the
+//! output a user sees, the replay line, and that the replay reproduces the failure.
+
+use std::process::Command;
+
+const FIXTURE: &str = "fixtures::herd_without_jitter";
+
+fn run_fixture(envs: &[(&str, &str)]) -> (bool, String) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--ignored", "--exact", FIXTURE, "--test-threads=1"]);
+    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
+        cmd.env_remove(key);
+    }
+    cmd.envs(envs.iter().copied());
+    let out = cmd.output().expect("run the fixture");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The finding block: from the verdict line to the replay line.
+fn finding(text: &str) -> String {
+    let start = text
+        .find("whatbreaks: thundering herd")
+        .unwrap_or_else(|| panic!("no finding in:\n{text}"));
+    let rest = &text[start..];
+    let end = rest
+        .find("--exact")
+        .map(|i| i + "--exact".len())
+        .unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+#[test]
+fn failure_output_has_the_documented_shape() {
+    let (ok, text) = run_fixture(&[("WHATBREAKS_SEED", "0x5eed")]);
+    assert!(!ok, "the fixture must fail:\n{text}");
+    assert!(
+        text.contains("whatbreaks: herd: seed 0x5eed"),
+        "seed printed at the start:\n{text}"
+    );
+    let f = finding(&text);
+    let labels: Vec<&str> = f
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| ["scenario", "evidence", "arrivals", "fix", "replay"].contains(w))
+        .collect();
+    assert_eq!(
+        labels,
+        ["scenario", "evidence", "arrivals", "fix", "replay"],
+        "{f}"
+    );
+    assert!(
+        f.contains("scenario  1000 clients, upstream `upstream` down 0s..10s, seed 0x5eed"),
+        "{f}"
+    );
+    assert!(
+        f.contains("retry 1: 1000/1000 clients in the same 1 ms (t=1s)"),
+        "{f}"
+    );
+    assert!(f.contains("fix       add jitter to the backoff"), "{f}");
+    assert!(
+        f.contains(&format!("replay    WHATBREAKS_SEED=0x5eed cargo test -p whatbreaks --test herd -- {FIXTURE} --exact")),
+        "{f}"
+    );
+}
+
+#[test]
+fn the_replay_line_reproduces_the_failure() {
+    let (_, first) = run_fixture(&[]);
+    let seed = first
+        .split("replay    WHATBREAKS_SEED=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no replay line in:\n{first}"))
+        .to_string();
+    let (ok, again) = run_fixture(&[("WHATBREAKS_SEED", &seed)]);
+    assert!(!ok);
+    assert_eq!(finding(&first), finding(&again), "same seed, same finding");
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable_and_the_form() {
+    let (ok, text) = run_fixture(&[("WHATBREAKS_SEEDS", "many")]);
+    assert!(!ok);
+    assert!(
+        text.contains(
+            "WHATBREAKS_SEEDS=\"many\" cannot be used: expected a whole number of at least 1"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_variable_draws_a_warning() {
+    let (_, text) = run_fixture(&[("WHATBREAKS_SEDE", "1"), ("WHATBREAKS_SEED", "1")]);
+    assert!(
+        text.contains(
+            "whatbreaks: warning: unknown environment variable(s) WHATBREAKS_SEDE ignored"
+        ),
+        "{text}"
+    );
+}

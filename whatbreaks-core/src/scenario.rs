@@ -1,0 +1,170 @@
+//! What every scenario shares: running seeds, turning a run that did not finish into a
+//! finding, and the common builder settings.
+
+use crate::config::{EnvOverrides, Settings, fresh_seed};
+use crate::report::{Finding, FindingKind, Report, replay_line};
+use crate::sim::{Run, RunLimits, describe_end};
+use std::time::Instant;
+
+/// What one seed of a scenario produced.
+#[derive(Debug, Default)]
+pub struct SeedResult {
+    /// Findings, without seed and replay line (the driver fills them in).
+    pub findings: Vec<Finding>,
+    /// The headline number of this run.
+    pub key_figure: String,
+    /// Named figures of this run.
+    pub figures: Vec<(String, String)>,
+}
+
+/// Runs `one` for each seed the settings (and the environment) ask for, and stops at the
+/// first seed with findings.
+///
+/// `label` names the scenario on the start line (`whatbreaks: herd: seed 0x…`) and in the
+/// report. Environment errors come back as a [`FindingKind::Config`] finding.
+pub fn run_seeds(
+    settings: &Settings,
+    label: &str,
+    mut one: impl FnMut(&RunLimits) -> SeedResult,
+) -> Report {
+    let started = Instant::now();
+    let env = match EnvOverrides::from_env() {
+        Ok(env) => env,
+        Err(e) => {
+            let mut f = Finding::bug("configuration", e.to_string());
+            f.kind = FindingKind::Config;
+            f.fix = format!("set {} to a valid value, or unset it", e.variable);
+            return Report {
+                scenario: label.to_string(),
+                findings: vec![f],
+                ..Report::default()
+            };
+        }
+    };
+    env.warn_unknown();
+    let settings = settings.clone().with_env(&env);
+    let first = settings.seed.unwrap_or_else(fresh_seed);
+    let seeds = settings.seed_list(first);
+    if !env.quiet {
+        eprintln!(
+            "whatbreaks: {label}: seed {first:#x}{} (replay: WHATBREAKS_SEED={first:#x})",
+            if seeds.len() > 1 {
+                format!(" and {} derived seed(s)", seeds.len() - 1)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut report = Report {
+        scenario: label.to_string(),
+        ..Report::default()
+    };
+    for seed in seeds {
+        let limits = RunLimits {
+            seed,
+            time_limit: settings.time_limit,
+            watchdog: settings.watchdog,
+        };
+        let result = one(&limits);
+        report.seeds.push(seed);
+        report.key_figure = result.key_figure;
+        report.figures = result.figures;
+        if !result.findings.is_empty() {
+            let replay = replay_line(seed);
+            report.findings = result
+                .findings
+                .into_iter()
+                .map(|mut f| {
+                    f.seed = seed;
+                    if f.replay.is_empty() {
+                        f.replay = replay.clone();
+                    }
+                    f.scenario = if f.scenario.is_empty() {
+                        format!("seed {seed:#x}")
+                    } else {
+                        format!("{}, seed {seed:#x}", f.scenario)
+                    };
+                    f
+                })
+                .collect();
+            break;
+        }
+    }
+    report.wall_time = started.elapsed();
+    report
+}
+
+/// Findings for a run that did not finish or whose clients panicked.
+///
+/// `scenario` is the scenario line of the detector (without the seed).
+pub fn harness_findings<T>(run: &Run<T>, limits: &RunLimits, scenario: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some((verdict, evidence, fix)) = describe_end(run, limits) {
+        let pattern = match run.end {
+            crate::sim::RunEnd::TimeLimit => "time limit",
+            crate::sim::RunEnd::Watchdog { .. } => "watchdog",
+            _ => "scenario panic",
+        };
+        let mut f = Finding::bug(pattern, verdict);
+        f.kind = FindingKind::Harness;
+        f.scenario = scenario.to_string();
+        f.evidence = evidence;
+        f.fix = fix;
+        out.push(f);
+    }
+    if !run.panics.is_empty() {
+        let mut f = Finding::bug(
+            "client panic",
+            format!("{} client(s) panicked", run.panics.len()),
+        );
+        f.kind = FindingKind::Harness;
+        f.scenario = scenario.to_string();
+        f.evidence = run
+            .panics
+            .iter()
+            .map(|p| {
+                format!(
+                    "client #{} at t={}: {}",
+                    p.client,
+                    crate::spec::format_duration(p.at),
+                    p.message
+                )
+            })
+            .collect();
+        f.fix = "a panic inside the code under test: see the first message (the panic's location is printed above it)".into();
+        out.push(f);
+    }
+    out
+}
+
+/// Adds the settings every scenario has (`seed`, `seeds`, `time_limit`, `watchdog`) as
+/// builder methods to a type with a `settings: Settings` field.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! impl_common_settings {
+    ($ty:ty) => {
+        impl $ty {
+            /// Runs this seed first (`WHATBREAKS_SEED` overrides it).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.settings.seed = Some(seed);
+                self
+            }
+            /// Runs this many seeds: the first, then seeds derived from it
+            /// (`WHATBREAKS_SEEDS` overrides it).
+            pub fn seeds(mut self, seeds: u32) -> Self {
+                self.settings.seeds = seeds.max(1);
+                self
+            }
+            /// Virtual-time limit of one run (default 1 h; `WHATBREAKS_TIME_LIMIT`).
+            pub fn time_limit(mut self, limit: ::std::time::Duration) -> Self {
+                self.settings.time_limit = limit;
+                self
+            }
+            /// Wall-clock limit of one run (default 60 s; `WHATBREAKS_WATCHDOG`).
+            pub fn watchdog(mut self, limit: ::std::time::Duration) -> Self {
+                self.settings.watchdog = limit;
+                self
+            }
+        }
+    };
+}

@@ -1,0 +1,213 @@
+//! The small text grammars shared by attribute arguments and `WHATBREAKS_*` variables.
+//!
+//! This file is plain `std` Rust with no dependencies, so that `whatbreaks-macros` can include
+//! the very same source (`#[path]`) and reject a bad value at compile time with the same
+//! message the runtime gives for an environment variable. One grammar, two callers.
+
+use std::time::Duration;
+
+/// The accepted forms of a duration, for error messages.
+pub const DURATION_FORM: &str = "a number with a unit: `250ms`, `10s`, `1.5s`, `2m`, `1h` (or `0`)";
+
+/// The accepted forms of a time window, for error messages.
+pub const WINDOW_FORM: &str = "`START..END` with durations, e.g. `0s..10s` or `90s..2m`";
+
+/// The accepted forms of a seed, for error messages.
+pub const SEED_FORM: &str = "a decimal or 0x-hex u64, e.g. `42` or `0x5eed1234`";
+
+/// The accepted forms of a byte size, for error messages.
+pub const BYTES_FORM: &str =
+    "a number with a unit: `512B`, `64KiB`, `10MiB`, `1GiB`, `2TiB` (or `KB`, `MB`, `GB`)";
+
+/// Parses a byte size: `512B`, `64KiB`, `10MiB`, `1GiB`, `2TiB`, `1.5GB`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .ok_or_else(|| format!("`{text}` has no unit; expected {BYTES_FORM}"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; expected {BYTES_FORM}"))?;
+    let scale: f64 = match unit.trim() {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit in `{text}`; expected {BYTES_FORM}"
+            ));
+        }
+    };
+    Ok((number * scale).round() as u64)
+}
+
+/// Formats a byte count for people: `312 B`, `4.0 KiB`, `298 MiB`, `1.2 GiB`.
+pub fn format_bytes(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes;
+    let mut i = 0;
+    while v.abs() >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 || v.abs() >= 100.0 {
+        format!("{v:.0} {}", units[i])
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// Parses `250ms`, `10s`, `1.5s`, `2m`, `1h`, `3d`, `0`.
+///
+/// Durations are kept in whole milliseconds, the grain of tokio's timer.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .ok_or_else(|| format!("`{text}` has no unit; expected {DURATION_FORM}"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; expected {DURATION_FORM}"))?;
+    let unit_ms = match unit.trim() {
+        "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        other => {
+            return Err(format!(
+                "`{other}` is not a time unit in `{text}`; expected {DURATION_FORM}"
+            ));
+        }
+    };
+    let ms = number * unit_ms;
+    if !ms.is_finite() || ms > 1e15 {
+        return Err(format!("`{text}` is too long; expected {DURATION_FORM}"));
+    }
+    Ok(Duration::from_millis(ms.round() as u64))
+}
+
+/// Parses a window `START..END` of virtual time, such as `0s..10s`.
+pub fn parse_window(text: &str) -> Result<(Duration, Duration), String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a window; expected {WINDOW_FORM}"))?;
+    let start = parse_duration(start)?;
+    let end = parse_duration(end)?;
+    if end <= start {
+        return Err(format!(
+            "window `{text}` ends before it starts; expected {WINDOW_FORM}"
+        ));
+    }
+    Ok((start, end))
+}
+
+/// Parses a seed: decimal or `0x`-prefixed hexadecimal, `_` allowed as a separator.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let clean = text.trim().replace('_', "");
+    let parsed = match clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => clean.parse(),
+    };
+    parsed.map_err(|_| format!("`{text}` is not a seed; expected {SEED_FORM}"))
+}
+
+/// Formats a duration the way whatbreaks prints virtual times: `1.250s`, `250ms`, `2m30s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".to_string()
+    } else if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        if ms % 1_000 == 0 {
+            format!("{}s", ms / 1_000)
+        } else {
+            format!("{}.{:03}s", ms / 1_000, ms % 1_000)
+        }
+    } else {
+        let s = ms / 1_000;
+        let (m, s) = (s / 60, s % 60);
+        if s == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{s}s")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1_500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("10_000ms"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("10 parsecs")
+                .unwrap_err()
+                .contains("not a time unit")
+        );
+        assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn windows_and_seeds() {
+        assert_eq!(
+            parse_window("0s..10s"),
+            Ok((Duration::ZERO, Duration::from_secs(10)))
+        );
+        assert!(parse_window("10s..1s").unwrap_err().contains("ends before"));
+        assert!(parse_window("10s").is_err());
+        assert_eq!(parse_seed("0x5eed"), Ok(0x5eed));
+        assert_eq!(parse_seed("42"), Ok(42));
+        assert!(
+            parse_seed("0xzz")
+                .unwrap_err()
+                .contains("expected a decimal")
+        );
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512B"), Ok(512));
+        assert_eq!(parse_bytes("1.5KB"), Ok(1_500));
+        assert!(parse_bytes("12").is_err());
+        assert!(parse_bytes("1 parsec").is_err());
+        assert_eq!(format_bytes(312.0), "312 B");
+        assert_eq!(format_bytes(298.0 * 1024.0 * 1024.0), "298 MiB");
+        assert_eq!(format_bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.5 GiB");
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_millis(1_250)), "1.250s");
+        assert_eq!(format_duration(Duration::from_secs(3)), "3s");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+    }
+}

@@ -1,0 +1,25 @@
+//! Attribute macros for [whatbreaks](https://docs.rs/whatbreaks). A thin shim: each macro
+//! checks its arguments and function signature at compile time, then expands into a builder
+//! from `whatbreaks-core` and one call that runs it. All behaviour lives in `whatbreaks-core`;
+//! the documentation of each macro lives on its re-export in the `whatbreaks` crate.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod entry;
+mod specs;
+// The grammar of durations, windows and seeds is shared with the runtime (one source).
+#[path = "../../whatbreaks-core/src/spec.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod spec;
+
+use proc_macro::TokenStream;
+
+/// Thundering herd: see `whatbreaks::herd_test`.
+#[proc_macro_attribute]
+pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::HERD, args.into(), item.into()).into()
+}
