@@ -7,4 +7,5 @@ mod benchmarks;
 
 criterion_main! {
     benchmarks::herd::benches,
+    benchmarks::race::benches,
 }

@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/race.rs"]
+mod race;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {

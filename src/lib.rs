@@ -45,6 +45,7 @@
 //! | pattern | attribute | builder | property |
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
+//! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //!
 //! ## Running, and replaying a failure
 //!
@@ -109,8 +110,9 @@
 )]
 
 pub use whatbreaks_core::{
-    Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
-    herd, report, rng, scenario, sim, spec, upstream,
+    Finding, FindingKind, HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream,
+    UpstreamError, config, db, herd, join, race, report, rng, scenario, sim, spawn, spec, store,
+    sync, upstream,
 };
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
@@ -156,9 +158,56 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::herd_test;
 
+/// Check-then-act races: explores interleavings of the futures the body races and fails when
+/// an invariant (`assert!`) breaks under any of them.
+///
+/// The function takes no arguments. Its body runs once per schedule, each with a fresh seed;
+/// futures raced with [`join!`], [`race::join_all`] or [`spawn`] are interleaved by the
+/// explorer at every await point (see [`race`]). Simulated components ([`SimDb`]) add seeded
+/// latency and record a trace, which the finding shows for the schedule that broke.
+///
+/// ```no_run
+/// # async fn toggle_like(db: &whatbreaks::SimDb, user: &str, post: &str) {}
+/// #[whatbreaks::race_test(schedules = 500)]
+/// async fn double_tap_like() {
+///     let db = whatbreaks::SimDb::new();
+///     whatbreaks::join!(toggle_like(&db, "u1", "p1"), toggle_like(&db, "u1", "p1"));
+///     assert!(db.count("likes", "u1:p1") <= 1);
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `schedules` | 1000 | interleavings to try (each its own seed; `WHATBREAKS_SEEDS` overrides) |
+/// | `mode` | `"random"` | `"random"`, `"pct"` (priority changes, finds deep delays) or `"fifo"` (tokio's own order) |
+/// | `time_limit` | `"1h"` | virtual-time limit of one schedule (a deadlock ends there) |
+/// | `seed`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// A failure's replay line names the failing schedule's seed: replaying it runs exactly that
+/// interleaving again.
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # async fn toggle_like(db: &whatbreaks::SimDb, user: &str, post: &str) {}
+/// #[test]
+/// fn double_tap_like() {
+///     let report = whatbreaks::RaceTest::new().schedules(500).run(|| async {
+///         let db = whatbreaks::SimDb::new();
+///         whatbreaks::join!(toggle_like(&db, "u1", "p1"), toggle_like(&db, "u1", "p1"));
+///         assert!(db.count("likes", "u1:p1") <= 1);
+///     });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::race_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
-    pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
+    pub use crate::{
+        HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream, UpstreamError, herd_test,
+        race_test,
+    };
     pub use rand::RngExt as _;
 }
 

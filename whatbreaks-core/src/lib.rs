@@ -7,6 +7,8 @@
 //! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
 //! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
 //! - [`herd`]: the thundering-herd detector.
+//! - [`race`]: seeded exploration of interleavings, and the check-then-act race detector.
+//! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -17,16 +19,22 @@
 )]
 
 pub mod config;
+pub mod db;
 pub mod herd;
+pub mod race;
 pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spec;
+pub mod store;
+pub mod sync;
 pub mod upstream;
 
 pub use herd::HerdTest;
+pub use race::{RaceTest, spawn};
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
+pub use store::SimDb;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.

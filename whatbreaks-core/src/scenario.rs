@@ -28,19 +28,73 @@ pub fn run_seeds(
     mut one: impl FnMut(&RunLimits) -> SeedResult,
 ) -> Report {
     let started = Instant::now();
-    let env = match EnvOverrides::from_env() {
-        Ok(env) => env,
-        Err(e) => {
-            let mut f = Finding::bug("configuration", e.to_string());
-            f.kind = FindingKind::Config;
-            f.fix = format!("set {} to a valid value, or unset it", e.variable);
-            return Report {
-                scenario: label.to_string(),
-                findings: vec![f],
-                ..Report::default()
-            };
-        }
+    let (settings, seeds) = match prepare(settings, label) {
+        Ok(prepared) => prepared,
+        Err(report) => return *report,
     };
+    let mut report = Report {
+        scenario: label.to_string(),
+        ..Report::default()
+    };
+    for seed in seeds {
+        let result = one(&limits(&settings, seed));
+        report.seeds.push(seed);
+        if absorb(&mut report, result, seed) {
+            break;
+        }
+    }
+    report.wall_time = started.elapsed();
+    report
+}
+
+/// Like [`run_seeds`], for scenarios that run all their seeds inside one simulation (the race
+/// explorer runs one schedule per seed). `all` gets the seed list and the limits of the first
+/// seed, and returns its result with the seed that failed, if one did.
+pub fn run_seeds_in_one(
+    settings: &Settings,
+    label: &str,
+    all: impl FnOnce(&[u64], &RunLimits) -> (SeedResult, Option<u64>),
+) -> Report {
+    let started = Instant::now();
+    let (settings, seeds) = match prepare(settings, label) {
+        Ok(prepared) => prepared,
+        Err(report) => return *report,
+    };
+    let (result, failed) = all(&seeds, &limits(&settings, seeds[0]));
+    let upto = failed
+        .and_then(|f| seeds.iter().position(|s| *s == f))
+        .map_or(seeds.len(), |i| i + 1);
+    let mut report = Report {
+        scenario: label.to_string(),
+        seeds: seeds[..upto].to_vec(),
+        ..Report::default()
+    };
+    absorb(&mut report, result, failed.unwrap_or(seeds[0]));
+    report.wall_time = started.elapsed();
+    report
+}
+
+fn limits(settings: &Settings, seed: u64) -> RunLimits {
+    RunLimits {
+        seed,
+        time_limit: settings.time_limit,
+        watchdog: settings.watchdog,
+    }
+}
+
+/// Reads the environment, prints the seed line, and lists the seeds to run; a bad
+/// environment comes back as a report with a [`FindingKind::Config`] finding.
+fn prepare(settings: &Settings, label: &str) -> Result<(Settings, Vec<u64>), Box<Report>> {
+    let env = EnvOverrides::from_env().map_err(|e| {
+        let mut f = Finding::bug("configuration", e.to_string());
+        f.kind = FindingKind::Config;
+        f.fix = format!("set {} to a valid value, or unset it", e.variable);
+        Box::new(Report {
+            scenario: label.to_string(),
+            findings: vec![f],
+            ..Report::default()
+        })
+    })?;
     env.warn_unknown();
     let settings = settings.clone().with_env(&env);
     let first = settings.seed.unwrap_or_else(fresh_seed);
@@ -55,43 +109,34 @@ pub fn run_seeds(
             }
         );
     }
-    let mut report = Report {
-        scenario: label.to_string(),
-        ..Report::default()
-    };
-    for seed in seeds {
-        let limits = RunLimits {
-            seed,
-            time_limit: settings.time_limit,
-            watchdog: settings.watchdog,
-        };
-        let result = one(&limits);
-        report.seeds.push(seed);
-        report.key_figure = result.key_figure;
-        report.figures = result.figures;
-        if !result.findings.is_empty() {
-            let replay = replay_line(seed);
-            report.findings = result
-                .findings
-                .into_iter()
-                .map(|mut f| {
-                    f.seed = seed;
-                    if f.replay.is_empty() {
-                        f.replay = replay.clone();
-                    }
-                    f.scenario = if f.scenario.is_empty() {
-                        format!("seed {seed:#x}")
-                    } else {
-                        format!("{}, seed {seed:#x}", f.scenario)
-                    };
-                    f
-                })
-                .collect();
-            break;
-        }
+    Ok((settings, seeds))
+}
+
+/// Takes one seed's result into the report; true when it had findings (stop there).
+fn absorb(report: &mut Report, result: SeedResult, seed: u64) -> bool {
+    report.key_figure = result.key_figure;
+    report.figures = result.figures;
+    if result.findings.is_empty() {
+        return false;
     }
-    report.wall_time = started.elapsed();
-    report
+    let replay = replay_line(seed);
+    report.findings = result
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            f.seed = seed;
+            if f.replay.is_empty() {
+                f.replay = replay.clone();
+            }
+            f.scenario = if f.scenario.is_empty() {
+                format!("seed {seed:#x}")
+            } else {
+                format!("{}, seed {seed:#x}", f.scenario)
+            };
+            f
+        })
+        .collect();
+    true
 }
 
 /// Findings for a run that did not finish or whose clients panicked.

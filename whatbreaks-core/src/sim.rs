@@ -112,6 +112,11 @@ pub fn begin_request() -> Option<u64> {
     CLIENT.try_with(|c| c.request.set(id)).ok().map(|()| id)
 }
 
+/// Restarts the simulation's random stream from `seed` (one stream per explored schedule).
+pub(crate) fn reseed(seed: u64) {
+    with_sim(|s| s.rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)));
+}
+
 /// Records that something happened now (used to tell a deadlock from an endless loop).
 pub fn touch() {
     with_sim(|s| s.last_activity = s.start.elapsed());

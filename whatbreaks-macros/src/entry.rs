@@ -124,7 +124,13 @@ impl Spec {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|(n, t)| format!("{n}: whatbreaks::{t}"))
+            .map(|(n, t)| {
+                if t.starts_with(char::is_lowercase) {
+                    format!("{n}: {t}")
+                } else {
+                    format!("{n}: whatbreaks::{t}")
+                }
+            })
             .collect();
         format!("async fn name({})", params.join(", "))
     }

@@ -23,3 +23,9 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Check-then-act races: see `whatbreaks::race_test`.
+#[proc_macro_attribute]
+pub fn race_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::RACE, args.into(), item.into()).into()
+}

@@ -31,3 +31,20 @@ pub(crate) const HERD: Spec = Spec {
         },
     ],
 };
+
+/// `#[race_test]` → `whatbreaks::RaceTest`.
+pub(crate) const RACE: Spec = Spec {
+    name: "race_test",
+    params: &[],
+    builder: "RaceTest",
+    keys: &[
+        Key {
+            name: "schedules",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "mode",
+            kind: Kind::Choice(&["random", "pct", "fifo"]),
+        },
+    ],
+};
