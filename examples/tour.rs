@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/http.rs"]
+mod http;
 #[path = "patterns/race.rs"]
 mod race;
 
@@ -43,10 +45,20 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
-    let (w1, w2) = (18, 58);
+    // Panics inside simulated code are part of the findings; keep the table readable.
+    std::panic::set_hook(Box::new(|_| {}));
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("check-then-act race", || {
+            (race::buggy(race::scenario()), race::fixed(race::scenario()))
+        }),
+        row("auth context, input", || {
+            (http::tour(false), http::tour(true))
+        }),
+    ];
+    let (w1, w2) = (22, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
         "pattern", "buggy code", "fixed code", "time"

@@ -46,6 +46,7 @@
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
+//! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
 //! ## Running, and replaying a failure
 //!
@@ -91,6 +92,12 @@
 //! straight to the limit, so a deadlock is reported at once), and a wall-clock watchdog
 //! catches tasks that spin without letting time advance. Both list the clients still pending.
 //! A panic inside a client is reported with the seed.
+//!
+//! ## Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `http` | `whatbreaks::http`: probes for `tower::Service`s such as axum routers (auth-context leaks, mass assignment, hostile-input proptest strategies) |
 //!
 //! ## Limitations
 //!
@@ -213,3 +220,6 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub use whatbreaks_core::__private;
+
+// Feature modules (`http`), present when their feature is on.
+pub use whatbreaks_core::features::*;

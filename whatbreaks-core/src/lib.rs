@@ -21,6 +21,8 @@
 pub mod config;
 pub mod db;
 pub mod herd;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod race;
 pub mod report;
 pub mod scenario;
@@ -36,6 +38,14 @@ pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use store::SimDb;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
+
+/// The modules behind cargo features, for the facade to re-export with a glob (so it sees
+/// them whenever the feature is on, whichever crate turned it on).
+#[doc(hidden)]
+pub mod features {
+    #[cfg(feature = "http")]
+    pub use crate::http;
+}
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]
