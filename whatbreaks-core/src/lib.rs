@@ -7,6 +7,8 @@
 //! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
 //! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
 //! - [`herd`]: the thundering-herd detector.
+//! - [`store`]: a Redis-like cache and a database double on the virtual clock.
+//! - [`stampede`]: the cache-stampede detector.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -22,12 +24,16 @@ pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spec;
+pub mod stampede;
+pub mod store;
 pub mod upstream;
 
 pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
+pub use stampede::{StampedeEnv, StampedeTest};
+pub use store::{SimCache, SimDb};
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]
