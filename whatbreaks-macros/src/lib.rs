@@ -23,3 +23,9 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Cache stampede: see `whatbreaks::stampede_test`.
+#[proc_macro_attribute]
+pub fn stampede_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::STAMPEDE, args.into(), item.into()).into()
+}
