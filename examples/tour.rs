@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/stampede.rs"]
+mod stampede;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -41,9 +43,29 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("cache stampede", || {
+            (
+                stampede::buggy(stampede::cold(1)),
+                stampede::fixed(stampede::cold(2)),
+            )
+        }),
+        row("stampede, 2 inst.", || {
+            (
+                stampede::per_key_mutex(stampede::cold(2)),
+                stampede::fixed(stampede::cold(2)),
+            )
+        }),
+        row("stampede, expiry", || {
+            (
+                stampede::buggy(stampede::expiry(1)),
+                stampede::Strategy::XFetch.run(stampede::expiry(1)),
+            )
+        }),
+    ];
     let (w1, w2) = (18, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",

@@ -81,11 +81,14 @@ impl LockedProducts {
     }
 }
 
+/// What a flight's waiters watch: `None` until the leader has its result.
+type Flight = watch::Receiver<Option<Result<String, DbError>>>;
+
 /// In-process request coalescing: the first caller for a key runs the work, every caller that
 /// arrives while it runs waits for *its* result, error included.
 #[derive(Default)]
 pub(crate) struct SingleFlight {
-    in_flight: std::sync::Mutex<BTreeMap<String, watch::Receiver<Option<Result<String, DbError>>>>>,
+    in_flight: std::sync::Mutex<BTreeMap<String, Flight>>,
 }
 
 impl SingleFlight {
@@ -307,7 +310,7 @@ pub(crate) enum Strategy {
 impl Strategy {
     /// One request: get the product this request asks for, the way this strategy does.
     pub(crate) async fn serve(self, env: &StampedeEnv) {
-        let (id, ttl) = (env.key(), env.ttl());
+        let (id, ttl) = (&env.key(), env.ttl());
         let _ = match self {
             Strategy::CacheAside => get_product(&env.cache(), &env.db(), id, ttl).await,
             Strategy::PerKeyMutex => {
@@ -337,7 +340,10 @@ impl Strategy {
 
 /// 100 requests on a cold key, spread over `instances` instances.
 pub(crate) fn cold(instances: u32) -> StampedeTest {
-    StampedeTest::new().clients(100).keys(1).instances(instances)
+    StampedeTest::new()
+        .clients(100)
+        .keys(1)
+        .instances(instances)
 }
 
 /// A warm key expiring every second under 100 requests per second for 10 s.

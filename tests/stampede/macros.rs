@@ -9,7 +9,9 @@ async fn per_key_mutex_holds_on_one_instance(env: whatbreaks::StampedeEnv) {
 }
 
 #[whatbreaks::stampede_test(clients = 100, keys = 1, instances = 2, seed = 0x5eed, seeds = 5)]
-#[should_panic(expected = "cache stampede: in-process coalescing was defeated by a second instance")]
+#[should_panic(
+    expected = "cache stampede: in-process coalescing was defeated by a second instance"
+)]
 async fn per_key_mutex_breaks_on_two_instances(env: whatbreaks::StampedeEnv) {
     let svc = env.per_instance(|| LockedProducts::new(env.cache(), env.db(), env.ttl()));
     let _ = svc.get_product(&env.key()).await;
@@ -24,7 +26,7 @@ async fn lease_holds_on_three_instances(env: whatbreaks::StampedeEnv) {
 #[whatbreaks::stampede_test(seed = 0x5eed, seeds = 5)]
 #[should_panic(expected = "cache stampede: 100 database loads of key \"1\" in one cold start")]
 async fn cache_aside_fails(env: whatbreaks::StampedeEnv) {
-    let _ = get_product(&env.cache(), &env.db(), env.key(), env.ttl()).await;
+    let _ = get_product(&env.cache(), &env.db(), &env.key(), env.ttl()).await;
 }
 
 #[whatbreaks::stampede_test(

@@ -20,11 +20,17 @@ fn plain_cache_aside_is_flagged_cold_and_on_expiry() {
     let cold = code::buggy(seeded(code::cold(1), 1));
     cold.assert_flagged(PATTERN);
     let text = cold.render();
-    assert!(text.contains("100 database loads of key \"1\" in one cold start (allowed 1)"), "{text}");
+    assert!(
+        text.contains("100 database loads of key \"1\" in one cold start (allowed 1)"),
+        "{text}"
+    );
     assert!(text.contains("up to 100 in flight"), "{text}");
     let expiry = code::buggy(seeded(code::expiry(1), 2));
     expiry.assert_flagged(PATTERN);
-    assert!(expiry.render().contains("in one expiry (allowed 1)"), "{expiry}");
+    assert!(
+        expiry.render().contains("in one expiry (allowed 1)"),
+        "{expiry}"
+    );
 }
 
 #[test]
@@ -36,11 +42,17 @@ fn per_key_mutex_passes_on_one_instance_and_is_flagged_on_two() {
     two.assert_flagged(PATTERN);
     let text = two.render();
     assert!(
-        text.contains("in-process coalescing was defeated by a second instance: 2 loads of key \"1\""),
+        text.contains(
+            "in-process coalescing was defeated by a second instance: 2 loads of key \"1\""
+        ),
         "{text}"
     );
     assert!(text.contains("per instance #0: 1, #1: 1"), "{text}");
-    assert!(text.contains("take a lease in the shared cache") || text.contains("Take a lease in the shared cache"), "{text}");
+    assert!(
+        text.contains("take a lease in the shared cache")
+            || text.contains("Take a lease in the shared cache"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -51,7 +63,10 @@ fn singleflight_passes_on_one_instance_and_is_defeated_on_two() {
     );
     let two = Strategy::SingleFlight.run(seeded(code::cold(2), 4));
     two.assert_flagged(PATTERN);
-    assert!(two.render().contains("defeated by a second instance"), "{two}");
+    assert!(
+        two.render().contains("defeated by a second instance"),
+        "{two}"
+    );
 }
 
 #[test]
@@ -67,7 +82,10 @@ fn expiry_xfetch_with_coalescing_passes() {
     let report = Strategy::XFetch.run(seeded(code::expiry(1), 6));
     assert_clean(&report, "XFetch + singleflight under expiry");
     let episodes: usize = report.figure("episodes").unwrap().parse().unwrap();
-    assert!(episodes >= 8, "every expiry is checked: {episodes} episodes\n{report}");
+    assert!(
+        episodes >= 8,
+        "every expiry is checked: {episodes} episodes\n{report}"
+    );
 }
 
 #[test]
@@ -83,13 +101,18 @@ fn failing_loader_turns_the_mutex_waiters_into_a_serial_storm() {
     mutex.assert_flagged(PATTERN);
     let text = mutex.render();
     assert!(
-        text.contains("failed loads turned the waiters into a serial storm: 100 loads of key \"1\""),
+        text.contains(
+            "failed loads turned the waiters into a serial storm: 100 loads of key \"1\""
+        ),
         "{text}"
     );
     assert!(text.contains("100 failed, one at a time"), "{text}");
     let aside = code::buggy(failing(seeded(code::cold(1), 8)));
     aside.assert_flagged(PATTERN);
-    assert!(aside.render().contains("100 failed, up to 100 in flight"), "{aside}");
+    assert!(
+        aside.render().contains("100 failed, up to 100 in flight"),
+        "{aside}"
+    );
     for strategy in [Strategy::SingleFlight, Strategy::Lease] {
         let report = strategy.run(failing(seeded(code::cold(1), 9)));
         assert_clean(&report, &format!("{strategy:?} with a failing loader"));

@@ -31,9 +31,9 @@ pub mod upstream;
 pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
-pub use upstream::{Request, Response, Upstream, UpstreamError};
 pub use stampede::{StampedeEnv, StampedeTest};
 pub use store::{SimCache, SimDb};
+pub use upstream::{Request, Response, Upstream, UpstreamError};
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]

@@ -57,7 +57,7 @@
 //! let report = StampedeTest::new().clients(50).seed(1).run(|env: StampedeEnv| async move {
 //!     let key = format!("product:{}", env.key());
 //!     if env.cache().get(&key).await.is_none() {
-//!         if let Ok(row) = env.db().load(env.key()).await {
+//!         if let Ok(row) = env.db().load(&env.key()).await {
 //!             env.cache().set(&key, row, env.ttl()).await;
 //!         }
 //!     }
@@ -142,8 +142,8 @@ impl fmt::Debug for StampedeEnv {
 
 impl StampedeEnv {
     /// The hot key this request asks for (`"1"`, `"2"`, … up to `keys`).
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> String {
+        self.key.to_string()
     }
 
     /// The cache shared by every instance (a clonable handle).
@@ -389,10 +389,7 @@ impl StampedeAnalysis {
     /// coalescing that a second instance defeated.
     pub fn defeated_by_instances(&self) -> bool {
         let over = self.over();
-        !over.is_empty()
-            && over
-                .iter()
-                .all(|e| e.defeated_by_instances(self.max_loads))
+        !over.is_empty() && over.iter().all(|e| e.defeated_by_instances(self.max_loads))
     }
 
     /// The headline number, e.g. `100 loads of one key in one cold start`.
@@ -410,16 +407,15 @@ impl StampedeAnalysis {
         let worst = self.worst();
         if self.flagged {
             let over = self.over();
-            let mut s = format!("{worst} loads of one key in one {what}");
+            let mut s = format!("{worst} loads of one key per {what}");
             if self.defeated_by_instances() {
-                let n = over[0].per_instance().len();
-                s.push_str(&format!(" ({n} instances, one each)"));
+                s.push_str(", 1 per instance");
             } else if over[0].failed() > 0 {
                 s.push_str(&format!(", {} failed", over[0].failed()));
             }
             if self.scenario == StampedeScenario::Expiry {
                 s.push_str(&format!(
-                    " ({}/{} expiries over)",
+                    " ({}/{} expiries)",
                     over.len(),
                     self.episodes.len()
                 ));
@@ -427,14 +423,9 @@ impl StampedeAnalysis {
             s
         } else {
             match self.scenario {
-                StampedeScenario::Cold => {
-                    format!(
-                        "{worst} load per key per cold start ({} key(s))",
-                        self.episodes.len()
-                    )
-                }
+                StampedeScenario::Cold => format!("{worst} load per key per cold start"),
                 StampedeScenario::Expiry => format!(
-                    "at most {worst} load per key per expiry ({} expiries)",
+                    "<= {worst} load per key per expiry ({} expiries)",
                     self.episodes.len()
                 ),
             }
@@ -616,12 +607,10 @@ impl StampedeTest {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(limits.seed ^ 0x57A_3BED));
         let warm = if expiry { keys.len() } else { 0 };
         let mut plan: Vec<(u32, usize)> = (0..warm).map(|k| (0, k)).collect();
-        plan.extend((0..offsets.len()).map(|i| {
-            (
-                i as u32 % self.instances,
-                rng.random_range(0..keys.len()),
-            )
-        }));
+        plan.extend(
+            (0..offsets.len())
+                .map(|i| (i as u32 % self.instances, rng.random_range(0..keys.len()))),
+        );
         let instance_of: BTreeMap<ClientId, u32> = plan
             .iter()
             .enumerate()
@@ -676,7 +665,10 @@ impl StampedeTest {
                 ("db loads".into(), db.with_loads(|l| l.len()).to_string()),
                 ("warm-up loads".into(), analysis.warm_up_loads.to_string()),
                 ("episodes".into(), analysis.episodes.len().to_string()),
-                ("worst loads per episode".into(), analysis.worst().to_string()),
+                (
+                    "worst loads per episode".into(),
+                    analysis.worst().to_string(),
+                ),
                 ("max loads in flight".into(), db.max_in_flight().to_string()),
                 ("cache ops".into(), cache.ops().to_string()),
                 ("trace hash".into(), format!("{:#018x}", db.trace_hash())),
@@ -846,7 +838,7 @@ mod tests {
         assert_eq!(a.worst(), 5);
         assert_eq!(a.episodes[0].max_in_flight(), 5);
         assert!(!a.defeated_by_instances());
-        assert_eq!(a.key_figure(), "5 loads of one key in one cold start");
+        assert_eq!(a.key_figure(), "5 loads of one key per cold start");
     }
 
     #[test]
@@ -861,7 +853,11 @@ mod tests {
             1,
         );
         assert!(a.flagged && a.defeated_by_instances());
-        assert!(a.key_figure().contains("2 instances, one each"));
+        assert!(
+            a.key_figure().ends_with("1 per instance"),
+            "{}",
+            a.key_figure()
+        );
     }
 
     #[test]
@@ -925,9 +921,9 @@ mod tests {
             .clients(20)
             .seed(1)
             .run(|env: StampedeEnv| async move {
-                if env.cache().get(env.key()).await.is_none() {
-                    if let Ok(row) = env.db().load(env.key()).await {
-                        env.cache().set(env.key(), row, env.ttl()).await;
+                if env.cache().get(&env.key()).await.is_none() {
+                    if let Ok(row) = env.db().load(&env.key()).await {
+                        env.cache().set(&env.key(), row, env.ttl()).await;
                     }
                 }
             });

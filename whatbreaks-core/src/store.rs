@@ -584,7 +584,10 @@ mod tests {
             let (_, ttl) = c.get_with_ttl("lock").await.unwrap();
             assert!(ttl.unwrap() <= Duration::from_secs(5));
             tokio::time::sleep(Duration::from_secs(5)).await;
-            assert!(c.set_nx("lock", "b", Duration::from_secs(5)).await, "expired");
+            assert!(
+                c.set_nx("lock", "b", Duration::from_secs(5)).await,
+                "expired"
+            );
             assert!(c.del("lock").await);
             assert!(!c.del("lock").await);
             assert_eq!(c.incr("n").await, Ok(1));
@@ -595,7 +598,10 @@ mod tests {
             (sim::now(), c.ops())
         });
         let (t, ops) = run.value.unwrap();
-        assert!(t >= Duration::from_secs(5) && t < Duration::from_secs(6), "{t:?}");
+        assert!(
+            t >= Duration::from_secs(5) && t < Duration::from_secs(6),
+            "{t:?}"
+        );
         assert_eq!(ops, 11);
     }
 
@@ -625,6 +631,10 @@ mod tests {
         assert_eq!(loads[1].in_flight, 2);
         assert_eq!(db.loads_of("1"), 2);
         assert_eq!(db.max_in_flight(), 2);
-        assert!(db.describe().contains("loads fail 0s..50ms"), "{}", db.describe());
+        assert!(
+            db.describe().contains("loads fail 0s..50ms"),
+            "{}",
+            db.describe()
+        );
     }
 }
