@@ -5,7 +5,10 @@
 mod code;
 
 mod determinism;
+mod e2e;
+mod fixtures;
 mod macros;
+mod store;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

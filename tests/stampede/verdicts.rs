@@ -117,7 +117,44 @@ fn failing_loader_turns_the_mutex_waiters_into_a_serial_storm() {
         let report = strategy.run(failing(seeded(code::cold(1), 9)));
         assert_clean(&report, &format!("{strategy:?} with a failing loader"));
         assert_eq!(report.figure("db loads"), Some("1"), "{strategy:?}");
+        assert_eq!(
+            report.figure("loads per key"),
+            Some("\"1\": 1 (1 failed)"),
+            "{strategy:?}"
+        );
     }
     let lease2 = Strategy::Lease.run(failing(seeded(code::cold(2), 9)));
     assert_clean(&lease2, "lease with a failing loader on 2 instances");
+}
+
+#[test]
+fn expiry_verdicts_for_the_other_strategies() {
+    assert_clean(
+        &code::per_key_mutex(seeded(code::expiry(1), 10)),
+        "per-key mutex under expiry on 1 instance",
+    );
+    assert_clean(
+        &Strategy::SingleFlight.run(seeded(code::expiry(1), 10)),
+        "singleflight under expiry on 1 instance",
+    );
+    let two = code::per_key_mutex(seeded(code::expiry(2), 10));
+    two.assert_flagged(PATTERN);
+    assert!(
+        two.render().contains("defeated by a second instance"),
+        "{two}"
+    );
+}
+
+#[test]
+fn several_keys_are_judged_per_key() {
+    let report = code::buggy(seeded(code::cold(1), 11).keys(4).clients(200));
+    report.assert_flagged(PATTERN);
+    let text = report.render();
+    assert!(
+        text.contains("4 of 4 keys loaded more than once in the cold start"),
+        "{text}"
+    );
+    let fixed = Strategy::SingleFlight.run(seeded(code::cold(1), 11).keys(4).clients(200));
+    assert_clean(&fixed, "singleflight over 4 keys");
+    assert_eq!(fixed.figure("episodes"), Some("4"));
 }

@@ -663,6 +663,7 @@ impl StampedeTest {
             key_figure: analysis.key_figure(),
             figures: vec![
                 ("db loads".into(), db.with_loads(|l| l.len()).to_string()),
+                ("loads per key".into(), loads_per_key(&db)),
                 ("warm-up loads".into(), analysis.warm_up_loads.to_string()),
                 ("episodes".into(), analysis.episodes.len().to_string()),
                 (
@@ -707,17 +708,21 @@ impl StampedeTest {
         f.scenario = scenario;
         let keys_over: std::collections::BTreeSet<&str> =
             over.iter().map(|e| e.key.as_str()).collect();
+        let more_than = match max {
+            1 => "more than once".to_string(),
+            n => format!("more than {n} times"),
+        };
         f.evidence.push(match a.scenario {
             StampedeScenario::Cold => format!(
-                "{}/{} key(s) loaded more than {max} time(s) in the cold start",
+                "{} of {} loaded {more_than} in the cold start",
                 keys_over.len(),
-                a.episodes.len()
+                plural(a.episodes.len(), "key")
             ),
             StampedeScenario::Expiry => format!(
-                "{}/{} expiries of {} key(s) loaded more than {max} time(s)",
+                "{} of {} of {} loaded {more_than}",
                 over.len(),
-                a.episodes.len(),
-                keys_over.len()
+                plural(a.episodes.len(), "expiry").replace("expirys", "expiries"),
+                plural(keys_over.len(), "key")
             ),
         });
         for e in over.iter().take(4) {
@@ -768,7 +773,7 @@ impl StampedeTest {
                 String::new()
             };
             f.evidence
-                .push(format!("  loads at t={}{more}", shown.join(", ")));
+                .push(format!("  at t={}{more}", shown.join(", ")));
         }
         let times: Vec<Duration> = db.with_loads(|loads| {
             loads
@@ -793,6 +798,34 @@ impl StampedeTest {
             "every request that misses loads the row: coalesce concurrent misses into one load per key (singleflight, or a per-key lock with a re-check of the cache after acquiring it); with several instances, a lease in the shared cache (set_nx with a TTL)".into()
         };
         f
+    }
+}
+
+/// `"1": 3 (2 failed), "2": 1` for at most 10 keys, warm-up included.
+fn loads_per_key(db: &SimDb) -> String {
+    let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    db.with_loads(|loads| {
+        for l in loads {
+            let e = per.entry(l.key.clone()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(l.failed);
+        }
+    });
+    let mut parts: Vec<String> = per
+        .iter()
+        .take(10)
+        .map(|(k, (n, failed))| match failed {
+            0 => format!("\"{k}\": {n}"),
+            f => format!("\"{k}\": {n} ({f} failed)"),
+        })
+        .collect();
+    if per.len() > 10 {
+        parts.push(format!("… {} more keys", per.len() - 10));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
