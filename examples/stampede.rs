@@ -17,5 +17,7 @@ fn main() {
     let expiring = stampede::buggy(stampede::expiry(1));
     println!("cache-aside, key expiring every second under 100 rps:\n{expiring}\n");
     let xfetch = stampede::Strategy::XFetch.run(stampede::expiry(1));
-    println!("XFetch with singleflight, same traffic:\n{xfetch}");
+    println!("XFetch with singleflight, same traffic:\n{xfetch}\n");
+    let swr = stampede::Strategy::StaleWhileRevalidate.run(stampede::expiry(1));
+    println!("stale-while-revalidate with coalescing, same traffic:\n{swr}");
 }

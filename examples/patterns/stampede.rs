@@ -292,6 +292,67 @@ impl XFetchProducts {
     }
 }
 
+/// FIXED for expiring keys, another way: stale-while-revalidate with coalescing. Entries live in
+/// the cache for twice the TTL; once an entry is older than the TTL it is stale: the first
+/// request on this instance that sees it stale refreshes it, and every other request is served
+/// the stale value meanwhile instead of loading.
+pub(crate) struct SwrProducts {
+    cache: SimCache,
+    db: SimDb,
+    ttl: Duration,
+    refreshing: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    flights: SingleFlight,
+}
+
+impl SwrProducts {
+    pub(crate) fn new(cache: SimCache, db: SimDb, ttl: Duration) -> Self {
+        SwrProducts {
+            cache,
+            db,
+            ttl,
+            refreshing: std::sync::Mutex::new(Default::default()),
+            flights: SingleFlight::default(),
+        }
+    }
+
+    async fn load_and_store(&self, id: &str, key: &str) -> Result<String, DbError> {
+        let product = self.db.load(id).await?;
+        self.cache.set(key, product.clone(), self.ttl * 2).await;
+        Ok(product)
+    }
+
+    pub(crate) async fn get_product(&self, id: &str) -> Result<String, DbError> {
+        let key = cache_key(id);
+        match self.cache.get_with_ttl(&key).await {
+            Some((product, Some(left))) if left <= self.ttl => {
+                // Stale: one request refreshes, the others get the stale value right away.
+                let first = self
+                    .refreshing
+                    .lock()
+                    .expect("refresh set")
+                    .insert(key.clone());
+                if !first {
+                    return Ok(product);
+                }
+                let fresh = self.load_and_store(id, &key).await;
+                self.refreshing.lock().expect("refresh set").remove(&key);
+                Ok(fresh.unwrap_or(product))
+            }
+            Some((product, _)) => Ok(product),
+            None => {
+                self.flights
+                    .run(&key, || async {
+                        if let Some(product) = self.cache.get(&key).await {
+                            return Ok(product);
+                        }
+                        self.load_and_store(id, &key).await
+                    })
+                    .await
+            }
+        }
+    }
+}
+
 /// The implementations the detector is proven against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Strategy {
@@ -305,6 +366,8 @@ pub(crate) enum Strategy {
     Lease,
     /// `XFetchProducts`: probabilistic early refresh with singleflight.
     XFetch,
+    /// `SwrProducts`: stale-while-revalidate with coalescing.
+    StaleWhileRevalidate,
 }
 
 impl Strategy {
@@ -327,6 +390,10 @@ impl Strategy {
             }
             Strategy::XFetch => {
                 let svc = env.per_instance(|| XFetchProducts::new(env.cache(), env.db(), ttl));
+                svc.get_product(id).await
+            }
+            Strategy::StaleWhileRevalidate => {
+                let svc = env.per_instance(|| SwrProducts::new(env.cache(), env.db(), ttl));
                 svc.get_product(id).await
             }
         };

@@ -89,6 +89,23 @@ fn expiry_xfetch_with_coalescing_passes() {
 }
 
 #[test]
+fn expiry_stale_while_revalidate_with_coalescing_passes() {
+    let report = Strategy::StaleWhileRevalidate.run(seeded(code::expiry(1), 12));
+    assert_clean(&report, "stale-while-revalidate + coalescing under expiry");
+    let episodes: usize = report.figure("episodes").unwrap().parse().unwrap();
+    assert!(
+        episodes >= 8,
+        "every expiry is checked: {episodes} episodes\n{report}"
+    );
+    let two = Strategy::StaleWhileRevalidate.run(seeded(code::expiry(2), 12));
+    two.assert_flagged(PATTERN);
+    assert!(
+        two.render().contains("defeated by a second instance"),
+        "{two}"
+    );
+}
+
+#[test]
 fn expiry_lease_passes_on_two_instances() {
     let report = code::fixed(seeded(code::expiry(2), 7));
     assert_clean(&report, "lease under expiry on 2 instances");
