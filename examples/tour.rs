@@ -14,6 +14,8 @@ mod herd;
 mod http;
 #[path = "patterns/race.rs"]
 mod race;
+#[path = "patterns/stampede.rs"]
+mod stampede;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -56,6 +58,24 @@ fn main() {
         }),
         row("auth context, input", || {
             (http::tour(false), http::tour(true))
+        }),
+        row("cache stampede", || {
+            (
+                stampede::buggy(stampede::cold(1)),
+                stampede::fixed(stampede::cold(2)),
+            )
+        }),
+        row("stampede, 2 inst.", || {
+            (
+                stampede::per_key_mutex(stampede::cold(2)),
+                stampede::fixed(stampede::cold(2)),
+            )
+        }),
+        row("stampede, expiry", || {
+            (
+                stampede::buggy(stampede::expiry(1)),
+                stampede::Strategy::XFetch.run(stampede::expiry(1)),
+            )
         }),
     ];
     let (w1, w2) = (22, 58);

@@ -45,6 +45,7 @@
 //! | pattern | attribute | builder | property |
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
+//! | cache stampede | [`stampede_test`] | [`StampedeTest`] | at most one database load per key per cold start or expiry, across all instances |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
@@ -209,12 +210,88 @@ pub use whatbreaks_macros::herd_test;
 /// ```
 pub use whatbreaks_macros::race_test;
 
+pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest, stampede};
+
+/// Cache stampede: checks that a cold or expiring hot key sends at most one load per key to
+/// the database, counted across every instance of the service.
+///
+/// The function is one request's work and takes exactly one [`StampedeEnv`]: the hot key it
+/// asks for ([`StampedeEnv::key`]), the [`SimCache`] and [`SimDb`] shared by every instance
+/// ([`StampedeEnv::cache`], [`StampedeEnv::db`]), the TTL to store entries with
+/// ([`StampedeEnv::ttl`]) and [`StampedeEnv::per_instance`], which builds one value per
+/// simulated instance for in-process state (a local mutex, a singleflight table). Requests are
+/// spread round-robin over `instances`. With `scenario = "cold"` every request misses the same
+/// cold keys at once; with `scenario = "expiry"` a warm cache takes steady traffic at `rps`
+/// while its entries expire (see [`stampede`] for the metric).
+///
+/// # Why one instance is not enough
+/// A per-key `Mutex` with a re-check of the cache (double-checked locking) lets one request
+/// per key through to the database, *per process*. Production runs several instances, each
+/// with its own mutex, and they all share one database: with two instances, two loads arrive
+/// at once for every cold key. A test with `instances = 1` cannot see this; the same code under
+/// `instances = 2` is flagged with "in-process coalescing was defeated by a second instance".
+/// Coalescing across instances needs something they all share, such as a lease in the cache
+/// ([`SimCache::set_nx`] with a TTL, then a re-check of the cache).
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # struct ProductService;
+/// # impl ProductService {
+/// #     fn new(_: whatbreaks::SimCache, _: whatbreaks::SimDb) -> Self { ProductService }
+/// #     async fn get_product(&self, _id: &str) {}
+/// # }
+/// #[whatbreaks::stampede_test(clients = 100, keys = 1, instances = 2)]
+/// async fn product_cache(env: whatbreaks::StampedeEnv) {
+///     let svc = env.per_instance(|| ProductService::new(env.cache(), env.db()));
+///     svc.get_product(&env.key()).await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `clients` | 100 | requests of the cold scenario, arriving within 10 ms |
+/// | `keys` | 1 | hot keys (`"1"`, `"2"`, …), drawn per request from the seed |
+/// | `instances` | 1 | simulated instances; requests are spread round-robin |
+/// | `scenario` | `"cold"` | `"cold"` (empty cache) or `"expiry"` (warm cache, entries expire) |
+/// | `rps` | 100 | requests per second of the expiry scenario (Poisson arrivals) |
+/// | `duration` | `"10s"` | how long the expiry scenario's traffic lasts |
+/// | `max_loads_per_key` | 1 | loads allowed per key per cold start or expiry, across instances |
+/// | `ttl` | `"1s"` | TTL handed to the code as [`StampedeEnv::ttl`] |
+/// | `db_latency` | `"100ms"` | latency of one database load |
+/// | `cache_latency` | `"1ms"` | latency of one cache operation |
+/// | `failing_loads` | none | window in which every database load fails, e.g. `"0s..1s"` |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # struct ProductService;
+/// # impl ProductService {
+/// #     fn new(_: whatbreaks::SimCache, _: whatbreaks::SimDb) -> Self { ProductService }
+/// #     async fn get_product(&self, _id: &str) {}
+/// # }
+/// #[test]
+/// fn product_cache() {
+///     let report = whatbreaks::StampedeTest::new()
+///         .clients(100)
+///         .keys(1)
+///         .instances(2)
+///         .run(|env: whatbreaks::StampedeEnv| async move {
+///             let svc = env.per_instance(|| ProductService::new(env.cache(), env.db()));
+///             svc.get_product(&env.key()).await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::stampede_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream, UpstreamError, herd_test,
         race_test,
     };
+    pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};
     pub use rand::RngExt as _;
 }
 

@@ -27,8 +27,13 @@ fn the_toggle_like_is_flagged_and_the_locked_toggle_passes() {
 
 #[test]
 fn a_lost_update_that_fifo_order_hides_is_found_by_the_explorer() {
-    let body =
-        || async { code::fee_and_deposit(SimDb::new().latency(Duration::ZERO), false).await };
+    let body = || async {
+        code::fee_and_deposit(
+            SimDb::builder("db").table_latency(Duration::ZERO).build(),
+            false,
+        )
+        .await
+    };
     // What a plain tokio test sees: FIFO order, every schedule the same, always passes.
     let fifo = RaceTest::new().seed(1).schedules(50).mode("fifo").run(body);
     assert!(fifo.is_clean(), "FIFO order must not expose it:\n{fifo}");

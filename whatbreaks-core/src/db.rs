@@ -18,35 +18,8 @@
 //!   or rely on a unique constraint.
 
 use crate::race;
+use crate::store::DbError;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-
-/// An error from a table operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DbError {
-    /// A unique constraint refused a second row with this key.
-    UniqueViolation {
-        /// The table.
-        table: String,
-        /// The key.
-        key: String,
-    },
-}
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::UniqueViolation { table, key } => {
-                write!(
-                    f,
-                    "duplicate key {table}[{key}] violates its unique constraint"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
 
 /// A buffered write of a transaction.
 #[derive(Clone, Debug)]

@@ -9,6 +9,8 @@
 //! - [`herd`]: the thundering-herd detector.
 //! - [`race`]: seeded exploration of interleavings, and the check-then-act race detector.
 //! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
+//! - [`store`]: a Redis-like cache and a database double on the virtual clock.
+//! - [`stampede`]: the cache-stampede detector.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -28,6 +30,7 @@ pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spec;
+pub mod stampede;
 pub mod store;
 pub mod sync;
 pub mod upstream;
@@ -36,7 +39,8 @@ pub use herd::HerdTest;
 pub use race::{RaceTest, spawn};
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
-pub use store::SimDb;
+pub use stampede::{StampedeEnv, StampedeTest};
+pub use store::{SimCache, SimDb};
 pub use upstream::{Request, Response, Upstream, UpstreamError};
 
 /// The modules behind cargo features, for the facade to re-export with a glob (so it sees

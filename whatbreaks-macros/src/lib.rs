@@ -29,3 +29,9 @@ pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn race_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::RACE, args.into(), item.into()).into()
 }
+
+/// Cache stampede: see `whatbreaks::stampede_test`.
+#[proc_macro_attribute]
+pub fn stampede_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::STAMPEDE, args.into(), item.into()).into()
+}

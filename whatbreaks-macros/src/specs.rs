@@ -48,3 +48,59 @@ pub(crate) const RACE: Spec = Spec {
         },
     ],
 };
+
+/// `#[stampede_test]` → `whatbreaks::StampedeTest`.
+pub(crate) const STAMPEDE: Spec = Spec {
+    name: "stampede_test",
+    params: &[("env", "StampedeEnv")],
+    builder: "StampedeTest",
+    keys: &[
+        Key {
+            name: "clients",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "keys",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "instances",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "scenario",
+            kind: Kind::Choice(&["cold", "expiry"]),
+        },
+        Key {
+            name: "rps",
+            kind: Kind::Number {
+                min: 0.001,
+                max: 1_000_000.0,
+            },
+        },
+        Key {
+            name: "duration",
+            kind: Kind::Duration { positive: true },
+        },
+        Key {
+            name: "max_loads_per_key",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "ttl",
+            kind: Kind::Duration { positive: true },
+        },
+        Key {
+            name: "db_latency",
+            kind: Kind::Duration { positive: false },
+        },
+        Key {
+            name: "cache_latency",
+            kind: Kind::Duration { positive: false },
+        },
+        Key {
+            name: "failing_loads",
+            kind: Kind::Window,
+        },
+    ],
+};

@@ -1,0 +1,29 @@
+//! Same seed, same run: compared through the hash of the database's load trace.
+
+use crate::code::Strategy;
+use std::sync::Arc;
+use whatbreaks::StampedeEnv;
+use whatbreaks::sim::RunLimits;
+
+fn trace(seed: u64) -> (u64, String) {
+    let limits = RunLimits {
+        seed,
+        time_limit: std::time::Duration::from_secs(3_600),
+        watchdog: std::time::Duration::from_secs(60),
+    };
+    let body = Arc::new(|env: StampedeEnv| async move { Strategy::CacheAside.serve(&env).await });
+    let (result, db) = crate::code::expiry(2).keys(3).run_seed(&limits, body);
+    (db.trace_hash(), result.key_figure)
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    for seed in [1, 0x5eed] {
+        assert_eq!(
+            trace(seed),
+            trace(seed),
+            "seed {seed:#x} must replay exactly"
+        );
+    }
+    assert_ne!(trace(1).0, trace(2).0);
+}
