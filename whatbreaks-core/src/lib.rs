@@ -9,6 +9,9 @@
 //! - [`herd`]: the thundering-herd detector.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
+//! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
+//! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
+//! - [`double_execution`]: the double/missed-execution detector for schedulers.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -16,7 +19,10 @@
     unreachable_pub
 )]
 
+pub mod clock;
+pub mod cluster;
 pub mod config;
+pub mod double_execution;
 pub mod herd;
 pub mod report;
 pub mod scenario;
@@ -28,6 +34,8 @@ pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
+pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
+pub use double_execution::DoubleExecutionTest;
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]
