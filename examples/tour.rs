@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/scheduler.rs"]
+mod scheduler;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -41,9 +43,21 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("double execution", || {
+            (
+                scheduler::in_process(scheduler::scenario()),
+                scheduler::claimed(scheduler::scenario().crash("0@5m")),
+            )
+        }),
+        row("lease w/o fencing", || {
+            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
+            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
+        }),
+    ];
     let (w1, w2) = (18, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",

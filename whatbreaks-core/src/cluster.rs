@@ -257,6 +257,8 @@ pub struct LeaseGrant {
     pub at: Duration,
     /// Its time to live.
     pub ttl: Duration,
+    /// When it expired (or will expire), after its last renewal.
+    pub expires: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -314,6 +316,7 @@ impl LeaseStore {
             token: lease.token,
             at: now,
             ttl,
+            expires: now + ttl,
         });
         Some(lease)
     }
@@ -329,6 +332,9 @@ impl LeaseStore {
                     ..l
                 };
                 s.held.insert(lease.key.clone(), renewed.clone());
+                if let Some(g) = s.grants.iter_mut().rev().find(|g| g.token == lease.token) {
+                    g.expires = renewed.expires;
+                }
                 Some(renewed)
             }
             _ => None,

@@ -603,12 +603,12 @@ fn handovers(grants: &[LeaseGrant]) -> Vec<String> {
             && prev.owner != g.owner
         {
             out.push(format!(
-                "lease `{}` went from #{} (token {}, granted at {} for {}) to #{} (token {}) at {}",
+                "lease `{}` went from #{} (token {}, {} lease, expired at {}) to #{} (token {}) at {}",
                 g.key,
                 prev.owner,
                 prev.token,
-                format_duration(prev.at),
                 format_duration(prev.ttl),
+                format_duration(prev.expires),
                 g.owner,
                 g.token,
                 format_duration(g.at)

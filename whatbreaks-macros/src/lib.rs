@@ -23,3 +23,9 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Double execution of scheduled jobs: see `whatbreaks::double_execution_test`.
+#[proc_macro_attribute]
+pub fn double_execution_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::DOUBLE_EXECUTION, args.into(), item.into()).into()
+}
