@@ -42,20 +42,20 @@ fn unix_secs(t: SystemTime) -> u64 {
 // BUGGY: the seed article's scheduler. The lock guards the task list against the threads of
 // *this* process; a second instance has its own list, its own lock, and fires every task too.
 
-struct Task {
+struct Task<'a> {
     name: &'static str,
     every: Duration,
     next_run: SystemTime,
-    job: Box<dyn Fn(SystemTime)>,
+    job: Box<dyn Fn(SystemTime) + 'a>,
 }
 
 /// An in-process scheduler: a task list behind a thread lock, checked once a second.
-pub(crate) struct Scheduler<C: WallClock> {
+pub(crate) struct Scheduler<'a, C: WallClock> {
     clock: C,
-    tasks: Mutex<Vec<Task>>,
+    tasks: Mutex<Vec<Task<'a>>>,
 }
 
-impl<C: WallClock> Scheduler<C> {
+impl<'a, C: WallClock> Scheduler<'a, C> {
     pub(crate) fn new(clock: C) -> Self {
         Scheduler {
             clock,
@@ -63,7 +63,7 @@ impl<C: WallClock> Scheduler<C> {
         }
     }
 
-    pub(crate) fn add(&self, name: &'static str, every: Duration, job: impl Fn(SystemTime) + 'static) {
+    pub(crate) fn add(&self, name: &'static str, every: Duration, job: impl Fn(SystemTime) + 'a) {
         let next_run = next_slot(self.clock.now(), every);
         self.tasks.lock().unwrap().push(Task {
             name,
@@ -96,7 +96,7 @@ impl<C: WallClock> Scheduler<C> {
 }
 
 /// One instance's main with the in-process scheduler: `daily_report` every minute.
-pub(crate) async fn run_scheduler(instance: Instance, job: impl Fn(SystemTime) + 'static) {
+pub(crate) async fn run_scheduler(instance: Instance, job: impl Fn(SystemTime)) {
     let scheduler = Scheduler::new(instance.clock());
     scheduler.add("daily_report", EVERY, job);
     scheduler.run().await;
@@ -185,10 +185,7 @@ pub(crate) fn scenario() -> DoubleExecutionTest {
 
 pub(crate) fn in_process(t: DoubleExecutionTest) -> Report {
     t.run(|instance: Instance| async move {
-        run_scheduler(instance.clone(), move |slot| {
-            instance.effect("daily_report", slot)
-        })
-        .await;
+        run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
     })
 }
 
