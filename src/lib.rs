@@ -114,12 +114,12 @@
 )]
 
 pub use whatbreaks_core::{
-    Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
-    herd, report, rng, scenario, sim, spec, upstream,
-};
-pub use whatbreaks_core::{
     DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken, clock, cluster,
     double_execution,
+};
+pub use whatbreaks_core::{
+    Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
+    herd, report, rng, scenario, sim, spec, upstream,
 };
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
@@ -224,8 +224,8 @@ pub use whatbreaks_macros::double_execution_test;
 
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
-    pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
+    pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
     pub use rand::RngExt as _;
 }
 

@@ -185,7 +185,10 @@ pub(crate) fn scenario() -> DoubleExecutionTest {
 
 pub(crate) fn in_process(t: DoubleExecutionTest) -> Report {
     t.run(|instance: Instance| async move {
-        run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+        run_scheduler(instance.clone(), |slot| {
+            instance.effect("daily_report", slot)
+        })
+        .await;
     })
 }
 

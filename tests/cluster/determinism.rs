@@ -12,16 +12,18 @@ fn trace(seed: u64) -> (u64, String) {
         watchdog: std::time::Duration::from_secs(60),
     };
     let body = Arc::new(|i: Instance| code::leader_scheduler(i, true));
-    let (result, ledger) = scenario()
-        .pause(HOLDER_PAUSE)
-        .run_seed(&limits, body);
+    let (result, ledger) = scenario().pause(HOLDER_PAUSE).run_seed(&limits, body);
     (ledger.trace_hash(), result.key_figure)
 }
 
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     for seed in [1, 0x5eed, u64::MAX] {
-        assert_eq!(trace(seed), trace(seed), "seed {seed:#x} must replay exactly");
+        assert_eq!(
+            trace(seed),
+            trace(seed),
+            "seed {seed:#x} must replay exactly"
+        );
     }
     // The boot delay of instance 1 is drawn from the seed, so commit times differ.
     assert_ne!(trace(1).0, trace(2).0);

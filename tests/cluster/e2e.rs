@@ -59,9 +59,15 @@ fn failure_output_has_the_documented_shape() {
         f.contains("scenario  2 instance(s) for 10m, every 1m, pause 0@1m2s+45s, seed 0x5eed"),
         "{f}"
     );
-    assert!(f.contains("evidence  `daily_report` 00:01:00: 2 commits: #1 at 1m"), "{f}");
+    assert!(
+        f.contains("evidence  `daily_report` 00:01:00: 2 commits: #1 at 1m"),
+        "{f}"
+    );
     assert!(f.contains("#0   ······PPPPD"), "{f}");
-    assert!(f.contains("fix       a lease alone cannot stop a holder"), "{f}");
+    assert!(
+        f.contains("fix       a lease alone cannot stop a holder"),
+        "{f}"
+    );
     assert!(
         f.contains(&format!(
             "replay    WHATBREAKS_SEED=0x5eed cargo test -p whatbreaks --test cluster -- {FIXTURE} --exact"

@@ -42,8 +42,7 @@ fn wall_clocks(faults: Faults) -> Vec<(u32, u64, i64)> {
                 }
             })
             .await;
-        let v = seen.lock().unwrap().clone();
-        v
+        seen.lock().unwrap().clone()
     });
     run.value.expect("the run completes")
 }
@@ -62,11 +61,27 @@ fn skew_and_jumps_move_one_instance_wall_clock() {
     };
     assert_eq!(
         of(0),
-        vec![(0, 0), (30, 30), (60, 3_660), (90, 3_690), (120, 3_720), (150, 3_750), (180, 3_780)]
+        vec![
+            (0, 0),
+            (30, 30),
+            (60, 3_660),
+            (90, 3_690),
+            (120, 3_720),
+            (150, 3_750),
+            (180, 3_780)
+        ]
     );
     assert_eq!(
         of(1),
-        vec![(0, 2), (30, 32), (60, 62), (90, 92), (120, 92), (150, 122), (180, 152)]
+        vec![
+            (0, 2),
+            (30, 32),
+            (60, 62),
+            (90, 92),
+            (120, 92),
+            (150, 122),
+            (180, 152)
+        ]
     );
 }
 
@@ -77,7 +92,10 @@ fn system_now_outside_an_instance_is_the_unskewed_virtual_wall_time() {
         system_now()
     });
     assert_eq!(run.value, Some(epoch() + Duration::from_secs(90)));
-    assert_eq!(clock::since_epoch(epoch() + Duration::from_secs(5)), Some(Duration::from_secs(5)));
+    assert_eq!(
+        clock::since_epoch(epoch() + Duration::from_secs(5)),
+        Some(Duration::from_secs(5))
+    );
 }
 
 #[test]
@@ -94,13 +112,17 @@ fn a_partitioned_instance_cannot_reach_the_lease_store_and_loses_its_lease() {
                 async move {
                     tokio::time::sleep(Duration::from_millis(u64::from(i.id()) * 100)).await;
                     loop {
-                        let r = i.leases().acquire_or_renew("leader", Duration::from_secs(15));
+                        let r = i
+                            .leases()
+                            .acquire_or_renew("leader", Duration::from_secs(15));
                         let state = match r {
                             Ok(Some(lease)) => format!("lead {}", lease.token),
                             Ok(None) => "follow".into(),
                             Err(LeaseError::Unreachable) => "unreachable".into(),
                         };
-                        l.lock().unwrap().push((whatbreaks::sim::now().as_secs(), i.id(), state));
+                        l.lock()
+                            .unwrap()
+                            .push((whatbreaks::sim::now().as_secs(), i.id(), state));
                         tokio::time::sleep(Duration::from_secs(10)).await;
                     }
                 }
@@ -120,7 +142,11 @@ fn a_partitioned_instance_cannot_reach_the_lease_store_and_loses_its_lease() {
     assert_eq!(at(0, 0), "lead 1");
     assert_eq!(at(0, 1), "follow");
     assert_eq!(at(20, 0), "unreachable");
-    assert_eq!(at(20, 1), "follow", "#0's lease (renewed at 10 s) lives until 25 s");
+    assert_eq!(
+        at(20, 1),
+        "follow",
+        "#0's lease (renewed at 10 s) lives until 25 s"
+    );
     assert_eq!(at(30, 1), "lead 2");
     assert_eq!(at(80, 0), "follow", "back in contact, but #1 leads now");
     assert_eq!(grants.len(), 2);
@@ -149,7 +175,10 @@ fn a_paused_instance_commits_nothing_during_its_pause() {
     );
     let at: Vec<u64> = ledger.effects().iter().map(|e| e.at.as_secs()).collect();
     assert!(at.iter().all(|t| !(90..135).contains(t)), "{at:?}");
-    assert!(at.contains(&80) && at.contains(&135) && at.contains(&145), "{at:?}");
+    assert!(
+        at.contains(&80) && at.contains(&135) && at.contains(&145),
+        "{at:?}"
+    );
 }
 
 #[test]
@@ -159,7 +188,9 @@ fn fault_strings_are_checked_at_run_time_too() {
         .run(|_i: Instance| async {});
     assert_eq!(report.findings[0].kind, whatbreaks::FindingKind::Config);
     assert!(
-        report.findings[0].verdict.contains("invalid `skew`: `1:2s`: `2s` needs a sign"),
+        report.findings[0]
+            .verdict
+            .contains("invalid `skew`: `1:2s`: `2s` needs a sign"),
         "{report}"
     );
 }

@@ -5,17 +5,37 @@ use std::time::Duration;
 use whatbreaks::Instance;
 
 // The Contract, verbatim, on one instance: the in-process scheduler is fine there.
-#[whatbreaks::double_execution_test(instances = 1, run_for = "10m", every = "1m", seed = 0x5eed, seeds = 5)]
+#[whatbreaks::double_execution_test(
+    instances = 1,
+    run_for = "10m",
+    every = "1m",
+    seed = 0x5eed,
+    seeds = 5
+)]
 async fn in_process_lock_on_one_instance_passes(instance: whatbreaks::Instance) {
     // one instance's main: start the scheduler under test and run until cancelled
-    run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+    run_scheduler(instance.clone(), |slot| {
+        instance.effect("daily_report", slot)
+    })
+    .await;
 }
 
 // The Contract, verbatim, on two instances: every occurrence runs twice.
-#[whatbreaks::double_execution_test(instances = 2, run_for = "10m", every = "1m", seed = 0x5eed, seeds = 5)]
-#[should_panic(expected = "double execution: 9 of 9 occurrences committed more than once across instances")]
+#[whatbreaks::double_execution_test(
+    instances = 2,
+    run_for = "10m",
+    every = "1m",
+    seed = 0x5eed,
+    seeds = 5
+)]
+#[should_panic(
+    expected = "double execution: 9 of 9 occurrences committed more than once across instances"
+)]
 async fn in_process_lock_on_two_instances_fails(instance: whatbreaks::Instance) {
-    run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+    run_scheduler(instance.clone(), |slot| {
+        instance.effect("daily_report", slot)
+    })
+    .await;
 }
 
 #[whatbreaks::double_execution_test(every = "1m", pause = "0@62s+45s", seed = 1, seeds = 5)]

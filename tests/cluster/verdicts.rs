@@ -72,8 +72,9 @@ fn a_lease_alone_is_flagged_when_the_holder_pauses_past_it() {
         f.evidence
     );
     assert!(
-        f.fix
-            .starts_with("a lease alone cannot stop a holder that pauses past it (a 45s pause, a 30s lease)"),
+        f.fix.starts_with(
+            "a lease alone cannot stop a holder that pauses past it (a 45s pause, a 30s lease)"
+        ),
         "{}",
         f.fix
     );
@@ -119,7 +120,10 @@ async fn pinned(instance: Instance) {
     if instance.id() != 0 {
         return std::future::pending().await;
     }
-    code::run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+    code::run_scheduler(instance.clone(), |slot| {
+        instance.effect("daily_report", slot)
+    })
+    .await;
 }
 
 #[test]
@@ -138,14 +142,18 @@ fn a_schedule_pinned_to_a_crashed_instance_is_flagged_as_missed() {
         f.evidence[0],
         "`daily_report` 00:05:00: no commit; healthy at that time: #1"
     );
-    assert!(f.evidence.iter().any(|l| l == "#0 crashed at 4m30s and stayed down"));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|l| l == "#0 crashed at 4m30s and stayed down")
+    );
     assert!(f.fix.contains("any healthy instance"), "{}", f.fix);
 }
 
 #[test]
 fn occurrences_are_excused_when_no_instance_is_healthy() {
-    let report = seeds(scenario().instances(1).crash("0@270s+1m"), 7)
-        .run(|i: Instance| async move {
+    let report =
+        seeds(scenario().instances(1).crash("0@270s+1m"), 7).run(|i: Instance| async move {
             code::run_scheduler(i.clone(), |slot| i.effect("daily_report", slot)).await;
         });
     // 00:05:00 falls in the downtime: excused; the rest ran, after the restart too.
@@ -159,13 +167,14 @@ fn a_restart_that_reruns_an_occurrence_is_a_double() {
     // Commits at the slot, then crashes 1 s later and restarts at once: the restarted
     // instance's fresh in-process scheduler does not run it again (next slot only), so a
     // double needs a scheduler that catches up on start. This one does.
-    let report = seeds(scenario().instances(1).crash("0@61s+1s"), 3).run(|i: Instance| async move {
-        let slot = code::last_slot(i.now(), code::EVERY);
-        if slot > whatbreaks::clock::epoch() {
-            i.effect("daily_report", slot); // "run the last occurrence on start-up"
-        }
-        code::run_scheduler(i.clone(), |slot| i.effect("daily_report", slot)).await;
-    });
+    let report =
+        seeds(scenario().instances(1).crash("0@61s+1s"), 3).run(|i: Instance| async move {
+            let slot = code::last_slot(i.now(), code::EVERY);
+            if slot > whatbreaks::clock::epoch() {
+                i.effect("daily_report", slot); // "run the last occurrence on start-up"
+            }
+            code::run_scheduler(i.clone(), |slot| i.effect("daily_report", slot)).await;
+        });
     report.assert_flagged(PATTERN);
     assert!(
         report.findings[0].evidence[0]

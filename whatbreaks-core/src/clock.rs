@@ -171,7 +171,9 @@ mod tests {
             let t0 = (system_now(), clock.now());
             tokio::time::sleep(Duration::from_secs(90)).await;
             let t1 = (system_now(), clock.now());
-            clock.sleep_until(clock.now() + Duration::from_secs(10)).await;
+            clock
+                .sleep_until(clock.now() + Duration::from_secs(10))
+                .await;
             (t0, t1, sim::now())
         });
         let ((plain0, skewed0), (plain1, skewed1), end) = run.value.unwrap();
@@ -180,6 +182,9 @@ mod tests {
         assert_eq!(plain1, epoch() + Duration::from_secs(90));
         assert_eq!(skewed1, epoch() + Duration::from_secs(62));
         assert_eq!(end, Duration::from_secs(100));
-        assert!(system_now() > epoch(), "outside a simulation: the real clock");
+        assert!(
+            system_now() > epoch(),
+            "outside a simulation: the real clock"
+        );
     }
 }

@@ -609,7 +609,11 @@ impl Faults {
         };
         let signed = |ms: i64| {
             let d = format_duration(Duration::from_millis(ms.unsigned_abs()));
-            if ms < 0 { format!("-{d}") } else { format!("+{d}") }
+            if ms < 0 {
+                format!("-{d}")
+            } else {
+                format!("+{d}")
+            }
         };
         let mut out: Vec<String> = Vec::new();
         out.extend(self.pauses.iter().map(|p| w("pause", p)));
@@ -620,9 +624,11 @@ impl Faults {
                 .iter()
                 .map(|(i, ms)| format!("skew {i}:{}", signed(*ms))),
         );
-        out.extend(self.jumps.iter().map(|(i, at, ms)| {
-            format!("jump {i}@{}{}", format_duration(*at), signed(*ms))
-        }));
+        out.extend(
+            self.jumps
+                .iter()
+                .map(|(i, at, ms)| format!("jump {i}@{}{}", format_duration(*at), signed(*ms))),
+        );
         out
     }
 }
@@ -984,8 +990,7 @@ mod tests {
                     }
                 })
                 .await;
-            let v = log.lock().clone();
-            v
+            log.lock().clone()
         });
         assert!(run.is_clean(), "{:?}", run.end);
         // #0 gets token 1 at 0s; #1 is refused at 1s; #0 gets token 2 at 31s (expired at
@@ -1022,7 +1027,11 @@ mod tests {
                 .collect()
         };
         assert_eq!(at(1), vec![20, 40, 60]);
-        assert_eq!(at(0), vec![55, 75, 95], "the 20 s timer fires at the pause's end");
+        assert_eq!(
+            at(0),
+            vec![55, 75, 95],
+            "the 20 s timer fires at the pause's end"
+        );
     }
 
     #[test]

@@ -208,7 +208,12 @@ impl DoubleExecutionTest {
         self
     }
 
-    fn add(mut self, name: &str, text: &str, f: fn(&mut Faults, &str) -> Result<(), String>) -> Self {
+    fn add(
+        mut self,
+        name: &str,
+        text: &str,
+        f: fn(&mut Faults, &str) -> Result<(), String>,
+    ) -> Self {
         if let Err(e) = f(&mut self.faults, text) {
             self.errors.push(format!("invalid `{name}`: {e}"));
         }
@@ -349,7 +354,9 @@ impl DoubleExecutionTest {
     {
         let cluster = Cluster::new(self.instances, self.faults.clone(), self.every);
         let mut limits = limits.clone();
-        limits.time_limit = limits.time_limit.max(self.run_for + Duration::from_secs(60));
+        limits.time_limit = limits
+            .time_limit
+            .max(self.run_for + Duration::from_secs(60));
         let run_for = self.run_for;
         let c = cluster.clone();
         let run = sim::simulate(&limits, move || async move {
@@ -404,7 +411,10 @@ impl DoubleExecutionTest {
                 ("excused".into(), excused.len().to_string()),
                 ("rejected".into(), analysis.rejected.len().to_string()),
                 ("lease grants".into(), grants.len().to_string()),
-                ("trace hash".into(), format!("{:#018x}", ledger.trace_hash())),
+                (
+                    "trace hash".into(),
+                    format!("{:#018x}", ledger.trace_hash()),
+                ),
             ],
         };
         (result, ledger)
@@ -487,8 +497,10 @@ impl DoubleExecutionTest {
             ));
         }
         if a.doubled.len() > SHOWN {
-            f.evidence
-                .push(format!("… and {} more doubled occurrences", a.doubled.len() - SHOWN));
+            f.evidence.push(format!(
+                "… and {} more doubled occurrences",
+                a.doubled.len() - SHOWN
+            ));
         }
         f.evidence.extend(self.fault_lines());
         f.evidence.extend(handovers(grants).into_iter().take(3));
@@ -501,7 +513,13 @@ impl DoubleExecutionTest {
         let doubled: BTreeSet<&Slot> = a.doubled.iter().collect();
         f.picture = Some((
             "timeline".into(),
-            timeline(self.instances, self.run_for, &self.faults, effects, &doubled),
+            timeline(
+                self.instances,
+                self.run_for,
+                &self.faults,
+                effects,
+                &doubled,
+            ),
         ));
         let fenced = a
             .doubled
@@ -629,7 +647,9 @@ pub fn timeline(
     effects: &[Effect],
     doubled: &BTreeSet<&Slot>,
 ) -> String {
-    const WIDTHS_S: [u64; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 86_400];
+    const WIDTHS_S: [u64; 14] = [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 86_400,
+    ];
     let span = run_for.as_secs().max(1);
     let width = WIDTHS_S
         .iter()
@@ -649,9 +669,8 @@ pub fn timeline(
             let t = Duration::from_secs(col as u64 * width);
             let t_end = t + Duration::from_secs(width);
             let any = |ws: &[Window]| {
-                ws.iter().any(|w| {
-                    w.instance == i && w.start < t_end && w.end.is_none_or(|e| e > t)
-                })
+                ws.iter()
+                    .any(|w| w.instance == i && w.start < t_end && w.end.is_none_or(|e| e > t))
             };
             if any(&faults.crashes) {
                 *cell = 'X';
@@ -674,7 +693,10 @@ pub fn timeline(
                 row[col] = c;
             }
         }
-        out.push_str(&format!("#{i:<3} {}\n", row.into_iter().collect::<String>()));
+        out.push_str(&format!(
+            "#{i:<3} {}\n",
+            row.into_iter().collect::<String>()
+        ));
     }
     out.push_str("e commit  D commit of a doubled occurrence  r rejected write  P paused  X down  ~ lease store unreachable");
     out

@@ -30,12 +30,12 @@ pub mod sim;
 pub mod spec;
 pub mod upstream;
 
+pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
+pub use double_execution::DoubleExecutionTest;
 pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
-pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
-pub use double_execution::DoubleExecutionTest;
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]
