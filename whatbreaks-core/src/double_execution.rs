@@ -140,12 +140,12 @@ impl Analysis {
         }
     }
 
-    /// The headline number, e.g. `9/9 occurrences committed 2 times or more`.
+    /// The headline number, e.g. `9/9 occurrences doubled (up to 2×)`.
     pub fn key_figure(&self) -> String {
         if !self.doubled.is_empty() {
             let worst = self.commits.values().map(Vec::len).max().unwrap_or(0);
             format!(
-                "{}/{} occurrences committed more than once (up to {worst}×)",
+                "{}/{} occurrences doubled (up to {worst}×)",
                 self.doubled.len(),
                 self.commits.len()
             )
@@ -162,8 +162,13 @@ impl Analysis {
                 format!(", {} stale write(s) rejected", self.rejected.len())
             };
             if self.expected > 0 {
+                let noun = if rejected.is_empty() {
+                    " occurrences"
+                } else {
+                    ""
+                };
                 format!(
-                    "{}/{} occurrences exactly once{rejected}",
+                    "{}/{}{noun} exactly once{rejected}",
                     self.expected, self.expected
                 )
             } else {
@@ -734,10 +739,7 @@ mod tests {
         assert_eq!(a.doubled.len(), 1);
         assert_eq!(a.missing.len(), 1, "a rejected write commits nothing");
         assert_eq!(a.rejected.len(), 1);
-        assert_eq!(
-            a.key_figure(),
-            "1/1 occurrences committed more than once (up to 2×)"
-        );
+        assert_eq!(a.key_figure(), "1/1 occurrences doubled (up to 2×)");
         let clean = Analysis::of(&e[..1], &expected[..1]);
         assert_eq!(clean.key_figure(), "1/1 occurrences exactly once");
     }
