@@ -179,3 +179,28 @@ fn a_restart_that_reruns_an_occurrence_is_a_double() {
         "{report}"
     );
 }
+
+#[test]
+fn a_scheduler_on_the_real_clock_never_fires_and_the_finding_says_why() {
+    // `SystemTime::now()` does not follow virtual time: ten virtual minutes pass in a few
+    // milliseconds of real time, and no slot is ever due.
+    let report = seeds(scenario(), 11).run(|i: Instance| async move {
+        // Hourly on the real clock, so that no real slot falls inside the test's few ms.
+        let every = std::time::Duration::from_secs(3_600);
+        let mut next = code::next_slot(std::time::SystemTime::now(), every);
+        loop {
+            if std::time::SystemTime::now() >= next {
+                i.effect("daily_report", next);
+                next += every;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    report.assert_flagged(MISSED);
+    let f = &report.findings[0];
+    assert_eq!(
+        f.verdict,
+        "9 of 9 scheduled occurrences never committed while an instance was healthy"
+    );
+    assert!(f.fix.contains("reads `SystemTime::now()`"), "{}", f.fix);
+}

@@ -603,7 +603,11 @@ impl DoubleExecutionTest {
                 &BTreeSet::new(),
             ),
         ));
-        f.fix = "the occurrences stayed with an instance that was paused, down or cut off: let any healthy instance take an occurrence over (each instance tries every occurrence and claims it in the shared store, insert-if-absent keyed by job and slot) instead of pinning the schedule to one instance; and key occurrences by their scheduled slot (`k · every`), not by when a timer happened to fire".into();
+        f.fix = if effects.is_empty() {
+            "no instance wrote any effect at all: if the scheduler reads `SystemTime::now()` or `chrono::Utc::now()`, virtual time does not move it and it never fires; read wall time through the instance's clock (`instance.clock()`, `whatbreaks::clock::system_now()`, or a `WallClock` parameter), and report each run with `instance.effect(kind, slot)`".into()
+        } else {
+            "the occurrences stayed with an instance that was paused, down or cut off: let any healthy instance take an occurrence over (each instance tries every occurrence and claims it in the shared store, insert-if-absent keyed by job and slot) instead of pinning the schedule to one instance; and key occurrences by their scheduled slot (`k · every`), not by when a timer happened to fire".into()
+        };
         f
     }
 }
