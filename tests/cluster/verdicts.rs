@@ -145,6 +145,11 @@ fn a_schedule_pinned_to_a_crashed_instance_is_flagged_as_missed() {
             .any(|l| l == "#0 crashed at 4m30s and stayed down")
     );
     assert!(f.fix.contains("any healthy instance"), "{}", f.fix);
+    let (_, picture) = f.picture.as_ref().expect("a timeline");
+    assert!(
+        picture.contains("miss                               !     !     !     !     !"),
+        "{picture}"
+    );
 }
 
 #[test]

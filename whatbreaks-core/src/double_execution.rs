@@ -524,6 +524,7 @@ impl DoubleExecutionTest {
                 &self.faults,
                 effects,
                 &doubled,
+                &[],
             ),
         ));
         let fenced = a
@@ -601,6 +602,7 @@ impl DoubleExecutionTest {
                 &self.faults,
                 effects,
                 &BTreeSet::new(),
+                &a.missing,
             ),
         ));
         f.fix = if effects.is_empty() {
@@ -648,13 +650,15 @@ fn handovers(grants: &[LeaseGrant]) -> Vec<String> {
     out
 }
 
-/// A text timeline, one row per instance: commits, pauses, downtime.
+/// A text timeline, one row per instance (commits, pauses, downtime), and a row marking the
+/// slots of `missing` occurrences when there are any.
 pub fn timeline(
     instances: u32,
     run_for: Duration,
     faults: &Faults,
     effects: &[Effect],
     doubled: &BTreeSet<&Slot>,
+    missing: &[Slot],
 ) -> String {
     const WIDTHS_S: [u64; 14] = [
         1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 86_400,
@@ -707,7 +711,23 @@ pub fn timeline(
             row.into_iter().collect::<String>()
         ));
     }
-    out.push_str("e commit  D commit of a doubled occurrence  r rejected write  P paused  X down  ~ lease store unreachable");
+    let mut legend = "e commit  D commit of a doubled occurrence  r rejected write  P paused  X down  ~ lease store unreachable".to_string();
+    let slots: Vec<usize> = missing
+        .iter()
+        .filter_map(|(_, occ)| match occ {
+            Occurrence::At(t) => crate::clock::since_epoch(*t),
+            Occurrence::Key(_) => None,
+        })
+        .map(|d| ((d.as_secs() / width) as usize).min(columns - 1))
+        .collect();
+    if !slots.is_empty() {
+        let row: String = (0..columns)
+            .map(|c| if slots.contains(&c) { '!' } else { ' ' })
+            .collect();
+        out.push_str(&format!("miss {}\n", row.trim_end()));
+        legend.push_str("  ! missed slot");
+    }
+    out.push_str(&legend);
     out
 }
 
@@ -778,7 +798,7 @@ mod tests {
         let e = vec![effect(1, 60, 60, None, true), effect(1, 60, 61, None, true)];
         let slot = ("job".to_string(), e[0].occurrence.clone());
         let doubled: BTreeSet<&Slot> = [&slot].into_iter().collect();
-        let t = timeline(2, Duration::from_secs(180), &faults, &e, &doubled);
+        let t = timeline(2, Duration::from_secs(180), &faults, &e, &doubled, &[]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "0s..3m, 5s per column");
         assert!(lines[1].contains("PPPPPP"), "{t}");
