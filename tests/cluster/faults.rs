@@ -194,3 +194,31 @@ fn fault_strings_are_checked_at_run_time_too() {
         "{report}"
     );
 }
+
+#[test]
+fn tasks_spawned_through_the_instance_pause_and_crash_with_it() {
+    let run = simulate(&limits(), || async {
+        let mut faults = Faults::default();
+        faults.add_pauses("0@30s+25s").unwrap();
+        faults.add_crashes("0@100s").unwrap();
+        let cluster = Cluster::new(1, faults, None);
+        let ledger = cluster.ledger();
+        cluster
+            .run(Duration::from_secs(200), |i: Instance| async move {
+                let worker = i.clone();
+                i.spawn(async move {
+                    for n in 0u64.. {
+                        tokio::time::sleep(Duration::from_secs(20)).await;
+                        worker.effect("worker", n);
+                    }
+                });
+                std::future::pending::<()>().await;
+            })
+            .await;
+        ledger.effects()
+    });
+    let at: Vec<u64> = run.value.unwrap().iter().map(|e| e.at.as_secs()).collect();
+    // 20 s; the 40 s timer fires at the pause's end (55 s); 75 s, 95 s; nothing after the
+    // crash at 100 s.
+    assert_eq!(at, vec![20, 55, 75, 95]);
+}
