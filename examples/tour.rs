@@ -14,6 +14,8 @@ mod herd;
 mod http;
 #[path = "patterns/race.rs"]
 mod race;
+#[path = "patterns/scheduler.rs"]
+mod scheduler;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
@@ -76,6 +78,16 @@ fn main() {
                 stampede::buggy(stampede::expiry(1)),
                 stampede::Strategy::XFetch.run(stampede::expiry(1)),
             )
+        }),
+        row("double execution", || {
+            (
+                scheduler::in_process(scheduler::scenario()),
+                scheduler::claimed(scheduler::scenario().crash("0@5m")),
+            )
+        }),
+        row("lease w/o fencing", || {
+            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
+            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
         }),
     ];
     let (w1, w2) = (22, 58);

@@ -46,6 +46,7 @@
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
 //! | cache stampede | [`stampede_test`] | [`StampedeTest`] | at most one database load per key per cold start or expiry, across all instances |
+//! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
@@ -104,6 +105,10 @@
 //!
 //! - Only `tokio::time` is virtual. Code that reads `std::time::Instant`, `SystemTime` or
 //!   `chrono::Utc::now()` sees real time; inject a clock into such code.
+//!   [`clock::system_now()`] is the virtual wall time of the calling instance (with its skew
+//!   and jumps), and [`clock::WallClock`] is the trait to take a clock through; see
+//!   [`clock`] for the injection recipe, chrono, and running uninjectable code in real time
+//!   with scaled-down periods.
 //! - Tasks spawned with `tokio::spawn` inside a client lose the client's identity (arrivals
 //!   they cause are recorded without a client id), but keep the seeded randomness.
 //! - `tokio::select!` picks branches with tokio's own RNG unless `biased;` is written; it is
@@ -285,8 +290,71 @@ pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest, stampede};
 /// ```
 pub use whatbreaks_macros::stampede_test;
 
+pub use whatbreaks_core::{
+    DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken, clock, cluster,
+    double_execution,
+};
+
+/// Double execution: checks that each scheduled occurrence commits exactly once across
+/// instances, under pauses, crashes and clock faults.
+///
+/// The function is one instance's main and takes exactly one [`Instance`]: it starts the
+/// scheduler under test and runs until cancelled. The harness runs `instances` copies
+/// concurrently on one virtual clock for `run_for`, each with its own in-process state,
+/// sharing only the backends reachable through the instance (`instance.leases()`,
+/// `instance.store()`, and the effects ledger behind `instance.effect(kind, occurrence)`).
+/// The test fails when an occurrence is committed more than once (`double execution`) or, with
+/// `every`, when an occurrence is never committed although an instance was healthy
+/// (`missed execution`); see [`double_execution`] for the exact properties.
+///
+/// Schedulers must read wall time through the instance's clock ([`Instance::clock`],
+/// [`clock::system_now`]), not `SystemTime::now()`, which virtual time cannot move.
+///
+/// ```no_run
+/// # async fn run_scheduler(instance: whatbreaks::Instance, job: impl Fn(std::time::SystemTime)) {}
+/// #[whatbreaks::double_execution_test(instances = 2, run_for = "10m", every = "1m")]
+/// async fn daily_report(instance: whatbreaks::Instance) {
+///     // one instance's main: start the scheduler under test and run until cancelled
+///     run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `instances` | 2 | copies of the body running concurrently |
+/// | `run_for` | `"10m"` | virtual time before every instance is cancelled |
+/// | `every` | none | the schedule's period; turns on the missed-execution check (slots `k · every` after the epoch) |
+/// | `pause` | none | stop-the-world pauses, `"1@90s+45s"`: instance 1 at 90 s for 45 s |
+/// | `crash` | none | `"0@5m"` (stays down) or `"0@5m+30s"` (restarts 30 s later) |
+/// | `skew` | none | `"1:+2s"`: instance 1's wall clock runs 2 s ahead |
+/// | `jump` | none | `"0@4m+1h"`: instance 0's wall clock jumps 1 h ahead at 4 min |
+/// | `partition` | none | `"1@3m+1m"`: instance 1 cannot reach the lease store for 1 min |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Fault strings are checked at compile time; several faults of one kind are
+/// comma-separated (`pause = "0@1m+10s, 1@5m+45s"`).
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # async fn run_scheduler(instance: whatbreaks::Instance, job: impl Fn(std::time::SystemTime)) {}
+/// #[test]
+/// fn daily_report() {
+///     let report = whatbreaks::DoubleExecutionTest::new()
+///         .instances(2)
+///         .run_for(std::time::Duration::from_secs(600))
+///         .every(std::time::Duration::from_secs(60))
+///         .run(|instance: whatbreaks::Instance| async move {
+///             run_scheduler(instance.clone(), |slot| instance.effect("daily_report", slot)).await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::double_execution_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
+    pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
     pub use crate::{
         HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream, UpstreamError, herd_test,
         race_test,

@@ -13,6 +13,9 @@
 //! - [`stampede`]: the cache-stampede detector.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
+//! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
+//! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
+//! - [`double_execution`]: the double/missed-execution detector for schedulers.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -20,8 +23,11 @@
     unreachable_pub
 )]
 
+pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod double_execution;
 pub mod herd;
 #[cfg(feature = "http")]
 pub mod http;
@@ -35,6 +41,8 @@ pub mod store;
 pub mod sync;
 pub mod upstream;
 
+pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
+pub use double_execution::DoubleExecutionTest;
 pub use herd::HerdTest;
 pub use race::{RaceTest, spawn};
 pub use report::{Finding, FindingKind, Report};

@@ -128,6 +128,152 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
     parsed.map_err(|_| format!("`{text}` is not a seed; expected {SEED_FORM}"))
 }
 
+/// The accepted forms of a pause or lease-store partition list, for error messages.
+pub const PAUSE_FORM: &str =
+    "`INSTANCE@AT+DURATION`, comma-separated, e.g. `1@90s+45s` (instance 1 at 90 s for 45 s)";
+
+/// The accepted forms of a crash list, for error messages.
+pub const CRASH_FORM: &str = "`INSTANCE@AT` (stays down) or `INSTANCE@AT+DOWNTIME` (restarts), comma-separated, e.g. `0@5m` or `0@5m+30s`";
+
+/// The accepted forms of a clock skew list, for error messages.
+pub const SKEW_FORM: &str =
+    "`INSTANCE:+DURATION` or `INSTANCE:-DURATION`, comma-separated, e.g. `1:+2s` or `0:-500ms`";
+
+/// The accepted forms of a clock jump list, for error messages.
+pub const JUMP_FORM: &str = "`INSTANCE@AT+DURATION` or `INSTANCE@AT-DURATION`, comma-separated, e.g. `0@4m+1h` (instance 0's clock jumps 1 h ahead at 4 m)";
+
+/// One instance fault at a point of virtual time: `INSTANCE@AT` with an optional signed amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceFault {
+    /// The instance, `0..instances`.
+    pub instance: u32,
+    /// When it happens, in virtual time since the start.
+    pub at: Duration,
+    /// The signed amount in milliseconds after `+` or `-` (0 when absent).
+    pub amount_ms: i64,
+    /// Whether an amount was written.
+    pub has_amount: bool,
+}
+
+fn parse_instance(text: &str, whole: &str, form: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{whole}`: `{text}` is not an instance number; expected {form}"))
+}
+
+fn parse_signed(text: &str, whole: &str, form: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'+') => (false, &text[1..]),
+        Some(b'-') => (true, &text[1..]),
+        _ => return Err(format!("`{whole}`: `{text}` needs a sign; expected {form}")),
+    };
+    let d = parse_duration(rest).map_err(|e| format!("`{whole}`: {e}"))?;
+    let ms = d.as_millis() as i64;
+    Ok(if negative { -ms } else { ms })
+}
+
+/// Parses a comma-separated list of `INSTANCE@AT[±AMOUNT]` items.
+fn parse_at_list(text: &str, form: &str) -> Result<Vec<InstanceFault>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!("`{text}` has an empty item; expected {form}"));
+        }
+        let (instance, rest) = item
+            .split_once('@')
+            .ok_or_else(|| format!("`{item}` has no `@`; expected {form}"))?;
+        let instance = parse_instance(instance, item, form)?;
+        let split = rest.find(['+', '-']);
+        let (at, amount) = match split {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let at = parse_duration(at).map_err(|e| format!("`{item}`: {e}"))?;
+        let amount_ms = match amount {
+            Some(a) => parse_signed(a, item, form)?,
+            None => 0,
+        };
+        out.push(InstanceFault {
+            instance,
+            at,
+            amount_ms,
+            has_amount: amount.is_some(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses pauses (or lease-store partitions): `1@90s+45s, 0@5m+10s`.
+pub fn parse_pauses(text: &str) -> Result<Vec<InstanceFault>, String> {
+    let list = parse_at_list(text, PAUSE_FORM)?;
+    for f in &list {
+        if !f.has_amount || f.amount_ms <= 0 {
+            return Err(format!(
+                "`{text}`: every item needs a positive `+DURATION`; expected {PAUSE_FORM}"
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// Parses crashes: `0@5m` (stays down) or `0@5m+30s` (restarts after 30 s).
+pub fn parse_crashes(text: &str) -> Result<Vec<InstanceFault>, String> {
+    let list = parse_at_list(text, CRASH_FORM)?;
+    if list.iter().any(|f| f.amount_ms < 0) {
+        return Err(format!(
+            "`{text}`: a downtime cannot be negative; expected {CRASH_FORM}"
+        ));
+    }
+    Ok(list)
+}
+
+/// Parses clock jumps: `0@4m+1h, 1@3m-30s`.
+pub fn parse_jumps(text: &str) -> Result<Vec<InstanceFault>, String> {
+    let list = parse_at_list(text, JUMP_FORM)?;
+    if list.iter().any(|f| !f.has_amount) {
+        return Err(format!(
+            "`{text}`: every jump needs a signed amount; expected {JUMP_FORM}"
+        ));
+    }
+    Ok(list)
+}
+
+/// Parses clock skews: `1:+2s, 0:-500ms`, as `(instance, signed milliseconds)`.
+pub fn parse_skews(text: &str) -> Result<Vec<(u32, i64)>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let (instance, amount) = item
+            .split_once(':')
+            .ok_or_else(|| format!("`{item}` has no `:`; expected {SKEW_FORM}"))?;
+        out.push((
+            parse_instance(instance, item, SKEW_FORM)?,
+            parse_signed(amount, item, SKEW_FORM)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Checks a pause list (for `Kind::Checked` in the macros).
+pub fn check_pauses(text: &str) -> Result<(), String> {
+    parse_pauses(text).map(drop)
+}
+
+/// Checks a crash list (for `Kind::Checked` in the macros).
+pub fn check_crashes(text: &str) -> Result<(), String> {
+    parse_crashes(text).map(drop)
+}
+
+/// Checks a clock jump list (for `Kind::Checked` in the macros).
+pub fn check_jumps(text: &str) -> Result<(), String> {
+    parse_jumps(text).map(drop)
+}
+
+/// Checks a clock skew list (for `Kind::Checked` in the macros).
+pub fn check_skews(text: &str) -> Result<(), String> {
+    parse_skews(text).map(drop)
+}
+
 /// Formats a duration the way whatbreaks prints virtual times: `1.250s`, `250ms`, `2m30s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -209,5 +355,25 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3)), "3s");
         assert_eq!(format_duration(Duration::ZERO), "0s");
         assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+    }
+    #[test]
+    fn instance_faults() {
+        let p = parse_pauses("1@90s+45s, 0@5m+10s").unwrap();
+        assert_eq!(p[0].instance, 1);
+        assert_eq!(p[0].at, Duration::from_secs(90));
+        assert_eq!(p[0].amount_ms, 45_000);
+        assert_eq!(p[1].at, Duration::from_secs(300));
+        assert!(parse_pauses("1@90s").unwrap_err().contains("positive"));
+        assert!(parse_pauses("x@90s+1s").unwrap_err().contains("instance"));
+        assert!(parse_pauses("1-90s+1s").unwrap_err().contains("no `@`"));
+        let c = parse_crashes("0@5m").unwrap();
+        assert!(!c[0].has_amount);
+        assert_eq!(parse_crashes("0@5m+30s").unwrap()[0].amount_ms, 30_000);
+        assert_eq!(parse_skews("1:+2s").unwrap(), vec![(1, 2_000)]);
+        assert_eq!(parse_skews("0:-500ms").unwrap(), vec![(0, -500)]);
+        assert!(parse_skews("1:2s").unwrap_err().contains("sign"));
+        assert_eq!(parse_jumps("1@3m-30s").unwrap()[0].amount_ms, -30_000);
+        assert!(parse_jumps("1@3m").is_err());
+        assert!(check_pauses("1@90 parsecs+1s").is_err());
     }
 }

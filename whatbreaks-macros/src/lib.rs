@@ -35,3 +35,9 @@ pub fn race_test(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn stampede_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::STAMPEDE, args.into(), item.into()).into()
 }
+
+/// Double execution of scheduled jobs: see `whatbreaks::double_execution_test`.
+#[proc_macro_attribute]
+pub fn double_execution_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::DOUBLE_EXECUTION, args.into(), item.into()).into()
+}
