@@ -9,6 +9,9 @@
 //! - [`herd`]: the thundering-herd detector.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
+//! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
+//! - [`leak`]: the slow-leak detector; [`scale`]: the unbounded-memory-at-scale detector.
+//! - [`table`]: a generated table with a streaming cursor; [`sink`]: writers for output.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -24,10 +27,20 @@ pub mod sim;
 pub mod spec;
 pub mod upstream;
 
+pub mod leak;
+pub mod measure;
+pub mod scale;
+pub mod sink;
+pub mod table;
+
 pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
+
+pub use leak::{LeakEnv, LeakTest};
+pub use measure::CountingAllocator;
+pub use scale::ScaleTest;
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
 #[doc(hidden)]
