@@ -23,6 +23,9 @@
 //! and a later one-off step (a cache that fills up to its bound, a table resized once) lands
 //! in one quarter while a leak shows in all four.
 //!
+//! A bounded structure must reach its bound early in the run to read as bounded: give a
+//! cache of capacity *c* several times *c* cycles (while it fills, it grows like a leak).
+//!
 //! The finding extrapolates the slope to production volume (`extrapolate`, default 1,000,000
 //! cycles): "+312 B per connection, +298 MiB after 1,000,000 connections".
 //!
@@ -326,6 +329,16 @@ impl LeakAnalysis {
     }
 }
 
+/// A gauge reading: whole numbers with separators, others with two decimals.
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        format!("{sign}{}", format_count(v.abs() as u64))
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn plural(unit: &str) -> String {
     if unit.ends_with('s') {
         unit.to_string()
@@ -569,15 +582,17 @@ impl LeakTest {
                     g.name,
                     t.fit.slope,
                     t.fit.r2,
-                    t.first,
-                    t.last,
-                    format_count((t.last + t.fit.slope * total).max(0.0).round() as u64),
+                    format_value(t.first),
+                    format_value(t.last),
+                    format_count((t.first + t.fit.slope * total).max(0.0).round() as u64),
                     format_count(a.extrapolate)
                 ));
             } else {
                 f.evidence.push(format!(
                     "gauge `{}`: steady ({} → {})",
-                    g.name, t.first, t.last
+                    g.name,
+                    format_value(t.first),
+                    format_value(t.last)
                 ));
             }
         }
@@ -610,8 +625,8 @@ impl LeakTest {
                     sparkline(&ys, 40),
                     format_count(s.first().map(|p| p.0).unwrap_or(0.0) as u64),
                     format_count(s.last().map(|p| p.0).unwrap_or(0.0) as u64),
-                    g.trend.first,
-                    g.trend.last
+                    format_value(g.trend.first),
+                    format_value(g.trend.last)
                 ),
             ));
         }

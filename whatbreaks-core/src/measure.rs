@@ -360,7 +360,8 @@ pub fn power_fit(xs: &[f64], ys: &[f64]) -> Option<PowerFit> {
 ///
 /// A series **grows steadily** when (1) its least-squares slope exceeds the threshold,
 /// (2) the line explains at least half of its variation (R² ≥ [`MIN_R2`]), and (3) it grows in
-/// at least three of its four quarters. (3) is what keeps a one-off step (a lazy cache filled
+/// at least three of its four quarters (by at least a quarter of the allowed rate, so that
+/// noise does not count as growth). (3) is what keeps a one-off step (a lazy cache filled
 /// once, a table resized once) from reading as a leak: a step lands in one quarter, a leak
 /// shows in all of them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -391,7 +392,8 @@ impl Trend {
                 .filter(|q| {
                     let a = q * (n - 1) / 4;
                     let b = (q + 1) * (n - 1) / 4;
-                    ys[b] > ys[a]
+                    // Growth of at least a quarter of the allowed rate: noise is not growth.
+                    ys[b] - ys[a] > max_slope * (xs[b] - xs[a]) / 4.0
                 })
                 .count()
         } else {

@@ -23,3 +23,15 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Slow leak: see `whatbreaks::leak_test`.
+#[proc_macro_attribute]
+pub fn leak_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::LEAK, args.into(), item.into()).into()
+}
+
+/// Unbounded memory at scale: see `whatbreaks::scale_test`.
+#[proc_macro_attribute]
+pub fn scale_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::SCALE, args.into(), item.into()).into()
+}
