@@ -10,6 +10,13 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/leak.rs"]
+mod leak;
+#[path = "patterns/scale.rs"]
+mod scale;
+
+// The leak and scale rows measure the heap: the counting allocator must be installed.
+whatbreaks::install_counting_allocator!();
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -41,9 +48,20 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("slow leak", || {
+            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
+        }),
+        row("unbounded memory", || {
+            (
+                scale::buggy(scale::scenario()),
+                scale::fixed(scale::scenario()),
+            )
+        }),
+    ];
     let (w1, w2) = (18, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",

@@ -69,14 +69,14 @@ fn fetch_all_then_write_is_extrapolated_to_500_million_rows() {
     assert!(picture.contains("(extrapolated"), "{picture}");
     assert!(f.fix.contains("server-side cursor"), "{}", f.fix);
     assert!(
-        report.key_figure.starts_with("peak grows as n^1.0"),
+        report.key_figure.starts_with("peak ∝ n^1.0"),
         "{}",
         report.key_figure
     );
     let fixed = code::fixed(code::small_scenario().seed(1));
     assert!(fixed.is_clean(), "{fixed}");
     assert!(
-        fixed.key_figure.starts_with("peak grows as n^0.0"),
+        fixed.key_figure.starts_with("peak ∝ n^0.0"),
         "{}",
         fixed.key_figure
     );

@@ -298,13 +298,13 @@ impl LeakAnalysis {
         self.heap.map(|t| t.fit.slope).unwrap_or(0.0)
     }
 
-    /// The headline number, e.g. `+312 B per cycle (+298 MiB after 1,000,000)`.
+    /// The headline number, e.g. `+312 B per connection (+298 MiB at 1,000,000)`.
     pub fn key_figure(&self, unit: &str) -> String {
         let per = self.bytes_per_cycle();
         if self.flagged {
             if self.heap.is_some_and(|t| t.steady_growth) {
                 return format!(
-                    "{} per {unit} ({} after {})",
+                    "{} per {unit} ({} at {})",
                     format_signed_bytes(per),
                     format_signed_bytes(per * self.extrapolate as f64),
                     format_count(self.extrapolate)
@@ -312,7 +312,7 @@ impl LeakAnalysis {
             }
             if let Some(g) = self.gauges.iter().find(|g| g.trend.steady_growth) {
                 return format!(
-                    "`{}` {:+.2} per {unit} ({} after {})",
+                    "`{}` {:+.2} per {unit} ({} at {})",
                     g.name,
                     g.trend.fit.slope,
                     format_count((g.trend.fit.slope * self.extrapolate as f64).round() as u64),
@@ -414,7 +414,17 @@ impl LeakTest {
 
     /// Runs the scenario for every seed and returns the report; never panics.
     ///
-    /// `body` is one cycle; it gets the run's [`LeakEnv`].
+    /// `body` is one cycle; it gets the run's [`LeakEnv`]. Without the counting allocator
+    /// installed, the report holds one configuration finding that names the line to add:
+    ///
+    /// ```
+    /// use whatbreaks_core::{FindingKind, leak::{LeakEnv, LeakTest}};
+    /// // This binary does not install the allocator.
+    /// let report = LeakTest::new().run(|_env: LeakEnv| async {});
+    /// let f = &report.findings[0];
+    /// assert_eq!(f.kind, FindingKind::Config);
+    /// assert!(f.fix.contains("whatbreaks::install_counting_allocator!();"));
+    /// ```
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
         B: Fn(LeakEnv) -> Fut + Send + Sync + 'static,
@@ -691,7 +701,7 @@ mod tests {
         assert!(a.flagged);
         assert_eq!(
             a.key_figure("connection"),
-            "+312 B per connection (+298 MiB after 1,000,000)"
+            "+312 B per connection (+298 MiB at 1,000,000)"
         );
         let f = LeakTest::new()
             .cycles(1_000)

@@ -152,10 +152,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
 /// Installs [`CountingAllocator`] as the global allocator of the binary it is written in.
 ///
 /// Write it once, at module level of the test binary's root (`tests/<area>/main.rs`), a
-/// library's `lib.rs` or an example's `main.rs`:
+/// library's `lib.rs` or an example's `main.rs` (users of the facade write
+/// `whatbreaks::install_counting_allocator!();`):
 ///
-/// ```ignore
-/// whatbreaks::install_counting_allocator!();
+/// ```
+/// whatbreaks_core::install_counting_allocator!();
+///
+/// fn main() {
+///     assert!(whatbreaks_core::measure::installed());
+///     let span = whatbreaks_core::measure::Span::start();
+///     let v = vec![0u8; 4096];
+///     assert!(span.finish().peak >= 4096);
+///     drop(v);
+/// }
 /// ```
 #[macro_export]
 macro_rules! install_counting_allocator {

@@ -173,11 +173,12 @@ impl ScaleAnalysis {
         }
     }
 
-    /// The headline number, e.g. `peak grows as n^1.00: 500,000,000 rows need ~480 GiB`.
+    /// The headline number, e.g. `peak ∝ n^1.00: 500,000,000 rows need ~480 GiB` (the
+    /// finding's evidence says "peak grows as n^1.00: …").
     pub fn key_figure(&self, unit: &str) -> String {
         match self.peak {
             Some(g) => format!(
-                "peak grows as n^{:.2}: {} {unit}s need ~{}",
+                "peak ∝ n^{:.2}: {} {unit}s need ~{}",
                 g.exponent,
                 format_count(self.target),
                 format_bytes(g.at_target)
@@ -469,6 +470,10 @@ mod tests {
         }
     }
 
+    fn text_of(a: &ScaleAnalysis) -> String {
+        ScaleTest::new().memory_finding(a, String::new()).render()
+    }
+
     #[test]
     fn linear_peak_is_extrapolated_and_flagged() {
         let pts = vec![
@@ -480,8 +485,9 @@ mod tests {
         assert!(a.memory_flagged && !a.time_flagged);
         assert_eq!(
             a.key_figure("row"),
-            "peak grows as n^1.00: 500,000,000 rows need ~480 GiB"
+            "peak ∝ n^1.00: 500,000,000 rows need ~480 GiB"
         );
+        assert!(text_of(&a).contains("peak grows as n^1.00: 500,000,000 rows need ~480 GiB"));
         let f = ScaleTest::new().memory_finding(&a, "s".into());
         let text = f.render();
         assert!(text.contains("n=100,000  peak  98.2 MiB"), "{text}");
