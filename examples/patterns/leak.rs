@@ -410,23 +410,29 @@ impl MemoCache {
 /// FIXED: the same cache with a capacity; the oldest entry goes when it is full.
 pub(crate) struct BoundedCache {
     capacity: usize,
-    inner: Mutex<(HashMap<String, Arc<String>>, VecDeque<String>)>,
+    inner: Mutex<Entries>,
+}
+
+/// The entries and their insertion order.
+struct Entries {
+    map: HashMap<String, Arc<String>>,
+    order: VecDeque<String>,
 }
 
 impl BoundedCache {
     pub(crate) fn new(capacity: usize) -> Self {
         BoundedCache {
             capacity,
-            inner: Mutex::new((
-                HashMap::with_capacity(capacity + 1),
-                VecDeque::with_capacity(capacity + 1),
-            )),
+            inner: Mutex::new(Entries {
+                map: HashMap::with_capacity(capacity + 1),
+                order: VecDeque::with_capacity(capacity + 1),
+            }),
         }
     }
 
     pub(crate) fn get(&self, query: &str) -> Arc<String> {
         let mut guard = self.inner.lock().unwrap();
-        let (map, order) = &mut *guard;
+        let Entries { map, order } = &mut *guard;
         if let Some(hit) = map.get(query) {
             return hit.clone();
         }
@@ -442,7 +448,7 @@ impl BoundedCache {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.inner.lock().unwrap().0.len()
+        self.inner.lock().unwrap().map.len()
     }
 }
 

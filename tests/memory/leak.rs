@@ -140,10 +140,11 @@ async fn one_offs(env: LeakEnv) {
     if env.cycle() == 350 {
         *index.lock().unwrap() = Some(vec![0; 8_192]);
     }
-    let mut b = buffer.lock().unwrap();
-    b.clear();
-    b.extend_from_slice(&lookup[..64].iter().map(|v| *v as u8).collect::<Vec<_>>());
-    drop(b);
+    {
+        let mut b = buffer.lock().unwrap();
+        b.clear();
+        b.extend_from_slice(&lookup[..64].iter().map(|v| *v as u8).collect::<Vec<_>>());
+    }
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 

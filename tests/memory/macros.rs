@@ -8,7 +8,7 @@ use whatbreaks::LeakEnv;
 // The Contract, with the fixed handler.
 #[whatbreaks::leak_test(cycles = 1_000, seed = 0x5eed, seeds = 5, unit = "connection")]
 async fn notification_listeners(env: whatbreaks::LeakEnv) {
-    let svc = env.shared(|| NotificationService::new()); // one instance across all cycles
+    let svc = env.shared(NotificationService::new); // one instance across all cycles
     env.gauge("listeners", {
         let s = svc.clone();
         move || s.listener_count()

@@ -97,13 +97,15 @@ pub struct LeakEnv {
 struct EnvInner {
     cycle: Cell<u64>,
     warmup: u64,
-    /// `(type, occurrence of that type within a cycle, Arc<T> boxed)`.
-    shared: RefCell<Vec<(TypeId, usize, Box<dyn Any>)>>,
+    shared: RefCell<Vec<SharedSlot>>,
     /// Calls to `shared` so far in this cycle, per type.
     calls: RefCell<Vec<(TypeId, usize)>>,
     gauges: RefCell<Vec<Gauge>>,
     capacity: usize,
 }
+
+/// `(type, occurrence of that type within a cycle, the `Arc<T>` boxed)`.
+type SharedSlot = (TypeId, usize, Box<dyn Any>);
 
 struct Gauge {
     name: String,

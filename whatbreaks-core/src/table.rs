@@ -127,15 +127,12 @@ impl<R> Table<R> {
 
     /// Every row at once, in one `Vec` (a client-side cursor's `fetchall()`): memory grows
     /// with the table. Takes as much virtual time as streaming every batch.
-    pub fn fetch_all(&self) -> impl Future<Output = Vec<R>> + '_ {
-        async move {
-            let batches = self.len.div_ceil(self.batch_size as u64);
-            if !self.batch_latency.is_zero() && batches > 0 {
-                tokio::time::sleep(self.batch_latency * batches.min(u64::from(u32::MAX)) as u32)
-                    .await;
-            }
-            (0..self.len).map(|i| (self.generate)(i)).collect()
+    pub async fn fetch_all(&self) -> Vec<R> {
+        let batches = self.len.div_ceil(self.batch_size as u64);
+        if !self.batch_latency.is_zero() && batches > 0 {
+            tokio::time::sleep(self.batch_latency * batches.min(u64::from(u32::MAX)) as u32).await;
         }
+        (0..self.len).map(|i| (self.generate)(i)).collect()
     }
 }
 
