@@ -208,7 +208,8 @@ pub use whatbreaks_core::{
 /// | `extrapolate` | 1000000 | production volume the finding extrapolates to |
 /// | `max_growth_per_cycle` | `"8B"` | heap growth per cycle allowed |
 /// | `unit` | `"cycle"` | what one cycle is called in messages, e.g. `"connection"` |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `time_limit` | `"24h"` | virtual-time limit of all cycles together |
+/// | `seed`, `seeds`, `watchdog` | | see [Configuration](crate#configuration) |
 ///
 /// Equivalent code without the attribute:
 ///

@@ -9,8 +9,10 @@ mod leak_code;
 #[path = "../../examples/patterns/scale.rs"]
 mod scale_code;
 
+mod determinism;
 mod e2e;
 mod fixtures;
+mod harness;
 mod leak;
 mod macros;
 mod measure;

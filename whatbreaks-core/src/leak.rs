@@ -66,6 +66,9 @@ pub const PATTERN: &str = "slow leak";
 /// At most this many samples are taken per run (evenly spaced over the cycles).
 pub const MAX_SAMPLES: u64 = 200;
 
+/// The virtual-time limit of one leak run, unless set (24 h).
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(24 * 3_600);
+
 /// A slow-leak scenario (builder). `#[leak_test]` is sugar over it.
 #[derive(Clone, Debug)]
 pub struct LeakTest {
@@ -351,9 +354,15 @@ fn plural(unit: &str) -> String {
 
 impl LeakTest {
     /// 2,000 cycles after a warm-up of 200, extrapolated to 1,000,000; 8 B per cycle allowed.
+    ///
+    /// The virtual-time limit defaults to 24 h here (not 1 h): thousands of cycles of a few
+    /// virtual seconds each are normal for a leak test, and cost no wall time.
     pub fn new() -> Self {
         LeakTest {
-            settings: Settings::default(),
+            settings: Settings {
+                time_limit: DEFAULT_TIME_LIMIT,
+                ..Settings::default()
+            },
             cycles: 2_000,
             warmup: None,
             extrapolate: 1_000_000,
