@@ -12,6 +12,12 @@ use whatbreaks::Report;
 mod herd;
 #[path = "patterns/http.rs"]
 mod http;
+#[path = "patterns/leak.rs"]
+mod leak;
+#[path = "patterns/scale.rs"]
+mod scale;
+// The leak and scale rows measure the heap: the counting allocator must be installed.
+whatbreaks::install_counting_allocator!();
 #[path = "patterns/race.rs"]
 mod race;
 #[path = "patterns/scheduler.rs"]
@@ -88,6 +94,15 @@ fn main() {
         row("lease w/o fencing", || {
             let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
             (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
+        }),
+        row("slow leak", || {
+            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
+        }),
+        row("unbounded memory", || {
+            (
+                scale::buggy(scale::scenario()),
+                scale::fixed(scale::scenario()),
+            )
         }),
     ];
     let (w1, w2) = (22, 58);

@@ -47,8 +47,25 @@
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
 //! | cache stampede | [`stampede_test`] | [`StampedeTest`] | at most one database load per key per cold start or expiry, across all instances |
 //! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
+//! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
+//! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
+//!
+//! ## Measuring memory
+//!
+//! [`leak_test`] and [`scale_test`] measure the heap with a counting global allocator that
+//! attributes every allocation to the thread that made it (`cargo test` runs tests on parallel
+//! threads; each simulation runs on its own thread). Install it once per test binary, at the top
+//! of `tests/<area>/main.rs`:
+//!
+//! ```ignore
+//! whatbreaks::install_counting_allocator!();
+//! ```
+//!
+//! It is cheap enough to leave on (a few thread-local additions per allocation). A test that
+//! needs it and runs without it fails with a configuration finding that names this line. See
+//! [`measure`] for the allocator, gauges, growth fits and extrapolation.
 //!
 //! ## Running, and replaying a failure
 //!
@@ -352,6 +369,117 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::double_execution_test;
 
+pub use whatbreaks_core::{
+    LeakEnv, LeakTest, ScaleTest, install_counting_allocator, leak, measure, scale, sink, table,
+};
+
+/// Slow leak: checks that memory, and any gauge, does not grow with every cycle.
+///
+/// The function is **one cycle** (a connection that connects and disconnects, one request,
+/// one job) and takes exactly one [`LeakEnv`]. It runs `warmup` times, then `cycles` times, on
+/// virtual time; whatbreaks samples the heap of the simulation thread and every gauge and fails
+/// when one grows steadily per cycle (see [`leak`] for the rule). State that lives across
+/// cycles comes from [`LeakEnv::shared`]; [`LeakEnv::gauge`] watches a figure. The finding
+/// extrapolates: "+312 B per connection, +298 MiB after 1,000,000 connections". The test
+/// binary must install the counting allocator ([`install_counting_allocator!`]).
+///
+/// ```no_run
+/// # struct NotificationService;
+/// # impl NotificationService { fn new() -> Self { NotificationService } fn listener_count(&self) -> usize { 0 } }
+/// # async fn one_connect_disconnect_cycle(_: &NotificationService) {}
+/// whatbreaks::install_counting_allocator!();
+///
+/// #[whatbreaks::leak_test(cycles = 10_000)]
+/// async fn notification_listeners(env: whatbreaks::LeakEnv) {
+///     let svc = env.shared(|| NotificationService::new()); // one instance across all cycles
+///     env.gauge("listeners", { let s = svc.clone(); move || s.listener_count() });
+///     one_connect_disconnect_cycle(&svc).await; // the body is one cycle
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `cycles` | 2000 | cycles measured after the warm-up |
+/// | `warmup` | `cycles / 10` (10..1000) | cycles run before sampling starts |
+/// | `extrapolate` | 1000000 | production volume the finding extrapolates to |
+/// | `max_growth_per_cycle` | `"8B"` | heap growth per cycle allowed |
+/// | `unit` | `"cycle"` | what one cycle is called in messages, e.g. `"connection"` |
+/// | `time_limit` | `"24h"` | virtual-time limit of all cycles together |
+/// | `seed`, `seeds`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # struct NotificationService;
+/// # impl NotificationService { fn new() -> Self { NotificationService } fn listener_count(&self) -> usize { 0 } }
+/// # async fn one_connect_disconnect_cycle(_: &NotificationService) {}
+/// #[test]
+/// fn notification_listeners() {
+///     let report = whatbreaks::LeakTest::new()
+///         .cycles(10_000)
+///         .run(|env: whatbreaks::LeakEnv| async move {
+///             let svc = env.shared(|| NotificationService::new());
+///             env.gauge("listeners", { let s = svc.clone(); move || s.listener_count() });
+///             one_connect_disconnect_cycle(&svc).await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::leak_test;
+
+/// Unbounded memory at scale: checks that peak memory, extrapolated to production size, stays
+/// under a bound.
+///
+/// The function does its work once at size `n` and takes exactly one `n: u64`. It runs at each
+/// of `sizes`; whatbreaks records the peak heap of the simulation thread and the virtual time,
+/// takes the growth exponent between the two largest sizes, extrapolates to `target` and
+/// fails when the peak there exceeds `max_peak` (or the time exceeds `max_time`, if given):
+/// "peak grows as n^1.00: 500,000,000 rows need ~480 GiB" (see [`scale`]). The test binary
+/// must install the counting allocator ([`install_counting_allocator!`]).
+///
+/// ```no_run
+/// # #[derive(Debug)] struct Order(u64);
+/// # fn order_row(i: u64) -> Order { Order(i) }
+/// # async fn export_to_csv<W: std::io::Write>(t: &whatbreaks::store::Table<Order>, _: W) -> std::io::Result<()> { Ok(()) }
+/// whatbreaks::install_counting_allocator!();
+///
+/// #[whatbreaks::scale_test(sizes = [1_000, 10_000, 100_000], target = 500_000_000, max_peak = "1GiB")]
+/// async fn export_orders(n: u64) {
+///     let table = whatbreaks::store::Table::generated(n, |i| order_row(i));
+///     export_to_csv(&table, whatbreaks::sink::discard()).await.unwrap();
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `sizes` | `[1_000, 10_000, 100_000]` | sizes measured (at least two) |
+/// | `target` | 500000000 | production size the figures are extrapolated to |
+/// | `max_peak` | `"1GiB"` | peak memory allowed at `target` |
+/// | `max_time` | not checked | virtual time allowed at `target`, e.g. `"10m"` |
+/// | `unit` | `"row"` | what one unit of size is called in messages |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # #[derive(Debug)] struct Order(u64);
+/// # fn order_row(i: u64) -> Order { Order(i) }
+/// # async fn export_to_csv<W: std::io::Write>(t: &whatbreaks::store::Table<Order>, _: W) -> std::io::Result<()> { Ok(()) }
+/// #[test]
+/// fn export_orders() {
+///     let report = whatbreaks::ScaleTest::new()
+///         .sizes(&[1_000, 10_000, 100_000])
+///         .target(500_000_000)
+///         .max_peak(1 << 30)
+///         .run(|n: u64| async move {
+///             let table = whatbreaks::store::Table::generated(n, |i| order_row(i));
+///             export_to_csv(&table, whatbreaks::sink::discard()).await.unwrap();
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::scale_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
@@ -359,6 +487,7 @@ pub mod prelude {
         HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream, UpstreamError, herd_test,
         race_test,
     };
+    pub use crate::{LeakEnv, LeakTest, ScaleTest, leak_test, scale_test};
     pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};
     pub use rand::RngExt as _;
 }

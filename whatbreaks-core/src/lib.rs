@@ -16,6 +16,9 @@
 //! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
 //! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
 //! - [`double_execution`]: the double/missed-execution detector for schedulers.
+//! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
+//! - [`leak`]: the slow-leak detector; [`scale`]: the unbounded-memory-at-scale detector.
+//! - [`table`]: a generated table with a streaming cursor; [`sink`]: writers for output.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -41,11 +44,21 @@ pub mod store;
 pub mod sync;
 pub mod upstream;
 
+pub mod leak;
+pub mod measure;
+pub mod scale;
+pub mod sink;
+pub mod table;
+
 pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
 pub use double_execution::DoubleExecutionTest;
+
 pub use herd::HerdTest;
+pub use leak::{LeakEnv, LeakTest};
+pub use measure::CountingAllocator;
 pub use race::{RaceTest, spawn};
 pub use report::{Finding, FindingKind, Report};
+pub use scale::ScaleTest;
 pub use sim::rng;
 pub use stampede::{StampedeEnv, StampedeTest};
 pub use store::{SimCache, SimDb};

@@ -39,6 +39,8 @@ use crate::db::{Tables, Write, shown, trace};
 use crate::race;
 use crate::sim::{self, ClientId};
 use crate::spec::format_duration;
+/// A generated table with a streaming cursor (the Contract path `whatbreaks::store::Table`).
+pub use crate::table::Table;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -124,13 +124,7 @@ impl Spec {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|(n, t)| {
-                if t.starts_with(char::is_lowercase) {
-                    format!("{n}: {t}")
-                } else {
-                    format!("{n}: whatbreaks::{t}")
-                }
-            })
+            .map(|(n, t)| format!("{n}: {}", type_path(t)))
             .collect();
         format!("async fn name({})", params.join(", "))
     }
@@ -451,7 +445,8 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
                     errors.push(
                         pt.ty.span(),
                         format!(
-                            "expected `whatbreaks::{expected}` here; `#[{}]` expects `{}`",
+                            "expected `{}` here; `#[{}]` expects `{}`",
+                            type_path(expected),
                             spec.name,
                             spec.signature()
                         ),
@@ -459,5 +454,14 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
                 }
             }
         }
+    }
+}
+
+/// How a parameter type is written in messages: `whatbreaks::Upstream`, but plain `u64`.
+fn type_path(ty: &str) -> String {
+    if ty.starts_with(|c: char| c.is_ascii_lowercase()) {
+        ty.to_string()
+    } else {
+        format!("whatbreaks::{ty}")
     }
 }

@@ -41,3 +41,15 @@ pub fn stampede_test(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn double_execution_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::DOUBLE_EXECUTION, args.into(), item.into()).into()
 }
+
+/// Slow leak: see `whatbreaks::leak_test`.
+#[proc_macro_attribute]
+pub fn leak_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::LEAK, args.into(), item.into()).into()
+}
+
+/// Unbounded memory at scale: see `whatbreaks::scale_test`.
+#[proc_macro_attribute]
+pub fn scale_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::SCALE, args.into(), item.into()).into()
+}

@@ -1,0 +1,34 @@
+//! Same seed, same run: reports of equal seeds are equal, to the byte.
+
+use crate::leak_code::{self, Handler};
+use crate::scale_code::{self, Exporter};
+use whatbreaks::LeakEnv;
+
+#[test]
+fn leak_reports_of_equal_seeds_are_equal() {
+    let run = |handler: Handler| {
+        leak_code::scenario()
+            .cycles(400)
+            .warmup(40)
+            .seed(77)
+            .seeds(3)
+            .run(move |env: LeakEnv| async move { handler.cycle(&env).await })
+    };
+    for handler in [Handler::Leaky, Handler::Fixed] {
+        let (a, b) = (run(handler), run(handler));
+        assert_eq!(a.render(), b.render(), "{handler:?}");
+        assert_eq!(a.figures, b.figures, "{handler:?}");
+    }
+}
+
+#[test]
+fn scale_reports_of_equal_seeds_are_equal() {
+    let run = || {
+        scale_code::small_scenario()
+            .seed(5)
+            .run(|n: u64| async move { Exporter::Collected.export(n).await })
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.render(), b.render());
+    assert_eq!(a.figures, b.figures);
+}
