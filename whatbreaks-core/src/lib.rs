@@ -7,6 +7,7 @@
 //! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
 //! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
 //! - [`herd`]: the thundering-herd detector.
+//! - [`pool`]: a simulated connection pool and its leak, starvation and deadlock detectors.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod herd;
+pub mod pool;
 pub mod report;
 pub mod scenario;
 pub mod sim;
@@ -25,6 +27,7 @@ pub mod spec;
 pub mod upstream;
 
 pub use herd::HerdTest;
+pub use pool::{DbError, ManualConn, PoolTest, PooledConn, SimPool};
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
