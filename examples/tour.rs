@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/pool.rs"]
+mod pool;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -41,9 +43,35 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("pool: leak", || {
+            (
+                pool::buggy(pool::leak_scenario()),
+                pool::fixed(pool::leak_scenario()),
+            )
+        }),
+        row("pool: slow hold", || {
+            (
+                pool::slow_upstream(pool::slow_upstream_scenario(), true),
+                pool::slow_upstream(pool::slow_upstream_scenario(), false),
+            )
+        }),
+        row("pool: deadlock", || {
+            (
+                pool::nested(pool::nested_scenario(), true),
+                pool::nested(pool::nested_scenario(), false),
+            )
+        }),
+        row("pool: lost conns", || {
+            (
+                pool::lost_connections(pool::lost_scenario(), false),
+                pool::lost_connections(pool::lost_scenario(), true),
+            )
+        }),
+    ];
     let (w1, w2) = (18, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",

@@ -45,6 +45,7 @@
 //! | pattern | attribute | builder | property |
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
+//! | connection-pool exhaustion | [`pool_test`] | [`PoolTest`] | every connection comes back; no acquire waits forever; pool deadlock is reported, not hung |
 //!
 //! ## Running, and replaying a failure
 //!
@@ -112,6 +113,7 @@ pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
     herd, report, rng, scenario, sim, spec, upstream,
 };
+pub use whatbreaks_core::{DbError, ManualConn, PoolTest, PooledConn, SimPool, pool};
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///
@@ -156,9 +158,64 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::herd_test;
 
+/// Connection pools: checks that every connection comes back, that no acquire waits forever,
+/// and that pool deadlock is reported instead of hanging.
+///
+/// The function is one client's work and takes exactly one [`SimPool`], shared by all
+/// clients. It runs once per client; clients arrive uniformly over `window`. Queries take a
+/// seeded latency and fail, hang or run slow at the given rates. The test fails on a leaked
+/// connection (with its checkout site), a pool deadlock (every connection held by a task
+/// waiting to acquire; the run stops at once), acquires that would wait forever, or acquires
+/// that waited longer than `max_wait` (with connections held across slow work named). See
+/// [`pool`] for the rules.
+///
+/// ```no_run
+/// # async fn process_order_with(pool: &whatbreaks::SimPool, id: &str) -> Result<(), whatbreaks::DbError> {
+/// #     let conn = pool.get().await?; conn.query(id).await }
+/// #[whatbreaks::pool_test(size = 4, clients = 200, error_rate = 0.1)]
+/// async fn process_order(pool: whatbreaks::SimPool) {
+///     let _ = process_order_with(&pool, "order-1").await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `size` | 10 | connections in the pool |
+/// | `clients` | 100 | clients, each running the body once |
+/// | `window` | `"0s..10s"` | clients arrive uniformly over this window |
+/// | `acquire_timeout` | `"none"` | how long an acquire waits (`"none"`: forever, like deadpool) |
+/// | `error_rate` | 0 | share of queries that fail |
+/// | `hang_rate` | 0 | share of queries that never return (the connection is lost) |
+/// | `slow_rate` | 0 | share of queries that take `slow_latency` |
+/// | `slow_latency` | `"1s"` | latency of a slow query |
+/// | `latency` | `"5ms"` | typical query latency (drawn from 0.5x..1.5x) |
+/// | `max_wait` | `"1s"` | longest acceptable acquire wait |
+/// | `slow_hold` | `"100ms"` | hold time beyond query time that counts as slow work |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # async fn process_order_with(pool: &whatbreaks::SimPool, id: &str) -> Result<(), whatbreaks::DbError> {
+/// #     let conn = pool.get().await?; conn.query(id).await }
+/// #[test]
+/// fn process_order() {
+///     let report = whatbreaks::PoolTest::new()
+///         .size(4)
+///         .clients(200)
+///         .error_rate(0.1)
+///         .run(|pool: whatbreaks::SimPool| async move {
+///             let _ = process_order_with(&pool, "order-1").await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::pool_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
+    pub use crate::{DbError, PoolTest, SimPool, pool_test};
     pub use rand::RngExt as _;
 }
 

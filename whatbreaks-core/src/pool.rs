@@ -509,8 +509,9 @@ impl SimPool {
                     waiters: BTreeMap::new(),
                     done: BTreeSet::new(),
                     timeline: Vec::new(),
-                    waits_hist: Histogram::new(3)
-                        .expect("[whatbreaks internal bug] hdrhistogram with 3 digits"),
+                    // Milliseconds, up to a year of virtual time.
+                    waits_hist: Histogram::new_with_bounds(1, 365 * 86_400_000, 3)
+                        .expect("[whatbreaks internal bug] hdrhistogram bounds"),
                     waits: Vec::new(),
                     holds: Vec::new(),
                     stuck: Vec::new(),
@@ -743,7 +744,13 @@ impl SimPool {
         if st.frozen {
             return;
         }
-        st.sample(size);
+        // Only a change gets a final sample: the picture ends at the last change.
+        let changed = st.timeline.last().is_none_or(|l| {
+            (l.in_use, l.waiting) != (size - st.idle.len().min(size), st.waiters.len())
+        });
+        if changed {
+            st.sample(size);
+        }
         let waiters: Vec<Waiter> = std::mem::take(&mut st.waiters).into_values().collect();
         for w in waiters {
             st.record_wait(w, WaitOutcome::StillWaiting);
@@ -1260,7 +1267,14 @@ impl PoolTest {
                 .collect()
         };
         let p = pool.clone();
+        // Freeze the pool just before the time limit, while the stuck tasks still exist.
+        let freeze_at = limits.time_limit.saturating_sub(Duration::from_millis(1));
         let run = sim::simulate(limits, move || async move {
+            let freezer = p.clone();
+            let freeze = tokio::task::spawn_local(async move {
+                tokio::time::sleep(freeze_at).await;
+                freezer.freeze();
+            });
             let clients = sim::run_clients(&offsets, |id| {
                 let pool = p.clone();
                 let body = body.clone();
@@ -1273,6 +1287,7 @@ impl PoolTest {
             futures::pin_mut!(clients, stuck);
             futures::future::select(clients, stuck).await;
             p.freeze();
+            freeze.abort();
         });
         // A run cut short by the time limit or the watchdog never reached `freeze`.
         pool.freeze();

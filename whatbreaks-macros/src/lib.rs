@@ -23,3 +23,9 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Connection pools: see `whatbreaks::pool_test`.
+#[proc_macro_attribute]
+pub fn pool_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::POOL, args.into(), item.into()).into()
+}
