@@ -109,11 +109,11 @@
     unreachable_pub
 )]
 
+pub use whatbreaks_core::{DbError, ManualConn, PoolTest, PooledConn, SimPool, pool};
 pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
     herd, report, rng, scenario, sim, spec, upstream,
 };
-pub use whatbreaks_core::{DbError, ManualConn, PoolTest, PooledConn, SimPool, pool};
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///
@@ -214,8 +214,8 @@ pub use whatbreaks_macros::pool_test;
 
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
-    pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
     pub use crate::{DbError, PoolTest, SimPool, pool_test};
+    pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
     pub use rand::RngExt as _;
 }
 

@@ -392,8 +392,22 @@ impl fmt::Debug for SimPool {
     }
 }
 
+/// `file:line` of a site, with `dir/../` collapsed (files included through `#[path]`).
 fn site(l: &Location<'_>) -> String {
-    format!("{}:{}", l.file(), l.line())
+    let file = l.file();
+    if !file.contains("..") {
+        return format!("{file}:{}", l.line());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in file.split('/') {
+        match part {
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("{}:{}", parts.join("/"), l.line())
 }
 
 fn mix(h: u64, v: u64) -> u64 {
@@ -720,7 +734,9 @@ impl SimPool {
         st.done.insert(client);
         for c in st.checkouts.values_mut() {
             if c.owner == Some(client) && c.leak.is_none() {
-                c.leak = Some("guard never dropped (mem::forget, or moved into something that outlived the request)");
+                c.leak = Some(
+                    "guard never dropped (mem::forget, or moved into something that outlived the request)",
+                );
             }
         }
         let forever = st.check_stuck(size);
@@ -1020,7 +1036,9 @@ impl Drop for ManualConn {
 
 impl fmt::Debug for ManualConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualConn").field("conn", &self.id()).finish()
+        f.debug_struct("ManualConn")
+            .field("conn", &self.id())
+            .finish()
     }
 }
 
@@ -1479,7 +1497,8 @@ impl PoolAnalysis {
     ) -> Vec<Finding> {
         let stats = pool.stats();
         let picture = Some(("pool".to_string(), pool.picture(60)));
-        let client = |c: Option<ClientId>| c.map_or("a task".to_string(), |c| format!("client #{c}"));
+        let client =
+            |c: Option<ClientId>| c.map_or("a task".to_string(), |c| format!("client #{c}"));
         let mut out = Vec::new();
         if let Some(d) = &self.deadlock {
             let mut f = Finding::bug(
@@ -1563,7 +1582,11 @@ impl PoolAnalysis {
                 pool.waits().iter().filter(|w| w.outcome == WaitOutcome::StillWaiting).count()
             ));
             f.picture = picture.clone();
-            f.fix = if self.leaked.iter().any(|c| c.leak == Some("dropped without release()")) {
+            f.fix = if self
+                .leaked
+                .iter()
+                .any(|c| c.leak == Some("dropped without release()"))
+            {
                 "give the connection back on every path: use the RAII guard (`pool.get()`, returned on drop) or release before any `?`/early return (a scope guard, or a wrapper that releases in all branches)".into()
             } else {
                 "let the guard drop: never `mem::forget` a pooled connection or store it where it outlives the request".into()
@@ -1607,7 +1630,8 @@ impl PoolAnalysis {
             f.fix = "set an acquire timeout (`acquire_timeout`, deadpool `Timeouts { wait: Some(..) }`) and put a timeout on every query, so a lost connection fails one request and is replaced instead of blocking every later one".into();
             out.push(f);
         }
-        let explained = self.deadlock.is_some() || !self.leaked.is_empty() || !self.forever.is_empty();
+        let explained =
+            self.deadlock.is_some() || !self.leaked.is_empty() || !self.forever.is_empty();
         if !self.starved.is_empty() && !explained {
             let slow: Vec<&HoldSite> = self.holds.iter().filter(|h| h.slow > 0).collect();
             let mut f = Finding::bug(
@@ -1635,7 +1659,11 @@ impl PoolAnalysis {
                     format_duration(w.waited),
                     w.site,
                     format_duration(w.since),
-                    if w.outcome == WaitOutcome::TimedOut { ", timed out" } else { "" }
+                    if w.outcome == WaitOutcome::TimedOut {
+                        ", timed out"
+                    } else {
+                        ""
+                    }
                 ));
             }
             for h in &self.holds {
@@ -1730,14 +1758,16 @@ mod tests {
 
     #[test]
     fn nested_acquires_deadlock_and_stop_at_once() {
-        let (r, _) = test().window(Duration::ZERO..Duration::from_millis(1)).run_seed(
-            &limits(3),
-            Arc::new(|pool: SimPool| async move {
-                let _a = pool.get().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                let _b = pool.get().await.unwrap();
-            }),
-        );
+        let (r, _) = test()
+            .window(Duration::ZERO..Duration::from_millis(1))
+            .run_seed(
+                &limits(3),
+                Arc::new(|pool: SimPool| async move {
+                    let _a = pool.get().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let _b = pool.get().await.unwrap();
+                }),
+            );
         assert_eq!(r.findings[0].pattern, DEADLOCK, "{:?}", r.findings);
         assert!(r.findings[0].evidence.iter().any(|e| e.contains("forever")));
     }
@@ -1745,9 +1775,21 @@ mod tests {
     #[test]
     fn the_picture_shows_occupancy_and_waiting() {
         let t = [
-            Sample { at: Duration::ZERO, in_use: 1, waiting: 0 },
-            Sample { at: Duration::from_millis(500), in_use: 2, waiting: 3 },
-            Sample { at: Duration::from_millis(999), in_use: 0, waiting: 0 },
+            Sample {
+                at: Duration::ZERO,
+                in_use: 1,
+                waiting: 0,
+            },
+            Sample {
+                at: Duration::from_millis(500),
+                in_use: 2,
+                waiting: 3,
+            },
+            Sample {
+                at: Duration::from_millis(999),
+                in_use: 0,
+                waiting: 0,
+            },
         ];
         let p = occupancy_picture(&t, 2, 10);
         assert!(p.starts_with("in use   ▄▄▄▄▄█"), "{p}");

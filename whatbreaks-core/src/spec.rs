@@ -153,8 +153,7 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// The accepted forms of a timeout that may be absent, for error messages.
-pub const TIMEOUT_FORM: &str =
-    "a duration such as `1s` or `250ms`, or `none` to wait forever";
+pub const TIMEOUT_FORM: &str = "a duration such as `1s` or `250ms`, or `none` to wait forever";
 
 /// Parses a timeout that may be absent: a duration, or `none` (wait forever).
 pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {

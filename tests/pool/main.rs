@@ -1,0 +1,15 @@
+//! Connection pools: the detectors proven both ways, the macro, determinism, the harness,
+//! and what a user sees when a pool test fails.
+
+#[path = "../../examples/patterns/pool.rs"]
+mod code;
+
+mod determinism;
+mod e2e;
+mod fixtures;
+mod harness;
+mod macros;
+mod verdicts;
+
+/// Seeds every both-ways test runs: five, from a fixed first seed.
+pub(crate) const SEEDS: u32 = 5;
