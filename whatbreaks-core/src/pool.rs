@@ -1473,11 +1473,11 @@ impl PoolAnalysis {
         }
         if !self.starved.is_empty() {
             return format!(
-                "{} acquires waited > {}; p99 wait {}, max {}",
+                "{}/{} acquires waited > {} (p99 {})",
                 self.starved.len(),
+                stats.acquires,
                 format_duration(max_wait),
-                format_duration(stats.wait_p99),
-                format_duration(stats.wait_max)
+                format_duration(stats.wait_p99)
             );
         }
         format!(
