@@ -109,7 +109,7 @@
     unreachable_pub
 )]
 
-pub use whatbreaks_core::{DbError, ManualConn, PoolTest, PooledConn, SimPool, pool};
+pub use whatbreaks_core::{DbError, ManualConn, PoolTest, PooledConn, SimPool, pool, pool_watch};
 pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, Report, Request, Response, Upstream, UpstreamError, config,
     herd, report, rng, scenario, sim, spec, upstream,

@@ -9,6 +9,8 @@ mod e2e;
 mod fixtures;
 mod harness;
 mod macros;
+#[cfg(any(feature = "deadpool", feature = "bb8"))]
+mod real;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

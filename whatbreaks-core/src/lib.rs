@@ -8,6 +8,7 @@
 //! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
 //! - [`herd`]: the thundering-herd detector.
 //! - [`pool`]: a simulated connection pool and its leak, starvation and deadlock detectors.
+//! - [`pool_watch`]: the same leak checks on real pools (deadpool, bb8 behind features).
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod herd;
 pub mod pool;
+pub mod pool_watch;
 pub mod report;
 pub mod scenario;
 pub mod sim;
