@@ -92,6 +92,13 @@
 //! catches tasks that spin without letting time advance. Both list the clients still pending.
 //! A panic inside a client is reported with the seed.
 //!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `deadpool` | `pool_watch::WatchedDeadpool`: a deadpool (managed) pool whose checkouts are recorded with their sites; leaked guards are flagged with the pool's status |
+//! | `bb8` | `pool_watch::WatchedBb8`: the same for bb8 |
+//!
 //! ## Limitations
 //!
 //! - Only `tokio::time` is virtual. Code that reads `std::time::Instant`, `SystemTime` or

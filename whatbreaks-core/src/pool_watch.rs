@@ -13,8 +13,8 @@
 //! either way a leaked guard shrinks the pool for good. Both follow tokio's virtual clock, so
 //! their timeouts run on simulated time.
 //!
-//! Adapters, behind cargo features: `deadpool` ([`WatchedDeadpool`], managed pools, through
-//! `Pool::status`) and `bb8` ([`WatchedBb8`], through `Pool::state`). Any other pool can be
+//! Adapters, behind cargo features: `deadpool` (`WatchedDeadpool`, managed pools, through
+//! `Pool::status`) and `bb8` (`WatchedBb8`, through `Pool::state`). Any other pool can be
 //! watched by implementing [`WatchedPool`] around [`PoolWatch::checkout`].
 //!
 //! [`SimPool`]: crate::pool::SimPool
