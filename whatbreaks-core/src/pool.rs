@@ -21,6 +21,9 @@
 //!   that can never come back. Reported at once with the holders, their checkout sites and the
 //!   sites where they wait. Without acquire timeouts the run is stopped right there instead of
 //!   hanging; with timeouts the deadlock is still flagged (only the timeouts break it).
+//!   Tasks are told apart by their client ([`sim::current_client`]): a connection held by a
+//!   client counts as blocked when that same client waits to acquire. Work outside a client
+//!   (set-up code, tasks spawned with `tokio::spawn`) is never counted as waiting.
 //! - **acquire waits forever** ([`WAITS_FOREVER`]): the run ended with acquires that have no
 //!   timeout still waiting on a pool whose connections will never come back (leaked, or lost
 //!   in queries that hang). Leaks end the run at once; hung queries are only known to be
@@ -180,6 +183,8 @@ pub struct Sample {
     pub at: Duration,
     /// Connections checked out.
     pub in_use: usize,
+    /// Connections idle (the pool's size less `in_use`).
+    pub idle: usize,
     /// Acquires waiting.
     pub waiting: usize,
 }
@@ -423,6 +428,7 @@ impl State {
         let s = Sample {
             at,
             in_use: size - self.idle.len().min(size),
+            idle: self.idle.len(),
             waiting: self.waiters.len(),
         };
         self.trace = mix(
@@ -1778,16 +1784,19 @@ mod tests {
             Sample {
                 at: Duration::ZERO,
                 in_use: 1,
+                idle: 1,
                 waiting: 0,
             },
             Sample {
                 at: Duration::from_millis(500),
                 in_use: 2,
+                idle: 0,
                 waiting: 3,
             },
             Sample {
                 at: Duration::from_millis(999),
                 in_use: 0,
+                idle: 2,
                 waiting: 0,
             },
         ];
