@@ -1458,7 +1458,7 @@ impl PoolAnalysis {
     pub fn key_figure(&self, stats: &PoolStats, max_wait: Duration) -> String {
         if let Some(d) = &self.deadlock {
             return format!(
-                "pool deadlock at t={}: {}/{} holders wait to acquire",
+                "deadlock at t={}: {}/{} holders wait to acquire",
                 format_duration(d.at),
                 d.holders.len(),
                 stats.size
