@@ -18,6 +18,8 @@ mod leak;
 mod scale;
 // The leak and scale rows measure the heap: the counting allocator must be installed.
 whatbreaks::install_counting_allocator!();
+#[path = "patterns/pool.rs"]
+mod pool;
 #[path = "patterns/race.rs"]
 mod race;
 #[path = "patterns/scheduler.rs"]
@@ -102,6 +104,30 @@ fn main() {
             (
                 scale::buggy(scale::scenario()),
                 scale::fixed(scale::scenario()),
+            )
+        }),
+        row("pool: leak", || {
+            (
+                pool::buggy(pool::leak_scenario()),
+                pool::fixed(pool::leak_scenario()),
+            )
+        }),
+        row("pool: slow hold", || {
+            (
+                pool::slow_upstream(pool::slow_upstream_scenario(), true),
+                pool::slow_upstream(pool::slow_upstream_scenario(), false),
+            )
+        }),
+        row("pool: deadlock", || {
+            (
+                pool::nested(pool::nested_scenario(), true),
+                pool::nested(pool::nested_scenario(), false),
+            )
+        }),
+        row("pool: lost conns", || {
+            (
+                pool::lost_connections(pool::lost_scenario(), false),
+                pool::lost_connections(pool::lost_scenario(), true),
             )
         }),
     ];

@@ -49,6 +49,7 @@
 //! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
+//! | connection-pool exhaustion | [`pool_test`] | [`PoolTest`] | every connection comes back; no acquire waits forever; pool deadlock is reported, not hung |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
@@ -117,6 +118,8 @@
 //! | feature | adds |
 //! |---|---|
 //! | `http` | `whatbreaks::http`: probes for `tower::Service`s such as axum routers (auth-context leaks, mass assignment, hostile-input proptest strategies) |
+//! | `deadpool` | `pool_watch::WatchedDeadpool`: a deadpool (managed) pool whose checkouts are recorded with their sites; leaked guards are flagged with the pool's status |
+//! | `bb8` | `pool_watch::WatchedBb8`: the same for bb8 |
 //!
 //! ## Limitations
 //!
@@ -480,6 +483,64 @@ pub use whatbreaks_macros::leak_test;
 /// ```
 pub use whatbreaks_macros::scale_test;
 
+pub use whatbreaks_core::{
+    ManualConn, PoolTest, PooledConn, QueryError, SimPool, pool, pool_watch,
+};
+
+/// Connection pools: checks that every connection comes back, that no acquire waits forever,
+/// and that pool deadlock is reported instead of hanging.
+///
+/// The function is one client's work and takes exactly one [`SimPool`], shared by all
+/// clients. It runs once per client; clients arrive uniformly over `window`. Queries take a
+/// seeded latency and fail, hang or run slow at the given rates. The test fails on a leaked
+/// connection (with its checkout site), a pool deadlock (every connection held by a task
+/// waiting to acquire; the run stops at once), acquires that would wait forever, or acquires
+/// that waited longer than `max_wait` (with connections held across slow work named). See
+/// [`pool`] for the rules.
+///
+/// ```no_run
+/// # async fn process_order_with(pool: &whatbreaks::SimPool, id: &str) -> Result<(), whatbreaks::QueryError> {
+/// #     let conn = pool.get().await?; conn.query(id).await }
+/// #[whatbreaks::pool_test(size = 4, clients = 200, error_rate = 0.1)]
+/// async fn process_order(pool: whatbreaks::SimPool) {
+///     let _ = process_order_with(&pool, "order-1").await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `size` | 10 | connections in the pool |
+/// | `clients` | 100 | clients, each running the body once |
+/// | `window` | `"0s..10s"` | clients arrive uniformly over this window |
+/// | `acquire_timeout` | `"none"` | how long an acquire waits (`"none"`: forever, like deadpool) |
+/// | `error_rate` | 0 | share of queries that fail |
+/// | `hang_rate` | 0 | share of queries that never return (the connection is lost) |
+/// | `slow_rate` | 0 | share of queries that take `slow_latency` |
+/// | `slow_latency` | `"1s"` | latency of a slow query |
+/// | `latency` | `"5ms"` | typical query latency (drawn from 0.5x..1.5x) |
+/// | `max_wait` | `"1s"` | longest acceptable acquire wait |
+/// | `slow_hold` | `"100ms"` | hold time beyond query time that counts as slow work |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # async fn process_order_with(pool: &whatbreaks::SimPool, id: &str) -> Result<(), whatbreaks::QueryError> {
+/// #     let conn = pool.get().await?; conn.query(id).await }
+/// #[test]
+/// fn process_order() {
+///     let report = whatbreaks::PoolTest::new()
+///         .size(4)
+///         .clients(200)
+///         .error_rate(0.1)
+///         .run(|pool: whatbreaks::SimPool| async move {
+///             let _ = process_order_with(&pool, "order-1").await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::pool_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
@@ -488,6 +549,7 @@ pub mod prelude {
         race_test,
     };
     pub use crate::{LeakEnv, LeakTest, ScaleTest, leak_test, scale_test};
+    pub use crate::{PoolTest, SimPool, pool_test};
     pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};
     pub use rand::RngExt as _;
 }

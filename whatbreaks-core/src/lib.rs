@@ -11,6 +11,8 @@
 //! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
 //! - [`store`]: a Redis-like cache and a database double on the virtual clock.
 //! - [`stampede`]: the cache-stampede detector.
+//! - [`pool`]: a simulated connection pool and its leak, starvation and deadlock detectors.
+//! - [`pool_watch`]: the same leak checks on real pools (deadpool, bb8 behind features).
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 //! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
@@ -34,6 +36,8 @@ pub mod double_execution;
 pub mod herd;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod pool;
+pub mod pool_watch;
 pub mod race;
 pub mod report;
 pub mod scenario;
@@ -56,6 +60,7 @@ pub use double_execution::DoubleExecutionTest;
 pub use herd::HerdTest;
 pub use leak::{LeakEnv, LeakTest};
 pub use measure::CountingAllocator;
+pub use pool::{ManualConn, PoolTest, PooledConn, QueryError, SimPool};
 pub use race::{RaceTest, spawn};
 pub use report::{Finding, FindingKind, Report};
 pub use scale::ScaleTest;

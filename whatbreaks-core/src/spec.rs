@@ -298,6 +298,31 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// The accepted forms of a timeout that may be absent, for error messages.
+pub const TIMEOUT_FORM: &str = "a duration such as `1s` or `250ms`, or `none` to wait forever";
+
+/// Parses a timeout that may be absent: a duration, or `none` (wait forever).
+pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+    match text.trim() {
+        "none" | "forever" => Ok(None),
+        other => parse_duration(other)
+            .map(Some)
+            .map_err(|_| format!("`{text}` is not a timeout; expected {TIMEOUT_FORM}")),
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("none"), Ok(None));
+        assert_eq!(parse_timeout("1s"), Ok(Some(Duration::from_secs(1))));
+        assert!(parse_timeout("soon").unwrap_err().contains("`none`"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,3 +53,9 @@ pub fn leak_test(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn scale_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::SCALE, args.into(), item.into()).into()
 }
+
+/// Connection pools: see `whatbreaks::pool_test`.
+#[proc_macro_attribute]
+pub fn pool_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::POOL, args.into(), item.into()).into()
+}

@@ -234,3 +234,63 @@ pub(crate) const SCALE: Spec = Spec {
         },
     ],
 };
+
+fn check_timeout(text: &str) -> Result<(), String> {
+    crate::spec::parse_timeout(text).map(|_| ())
+}
+
+/// `#[pool_test]` → `whatbreaks::PoolTest`.
+pub(crate) const POOL: Spec = Spec {
+    name: "pool_test",
+    params: &[("pool", "SimPool")],
+    builder: "PoolTest",
+    keys: &[
+        Key {
+            name: "size",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "clients",
+            kind: Kind::Count { min: 1 },
+        },
+        Key {
+            name: "window",
+            kind: Kind::Window,
+        },
+        Key {
+            name: "error_rate",
+            kind: Kind::Number { min: 0.0, max: 1.0 },
+        },
+        Key {
+            name: "hang_rate",
+            kind: Kind::Number { min: 0.0, max: 1.0 },
+        },
+        Key {
+            name: "slow_rate",
+            kind: Kind::Number { min: 0.0, max: 1.0 },
+        },
+        Key {
+            name: "slow_latency",
+            kind: Kind::Duration { positive: false },
+        },
+        Key {
+            name: "latency",
+            kind: Kind::Duration { positive: false },
+        },
+        Key {
+            name: "acquire_timeout",
+            kind: Kind::Checked {
+                check: check_timeout,
+                form: crate::spec::TIMEOUT_FORM,
+            },
+        },
+        Key {
+            name: "max_wait",
+            kind: Kind::Duration { positive: false },
+        },
+        Key {
+            name: "slow_hold",
+            kind: Kind::Duration { positive: true },
+        },
+    ],
+};

@@ -1,0 +1,41 @@
+//! Same seed, same run: compared through the hash of the pool's whole history.
+
+use crate::code;
+use std::sync::Arc;
+use std::time::Duration;
+use whatbreaks::SimPool;
+use whatbreaks::sim::RunLimits;
+
+fn trace(seed: u64) -> (u64, String) {
+    let limits = RunLimits {
+        seed,
+        time_limit: Duration::from_secs(3_600),
+        watchdog: Duration::from_secs(60),
+    };
+    let body = Arc::new(|pool: SimPool| async move {
+        let _ = code::process_order_fixed(&pool, "order-1").await;
+    });
+    let (result, pool) = code::leak_scenario()
+        .hang_rate(0.01)
+        .acquire_timeout(Duration::from_secs(1))
+        .run_seed(&limits, body);
+    (pool.trace_hash(), result.key_figure)
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    for seed in [1, 0x5eed, u64::MAX] {
+        assert_eq!(
+            trace(seed),
+            trace(seed),
+            "seed {seed:#x} must replay exactly"
+        );
+    }
+    assert_ne!(trace(1).0, trace(2).0);
+}
+
+#[test]
+fn reports_of_equal_seeds_are_equal() {
+    let run = || code::buggy(code::leak_scenario().seed(77).seeds(3)).render();
+    assert_eq!(run(), run());
+}
