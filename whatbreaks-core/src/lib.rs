@@ -7,6 +7,8 @@
 //! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
 //! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
 //! - [`herd`]: the thundering-herd detector.
+//! - [`storm`]: the retry-storm, duplicate-effect and retry-classification detector.
+//! - [`backoff`]: the AWS "Exponential Backoff And Jitter" comparison, reproduced.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 #![warn(
@@ -16,17 +18,20 @@
     unreachable_pub
 )]
 
+pub mod backoff;
 pub mod config;
 pub mod herd;
 pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spec;
+pub mod storm;
 pub mod upstream;
 
 pub use herd::HerdTest;
 pub use report::{Finding, FindingKind, Report};
 pub use sim::rng;
+pub use storm::RetryStormTest;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
