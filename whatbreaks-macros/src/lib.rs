@@ -23,3 +23,9 @@ use proc_macro::TokenStream;
 pub fn herd_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HERD, args.into(), item.into()).into()
 }
+
+/// Retry storm and duplicate side effects: see `whatbreaks::retry_storm_test`.
+#[proc_macro_attribute]
+pub fn retry_storm_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::RETRY_STORM, args.into(), item.into()).into()
+}
