@@ -1,10 +1,11 @@
 //! Criterion benches: whatbreaks against a bare-tokio baseline measured in the same run.
 //!
-//! `cargo bench` (all), `cargo bench -- herd` (one group).
+//! `cargo bench` (all), `cargo bench -- herd` (one group), `cargo bench -- retry`.
 use criterion::criterion_main;
 
 mod benchmarks;
 
 criterion_main! {
     benchmarks::herd::benches,
+    benchmarks::retry::benches,
 }

@@ -10,6 +10,8 @@ use whatbreaks::Report;
 
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/retry.rs"]
+mod retry;
 
 /// One pattern's row: its name, and the reports on the buggy and the fixed code.
 struct Row {
@@ -41,9 +43,20 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 }
 
 fn main() {
-    let rows = vec![row("thundering herd", || {
-        (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-    })];
+    let rows = vec![
+        row("thundering herd", || {
+            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
+        }),
+        row("retry storm", || {
+            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
+        }),
+        row("duplicate charges", || {
+            (
+                retry::buggy(retry::ambiguous()),
+                retry::fixed(retry::ambiguous()),
+            )
+        }),
+    ];
     let (w1, w2) = (18, 58);
     println!(
         "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
@@ -67,6 +80,12 @@ fn main() {
             r.pattern, r.buggy, r.fixed
         ));
     }
+    let backoff = whatbreaks::backoff::BackoffComparison::new().run();
+    full.push_str(&format!(
+        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{backoff}\n"
+    ));
+    println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
+    wrong += backoff.to_report().findings.len();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/whatbreaks");
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {

@@ -218,8 +218,8 @@ pub use whatbreaks_macros::retry_storm_test;
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{HerdTest, Report, Request, Response, Upstream, UpstreamError, herd_test};
-    pub use rand::RngExt as _;
     pub use crate::{RetryStormTest, retry_storm_test};
+    pub use rand::RngExt as _;
 }
 
 #[doc(hidden)]

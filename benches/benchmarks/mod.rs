@@ -1,2 +1,3 @@
 //! Bench groups, one module each.
 pub(crate) mod herd;
+pub(crate) mod retry;

@@ -217,7 +217,9 @@ pub(crate) fn storm_with_ambiguity() -> RetryStormTest {
 /// The duplicate-charge scenario: a healthy provider, except that 5% of charges commit and
 /// then lose their response (a reset connection, a proxy timeout).
 pub(crate) fn ambiguous() -> RetryStormTest {
-    storm().degraded(Duration::ZERO..Duration::ZERO).ambiguous(0.05)
+    storm()
+        .degraded(Duration::ZERO..Duration::ZERO)
+        .ambiguous(0.05)
 }
 
 /// The naive charge under a scenario.

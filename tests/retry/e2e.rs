@@ -60,7 +60,10 @@ fn failure_output_has_the_documented_shape_and_replays() {
         first.contains("scenario  50 requests/s for 1m ("),
         "{first}"
     );
-    assert!(first.contains("upstream `upstream`, down 10s..40s"), "{first}");
+    assert!(
+        first.contains("upstream `upstream`, down 10s..40s"),
+        "{first}"
+    );
     // The naive retry also resends 400s: the classification finding follows.
     assert!(
         f.contains("whatbreaks: non-retryable error retried: "),

@@ -3,7 +3,14 @@
 use crate::code;
 use whatbreaks::Upstream;
 
-#[whatbreaks::retry_storm_test(rps = 100, duration = "60s", degraded = "0s..60s", max_amplification = 1.2, seed = 0x5eed, seeds = 5)]
+#[whatbreaks::retry_storm_test(
+    rps = 100,
+    duration = "60s",
+    degraded = "0s..60s",
+    max_amplification = 1.2,
+    seed = 0x5eed,
+    seeds = 5
+)]
 async fn payment_calls_are_budgeted(upstream: whatbreaks::Upstream) {
     // one logical request; the body runs once per arrival
     let _ = code::charge_fixed(&upstream).await;
@@ -15,7 +22,14 @@ async fn immediate_retries_fail(upstream: Upstream) {
     let _ = code::charge_naive(&upstream).await;
 }
 
-#[whatbreaks::retry_storm_test(rps = 50, duration = "30s", degraded = "0s..1s", ambiguous = 0.05, seed = 7, seeds = 5)]
+#[whatbreaks::retry_storm_test(
+    rps = 50,
+    duration = "30s",
+    degraded = "0s..1s",
+    ambiguous = 0.05,
+    seed = 7,
+    seeds = 5
+)]
 #[should_panic(expected = "duplicate side effects: ")]
 async fn retried_post_without_a_key_fails(upstream: Upstream) {
     let _ = code::charge_naive(&upstream).await;

@@ -17,7 +17,10 @@ fn immediate_retries_are_flagged_as_a_storm() {
         let text = report.render();
         assert!(text.contains("calls per request"), "{text}");
         assert!(text.contains("worst second"), "{text}");
-        assert!(text.contains("after the degradation ended (t=40s)"), "{text}");
+        assert!(
+            text.contains("after the degradation ended (t=40s)"),
+            "{text}"
+        );
     }
     // Four immediate GETs, under a smaller load: flagged too.
     let report = RetryStormTest::new()
@@ -45,7 +48,11 @@ fn fixed_count_retries_without_a_budget_are_flagged_in_a_sustained_outage() {
     for first in [1, 2] {
         let report = code::with_policy(code::storm().seed(first).seeds(SEEDS), no_budget);
         report.assert_flagged(PATTERN);
-        assert!(report.findings[0].fix.starts_with("cap retries with a retry budget"));
+        assert!(
+            report.findings[0]
+                .fix
+                .starts_with("cap retries with a retry budget")
+        );
         assert!(!report.flagged(DUPLICATE_PATTERN), "{report}");
         assert!(!report.flagged(CLASSIFICATION_PATTERN), "{report}");
     }
@@ -56,13 +63,20 @@ fn a_post_without_a_key_retried_after_ambiguous_failures_is_flagged() {
     for first in [1, 2] {
         let report = code::buggy(code::ambiguous().seed(first).seeds(SEEDS));
         report.assert_flagged(DUPLICATE_PATTERN);
-        assert!(!report.flagged(PATTERN), "amplification stays low:\n{report}");
+        assert!(
+            !report.flagged(PATTERN),
+            "amplification stays low:\n{report}"
+        );
         let text = report.render();
         assert!(
             text.contains("committed, response lost [no key]"),
             "the evidence names the lost response:\n{text}"
         );
-        assert!(report.findings[0].fix.starts_with("send an idempotency key"));
+        assert!(
+            report.findings[0]
+                .fix
+                .starts_with("send an idempotency key")
+        );
 
         let no_key = Policy {
             key: code::KeyPolicy::None,
@@ -147,7 +161,10 @@ fn the_fix_passes_budget_keys_and_classification() {
             assert!(report.is_clean(), "the fix under {name}:\n{report}");
             assert_eq!(report.seeds.len(), SEEDS as usize, "every seed ran");
             let amp: f64 = report.figure("amplification").unwrap().parse().unwrap();
-            assert!(amp < 1.2, "a 10% budget keeps amplification near 1.1: {amp}");
+            assert!(
+                amp < 1.2,
+                "a 10% budget keeps amplification near 1.1: {amp}"
+            );
         }
     }
 }
@@ -175,7 +192,10 @@ fn every_variant_gets_its_verdict() {
             assert!(report.is_clean(), "{name} should pass:\n{report}");
         }
         for p in patterns {
-            assert!(report.flagged(p), "{name} should be flagged `{p}`:\n{report}");
+            assert!(
+                report.flagged(p),
+                "{name} should be flagged `{p}`:\n{report}"
+            );
         }
     }
 }

@@ -295,7 +295,10 @@ impl ComparisonTable {
         let big: Vec<u32> = self.clients.iter().copied().filter(|n| *n >= 50).collect();
         if let (Some(&lo), Some(&hi)) = (big.first(), big.last()) {
             if hi > lo {
-                let (a, b) = (self.calls(Strategy::None, lo), self.calls(Strategy::None, hi));
+                let (a, b) = (
+                    self.calls(Strategy::None, lo),
+                    self.calls(Strategy::None, hi),
+                );
                 let exponent = (b / a).ln() / (f64::from(hi) / f64::from(lo)).ln();
                 out.push((
                     format!(
@@ -350,10 +353,7 @@ impl ComparisonTable {
             "equal jitter takes longer than full jitter (N >= 50)".into(),
             ok,
         ));
-        let (tf, td) = (
-            sum(FullJitter, &Self::time),
-            sum(Decorrelated, &Self::time),
-        );
+        let (tf, td) = (sum(FullJitter, &Self::time), sum(Decorrelated, &Self::time));
         out.push((
             format!(
                 "full jitter takes slightly more time than decorrelated jitter (summed over N >= 50: {tf:.0} ms vs {td:.0} ms)"
@@ -376,7 +376,8 @@ impl ComparisonTable {
         };
         for (claim, holds) in self.claims() {
             if !holds {
-                let mut f = Finding::bug(PATTERN, format!("a published claim does not hold: {claim}"));
+                let mut f =
+                    Finding::bug(PATTERN, format!("a published claim does not hold: {claim}"));
                 f.scenario = report.scenario.clone();
                 f.evidence = self.to_string().lines().map(String::from).collect();
                 f.fix = "[whatbreaks internal bug] the model or a strategy drifted from the post; compare `Strategy::delay` with the post".into();
@@ -442,7 +443,10 @@ mod tests {
     #[test]
     fn strategies_stay_in_their_ranges() {
         let mut prev = 5.0;
-        assert_eq!(Strategy::Exponential.delay(3, 5.0, 2_000.0, &mut prev), 40.0);
+        assert_eq!(
+            Strategy::Exponential.delay(3, 5.0, 2_000.0, &mut prev),
+            40.0
+        );
         assert_eq!(
             Strategy::Exponential.delay(20, 5.0, 2_000.0, &mut prev),
             2_000.0

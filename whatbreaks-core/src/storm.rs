@@ -168,7 +168,10 @@ impl StormAnalysis {
         let mut per_request: BTreeMap<RequestKey, Vec<&Arrival>> = BTreeMap::new();
         let mut per_second: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
         for a in arrivals {
-            per_request.entry((a.client, a.request)).or_default().push(a);
+            per_request
+                .entry((a.client, a.request))
+                .or_default()
+                .push(a);
             let s = per_second.entry(a.at.as_secs()).or_default();
             s.0 += 1;
             if a.attempt == 0 {
@@ -298,7 +301,7 @@ impl StormAnalysis {
             )
         } else if !self.duplicates.is_empty() {
             format!(
-                "{}/{} requests committed their effect twice or more",
+                "{}/{} requests committed twice or more",
                 self.duplicates.len(),
                 self.requests
             )
@@ -310,7 +313,7 @@ impl StormAnalysis {
             )
         } else {
             format!(
-                "{:.2} calls per logical request, no duplicate effects",
+                "{:.2} calls per request, no duplicate effects",
                 self.amplification
             )
         }
