@@ -1,6 +1,6 @@
 //! Criterion benches: whatbreaks against a bare-tokio baseline measured in the same run.
 //!
-//! `cargo bench` (all), `cargo bench -- herd` (one group).
+//! `cargo bench` (all), `cargo bench -- herd` (one group), `cargo bench -- retry`.
 use criterion::criterion_main;
 
 mod benchmarks;
@@ -8,4 +8,5 @@ mod benchmarks;
 criterion_main! {
     benchmarks::herd::benches,
     benchmarks::race::benches,
+    benchmarks::retry::benches,
 }

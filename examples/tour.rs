@@ -22,6 +22,8 @@ whatbreaks::install_counting_allocator!();
 mod pool;
 #[path = "patterns/race.rs"]
 mod race;
+#[path = "patterns/retry.rs"]
+mod retry;
 #[path = "patterns/scheduler.rs"]
 mod scheduler;
 #[path = "patterns/stampede.rs"]
@@ -130,6 +132,15 @@ fn main() {
                 pool::lost_connections(pool::lost_scenario(), true),
             )
         }),
+        row("retry storm", || {
+            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
+        }),
+        row("duplicate charges", || {
+            (
+                retry::buggy(retry::ambiguous()),
+                retry::fixed(retry::ambiguous()),
+            )
+        }),
     ];
     let (w1, w2) = (22, 58);
     println!(
@@ -154,6 +165,12 @@ fn main() {
             r.pattern, r.buggy, r.fixed
         ));
     }
+    let backoff = whatbreaks::backoff::BackoffComparison::new().run();
+    full.push_str(&format!(
+        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{backoff}\n"
+    ));
+    println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
+    wrong += backoff.to_report().findings.len();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/whatbreaks");
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {

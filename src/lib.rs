@@ -50,6 +50,7 @@
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
 //! | connection-pool exhaustion | [`pool_test`] | [`PoolTest`] | every connection comes back; no acquire waits forever; pool deadlock is reported, not hung |
+//! | retry storm, duplicate side effects | [`retry_storm_test`] | [`RetryStormTest`] | calls per logical request stay under a bound; each request commits at most once; non-retryable errors are not retried |
 //! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
@@ -541,6 +542,64 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::pool_test;
 
+pub use whatbreaks_core::{RetryStormTest, backoff, storm};
+
+/// Retry storm and duplicate side effects: checks what retries do to a degraded upstream and
+/// to the effects it commits.
+///
+/// The function is one logical request's work (retries included) and takes exactly one
+/// [`Upstream`]. Requests arrive open-loop (seeded Poisson) at `rps` for `duration`; each
+/// runs the body once, with its own logical request id shared by its retries. Inside
+/// `degraded` the upstream fails calls (all of them at once by default; a share of them with
+/// `error_rate`; slowly with `degraded_latency`). The test fails when (see [`storm`]):
+/// - upstream calls per logical request exceed `max_amplification` (`retry storm`);
+/// - a logical request commits its effect more than once, e.g. a `POST` without a stable
+///   idempotency key retried after an `ambiguous` failure (`duplicate side effects`);
+/// - a non-retryable answer (4xx other than 408/429; `bad_requests` of the calls are answered
+///   400) is retried (`non-retryable error retried`).
+///
+/// ```no_run
+/// # async fn charge_with_retries(_: &whatbreaks::Upstream) -> Result<(), ()> { Ok(()) }
+/// #[whatbreaks::retry_storm_test(rps = 100, duration = "60s", degraded = "0s..60s", max_amplification = 1.2)]
+/// async fn payment_calls_are_budgeted(upstream: whatbreaks::Upstream) {
+///     // one logical request; the body runs once per arrival
+///     let _ = charge_with_retries(&upstream).await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `rps` | 100 | logical requests per second (Poisson arrivals) |
+/// | `duration` | `"60s"` | how long requests keep arriving |
+/// | `degraded` | `"10s..40s"` | window in which the upstream fails calls |
+/// | `error_rate` | 1 | share of calls failing in the window (1: all, at once; below 1: 503 after the latency) |
+/// | `degraded_latency` | none | latency of every call in the window (slow responses, client timeouts) |
+/// | `max_amplification` | 1.5 | upstream calls per logical request allowed over the run |
+/// | `ambiguous` | 0 | share of `POST`/`PUT`/`DELETE` calls that commit, then lose their response |
+/// | `bad_requests` | 0.01 | share of calls answered 400 |
+/// | `latency` | `"20ms"` | latency of a served call |
+/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+///
+/// Equivalent code without the attribute:
+///
+/// ```no_run
+/// # async fn charge_with_retries(_: &whatbreaks::Upstream) -> Result<(), ()> { Ok(()) }
+/// use std::time::Duration;
+/// #[test]
+/// fn payment_calls_are_budgeted() {
+///     let report = whatbreaks::RetryStormTest::new()
+///         .rps(100.0)
+///         .duration(Duration::from_secs(60))
+///         .degraded(Duration::from_secs(0)..Duration::from_secs(60))
+///         .max_amplification(1.2)
+///         .run(|upstream: whatbreaks::Upstream| async move {
+///             let _ = charge_with_retries(&upstream).await;
+///         });
+///     report.assert_clean();
+/// }
+/// ```
+pub use whatbreaks_macros::retry_storm_test;
+
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
@@ -550,6 +609,7 @@ pub mod prelude {
     };
     pub use crate::{LeakEnv, LeakTest, ScaleTest, leak_test, scale_test};
     pub use crate::{PoolTest, SimPool, pool_test};
+    pub use crate::{RetryStormTest, retry_storm_test};
     pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};
     pub use rand::RngExt as _;
 }

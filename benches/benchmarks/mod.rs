@@ -1,3 +1,4 @@
 //! Bench groups, one module each.
 pub(crate) mod herd;
 pub(crate) mod race;
+pub(crate) mod retry;

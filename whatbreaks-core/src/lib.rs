@@ -13,6 +13,8 @@
 //! - [`stampede`]: the cache-stampede detector.
 //! - [`pool`]: a simulated connection pool and its leak, starvation and deadlock detectors.
 //! - [`pool_watch`]: the same leak checks on real pools (deadpool, bb8 behind features).
+//! - [`storm`]: the retry-storm, duplicate-effect and retry-classification detector.
+//! - [`backoff`]: the AWS "Exponential Backoff And Jitter" comparison, reproduced.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
 //! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 //! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
@@ -28,6 +30,7 @@
     unreachable_pub
 )]
 
+pub mod backoff;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -36,27 +39,26 @@ pub mod double_execution;
 pub mod herd;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod leak;
+pub mod measure;
 pub mod pool;
 pub mod pool_watch;
 pub mod race;
 pub mod report;
+pub mod scale;
 pub mod scenario;
 pub mod sim;
+pub mod sink;
 pub mod spec;
 pub mod stampede;
 pub mod store;
+pub mod storm;
 pub mod sync;
-pub mod upstream;
-
-pub mod leak;
-pub mod measure;
-pub mod scale;
-pub mod sink;
 pub mod table;
+pub mod upstream;
 
 pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
 pub use double_execution::DoubleExecutionTest;
-
 pub use herd::HerdTest;
 pub use leak::{LeakEnv, LeakTest};
 pub use measure::CountingAllocator;
@@ -67,6 +69,7 @@ pub use scale::ScaleTest;
 pub use sim::rng;
 pub use stampede::{StampedeEnv, StampedeTest};
 pub use store::{SimCache, SimDb};
+pub use storm::RetryStormTest;
 pub use upstream::{Request, Response, Upstream, UpstreamError};
 
 /// The modules behind cargo features, for the facade to re-export with a glob (so it sees

@@ -59,3 +59,9 @@ pub fn scale_test(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn pool_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::POOL, args.into(), item.into()).into()
 }
+
+/// Retry storm and duplicate side effects: see `whatbreaks::retry_storm_test`.
+#[proc_macro_attribute]
+pub fn retry_storm_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::RETRY_STORM, args.into(), item.into()).into()
+}

@@ -294,3 +294,54 @@ pub(crate) const POOL: Spec = Spec {
         },
     ],
 };
+
+/// `#[retry_storm_test]` → `whatbreaks::RetryStormTest`.
+pub(crate) const RETRY_STORM: Spec = Spec {
+    name: "retry_storm_test",
+    params: &[("upstream", "Upstream")],
+    builder: "RetryStormTest",
+    keys: &[
+        Key {
+            name: "rps",
+            kind: Kind::Number {
+                min: 0.001,
+                max: 1_000_000.0,
+            },
+        },
+        Key {
+            name: "duration",
+            kind: Kind::Duration { positive: true },
+        },
+        Key {
+            name: "degraded",
+            kind: Kind::Window,
+        },
+        Key {
+            name: "max_amplification",
+            kind: Kind::Number {
+                min: 1.0,
+                max: 1_000.0,
+            },
+        },
+        Key {
+            name: "ambiguous",
+            kind: Kind::Share { max: 1.0 },
+        },
+        Key {
+            name: "error_rate",
+            kind: Kind::Share { max: 1.0 },
+        },
+        Key {
+            name: "degraded_latency",
+            kind: Kind::Duration { positive: true },
+        },
+        Key {
+            name: "bad_requests",
+            kind: Kind::Number { min: 0.0, max: 1.0 },
+        },
+        Key {
+            name: "latency",
+            kind: Kind::Duration { positive: false },
+        },
+    ],
+};

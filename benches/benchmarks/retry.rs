@@ -1,0 +1,163 @@
+//! A retry storm of N clients (1k, 10k, 100k) against an upstream that is down for the whole
+//! run: each client makes its call and 5 retries, 100 ms apart with jitter. Through the full
+//! whatbreaks path (runtime, upstream, recording of every arrival, storm detector), next to
+//! the same workload on bare tokio with a paused clock and a counter as the "upstream", in the
+//! same group. Also prints the memory per simulated client (peak RSS growth, Linux).
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use rand::RngExt;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+use whatbreaks::sim::Arrivals;
+use whatbreaks::{Request, RetryStormTest, Upstream};
+
+const RETRIES: u32 = 5;
+const WINDOW: Duration = Duration::from_secs(10);
+
+fn scenario(clients: u32) -> RetryStormTest {
+    RetryStormTest::new()
+        .rps(f64::from(clients) / WINDOW.as_secs_f64())
+        .duration(WINDOW)
+        .degraded(Duration::ZERO..Duration::from_secs(3_600))
+        .bad_requests(0.0)
+        .max_amplification(100.0)
+        .seed(1)
+}
+
+async fn client(up: Upstream) {
+    for attempt in 0..=RETRIES {
+        if up.call(Request::get("/")).await.is_ok() {
+            return;
+        }
+        if attempt < RETRIES {
+            let ms = 100 + whatbreaks::rng().random_range(0..100);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+}
+
+fn whatbreaks_storm(clients: u32) -> u64 {
+    let report = scenario(clients).run(client);
+    report.figure("calls").unwrap().parse().unwrap()
+}
+
+/// The same workload on bare tokio: the same arrival offsets, a `Cell` counter as the
+/// upstream (down: every call fails at once), the same sleeps.
+fn bare_tokio(offsets: &[Duration]) -> u64 {
+    let calls = Rc::new(Cell::new(0u64));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let c = calls.clone();
+    local.block_on(&rt, async move {
+        let start = tokio::time::Instant::now();
+        let tasks: Vec<_> = offsets
+            .iter()
+            .map(|&offset| {
+                let c = c.clone();
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep_until(start + offset).await;
+                    let mut rng = rand::rng();
+                    for attempt in 0..=RETRIES {
+                        c.set(c.get() + 1);
+                        if attempt < RETRIES {
+                            let ms = 100 + rng.random_range(0..100);
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    calls.get()
+}
+
+/// Peak resident memory growth of `f`, in bytes (Linux; `None` elsewhere).
+fn peak_growth(f: impl FnOnce()) -> Option<u64> {
+    let read = |field: &str| -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    let before = read("VmRSS:")?;
+    f();
+    Some(read("VmHWM:")?.saturating_sub(before))
+}
+
+fn report_memory() {
+    const N: u32 = 100_000;
+    let offsets = Arrivals::Poisson {
+        rate: f64::from(N) / WINDOW.as_secs_f64(),
+    }
+    .offsets_for(WINDOW, 1);
+    let bare = peak_growth(|| {
+        bare_tokio(&offsets);
+    });
+    let wb = peak_growth(|| {
+        whatbreaks_storm(N);
+    });
+    let per = |b: Option<u64>| {
+        b.map_or("n/a".to_string(), |b| {
+            format!("{} bytes", b / offsets.len() as u64)
+        })
+    };
+    eprintln!(
+        "retry/memory: {} clients x {} calls: peak RSS growth per simulated client: whatbreaks {}, bare tokio {}",
+        offsets.len(),
+        RETRIES + 1,
+        per(wb),
+        per(bare)
+    );
+}
+
+fn retry(c: &mut Criterion) {
+    // SAFETY: set before any other thread of this process reads the environment (criterion
+    // runs bench functions on the main thread; simulation threads start later).
+    unsafe { std::env::set_var("WHATBREAKS_QUIET", "1") };
+    // Only when this group runs (`cargo bench -- retry`, or no filter).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| "retry".contains(f.as_str()) || f.contains("retry"))
+    {
+        report_memory();
+    }
+    let mut group = c.benchmark_group("retry");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for clients in [1_000u32, 10_000, 100_000] {
+        let offsets = Arrivals::Poisson {
+            rate: f64::from(clients) / WINDOW.as_secs_f64(),
+        }
+        .offsets_for(WINDOW, 1);
+        let calls = offsets.len() as u64 * u64::from(RETRIES + 1);
+        group.throughput(Throughput::Elements(calls));
+        group.bench_with_input(
+            BenchmarkId::new("whatbreaks", clients),
+            &clients,
+            |b, &n| b.iter(|| assert_eq!(whatbreaks_storm(n), calls)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("bare_tokio", clients),
+            &offsets,
+            |b, offsets| b.iter(|| assert_eq!(bare_tokio(offsets), calls)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, retry);

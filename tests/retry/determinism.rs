@@ -1,0 +1,43 @@
+//! Same seed, same run: compared through the hash of the whole arrival trace.
+
+use crate::code::{self, Policy};
+use std::sync::Arc;
+use std::time::Duration;
+use whatbreaks::sim::RunLimits;
+use whatbreaks::{RetryStormTest, Upstream};
+
+fn trace(seed: u64) -> (u64, String) {
+    let limits = RunLimits {
+        seed,
+        time_limit: Duration::from_secs(3_600),
+        watchdog: Duration::from_secs(60),
+    };
+    let body = Arc::new(|up: Upstream| async move {
+        let _ = Policy::FIXED.charge(&up).await;
+    });
+    let (result, upstream) = RetryStormTest::new()
+        .rps(30.0)
+        .duration(Duration::from_secs(20))
+        .degraded(Duration::from_secs(5)..Duration::from_secs(10))
+        .ambiguous(0.05)
+        .run_seed(&limits, body);
+    (upstream.trace_hash(), result.key_figure)
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    for seed in [1, 0x5eed, u64::MAX] {
+        assert_eq!(
+            trace(seed),
+            trace(seed),
+            "seed {seed:#x} must replay exactly"
+        );
+    }
+    assert_ne!(trace(1).0, trace(2).0);
+}
+
+#[test]
+fn reports_of_equal_seeds_are_equal() {
+    let run = || code::buggy(code::ambiguous().seed(77).seeds(3)).render();
+    assert_eq!(run(), run());
+}
