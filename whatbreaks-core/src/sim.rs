@@ -362,6 +362,9 @@ where
                 }))
             }));
             let state = SIM.with(|s| s.borrow_mut().take());
+            // The virtual instant the run ended at: read inside the runtime, because outside
+            // it tokio's clock is real time again.
+            let ended_at = result.as_ref().ok().map(|(_, at)| *at);
             let (value, end) = match result {
                 Ok((Some(v), _)) => (Some(v), RunEnd::Completed),
                 Ok((None, _)) => {
@@ -393,7 +396,9 @@ where
                         panics: PANICS.with(|p| std::mem::take(&mut *p.borrow_mut())),
                         pending,
                         not_started,
-                        virtual_elapsed: s.start.elapsed(),
+                        virtual_elapsed: ended_at
+                            .map(|at| at.saturating_duration_since(s.start))
+                            .unwrap_or(s.last_activity),
                         last_activity: s.last_activity,
                     }
                 }
@@ -694,6 +699,7 @@ mod tests {
 
     #[test]
     fn deadlock_ends_at_the_time_limit_with_pending_clients() {
+        // (virtual_elapsed is virtual: exactly the limit, not the wall time it took)
         let mut l = limits(3);
         l.time_limit = Duration::from_secs(60);
         let run = simulate(&l, || async {
@@ -707,6 +713,7 @@ mod tests {
             .await;
         });
         assert_eq!(run.end, RunEnd::TimeLimit);
+        assert_eq!(run.virtual_elapsed, Duration::from_secs(60));
         assert_eq!(run.pending, vec![0, 1, 2]);
         let (verdict, evidence, _) = describe_end(&run, &l).unwrap();
         assert!(verdict.contains("time limit 1m"), "{verdict}");
