@@ -16,7 +16,6 @@ use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Token};
 
 /// The kind of value an argument takes, and how it is checked.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // each pattern's macro uses some of the kinds
 pub(crate) enum Kind {
     /// A whole number of at least `min`.
     Count { min: u64 },
