@@ -65,11 +65,14 @@ fn main() {
         row("thundering herd", || {
             (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
         }),
-        row("check-then-act race", || {
-            (race::buggy(race::scenario()), race::fixed(race::scenario()))
+        row("retry storm", || {
+            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
         }),
-        row("auth context, input", || {
-            (http::tour(false), http::tour(true))
+        row("duplicate charges", || {
+            (
+                retry::buggy(retry::ambiguous()),
+                retry::fixed(retry::ambiguous()),
+            )
         }),
         row("cache stampede", || {
             (
@@ -87,25 +90,6 @@ fn main() {
             (
                 stampede::buggy(stampede::expiry(1)),
                 stampede::Strategy::XFetch.run(stampede::expiry(1)),
-            )
-        }),
-        row("double execution", || {
-            (
-                scheduler::in_process(scheduler::scenario()),
-                scheduler::claimed(scheduler::scenario().crash("0@5m")),
-            )
-        }),
-        row("lease w/o fencing", || {
-            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
-            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
-        }),
-        row("slow leak", || {
-            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
-        }),
-        row("unbounded memory", || {
-            (
-                scale::buggy(scale::scenario()),
-                scale::fixed(scale::scenario()),
             )
         }),
         row("pool: leak", || {
@@ -132,14 +116,30 @@ fn main() {
                 pool::lost_connections(pool::lost_scenario(), true),
             )
         }),
-        row("retry storm", || {
-            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
+        row("check-then-act race", || {
+            (race::buggy(race::scenario()), race::fixed(race::scenario()))
         }),
-        row("duplicate charges", || {
+        row("double execution", || {
             (
-                retry::buggy(retry::ambiguous()),
-                retry::fixed(retry::ambiguous()),
+                scheduler::in_process(scheduler::scenario()),
+                scheduler::claimed(scheduler::scenario().crash("0@5m")),
             )
+        }),
+        row("lease w/o fencing", || {
+            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
+            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
+        }),
+        row("slow leak", || {
+            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
+        }),
+        row("unbounded memory", || {
+            (
+                scale::buggy(scale::scenario()),
+                scale::fixed(scale::scenario()),
+            )
+        }),
+        row("auth context, input", || {
+            (http::tour(false), http::tour(true))
         }),
     ];
     let (w1, w2) = (22, 58);

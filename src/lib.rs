@@ -45,13 +45,13 @@
 //! | pattern | attribute | builder | property |
 //! |---|---|---|---|
 //! | thundering herd | [`herd_test`] | [`HerdTest`] | retry arrivals are not synchronized |
+//! | retry storm, duplicate side effects | [`retry_storm_test`] | [`RetryStormTest`] | calls per logical request stay under a bound; each request commits at most once; non-retryable errors are not retried |
 //! | cache stampede | [`stampede_test`] | [`StampedeTest`] | at most one database load per key per cold start or expiry, across all instances |
+//! | connection-pool exhaustion | [`pool_test`] | [`PoolTest`] | every connection comes back; no acquire waits forever; pool deadlock is reported, not hung |
+//! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
-//! | connection-pool exhaustion | [`pool_test`] | [`PoolTest`] | every connection comes back; no acquire waits forever; pool deadlock is reported, not hung |
-//! | retry storm, duplicate side effects | [`retry_storm_test`] | [`RetryStormTest`] | calls per logical request stay under a bound; each request commits at most once; non-retryable errors are not retried |
-//! | check-then-act race | [`race_test`] | [`RaceTest`] | user invariants hold under every explored interleaving |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //!
 //! ## Measuring memory
