@@ -6,11 +6,7 @@ use whatbreaks::Instance;
 use whatbreaks::sim::RunLimits;
 
 fn trace(seed: u64) -> (u64, String) {
-    let limits = RunLimits {
-        seed,
-        time_limit: std::time::Duration::from_secs(3_600),
-        watchdog: std::time::Duration::from_secs(60),
-    };
+    let limits = RunLimits::new(seed);
     let body = Arc::new(|i: Instance| code::leader_scheduler(i, true));
     let (result, ledger) = scenario().pause(HOLDER_PAUSE).run_seed(&limits, body);
     (ledger.trace_hash(), result.key_figure)

@@ -1,38 +1,17 @@
 //! End to end: run a failing test in a child process, as `cargo test` would, and check the
 //! output a user sees, the replay line, and that the replay reproduces the failure.
 
-use std::process::Command;
+use crate::support;
 
 const FIXTURE: &str = "fixtures::lease_without_fencing";
 
 fn run_fixture(envs: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--ignored", "--exact", FIXTURE, "--test-threads=1"]);
-    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
-        cmd.env_remove(key);
-    }
-    cmd.envs(envs.iter().copied());
-    let out = cmd.output().expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    support::run_fixture(FIXTURE, envs)
 }
 
 /// The finding block: from the verdict line to the replay line.
 fn finding(text: &str) -> String {
-    let start = text
-        .find("whatbreaks: double execution: 1 of")
-        .unwrap_or_else(|| panic!("no finding in:\n{text}"));
-    let rest = &text[start..];
-    let end = rest
-        .find("--exact")
-        .map(|i| i + "--exact".len())
-        .unwrap_or(rest.len());
-    rest[..end].to_string()
+    support::finding(text, "whatbreaks: double execution: 1 of")
 }
 
 #[test]
@@ -44,12 +23,7 @@ fn failure_output_has_the_documented_shape() {
         "seed printed at the start:\n{text}"
     );
     let f = finding(&text);
-    let labels: Vec<&str> = f
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| ["scenario", "evidence", "timeline", "fix", "replay"].contains(w))
-        .collect();
+    let labels = support::labels(&f, "whatbreaks:");
     assert_eq!(
         labels,
         ["scenario", "evidence", "timeline", "fix", "replay"],

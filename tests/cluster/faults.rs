@@ -8,11 +8,7 @@ use whatbreaks::sim::{RunLimits, simulate};
 use whatbreaks::{DoubleExecutionTest, Instance, LeaseError};
 
 fn limits() -> RunLimits {
-    RunLimits {
-        seed: 1,
-        time_limit: Duration::from_secs(3_600),
-        watchdog: Duration::from_secs(20),
-    }
+    RunLimits::new(1)
 }
 
 /// `(instance, virtual seconds, wall seconds since the epoch)` every 30 s for 3 minutes.
@@ -165,14 +161,7 @@ fn a_paused_instance_commits_nothing_during_its_pause() {
             i.effect("tick", whatbreaks::sim::now().as_secs());
         }
     });
-    let (_, ledger) = t.run_seed(
-        &RunLimits {
-            seed: 1,
-            time_limit: Duration::from_secs(3_600),
-            watchdog: Duration::from_secs(20),
-        },
-        body,
-    );
+    let (_, ledger) = t.run_seed(&RunLimits::new(1), body);
     let at: Vec<u64> = ledger.effects().iter().map(|e| e.at.as_secs()).collect();
     assert!(at.iter().all(|t| !(90..135).contains(t)), "{at:?}");
     assert!(

@@ -6,11 +6,7 @@ use whatbreaks::sim::RunLimits;
 use whatbreaks::{HerdTest, Upstream};
 
 fn trace(seed: u64) -> (u64, String) {
-    let limits = RunLimits {
-        seed,
-        time_limit: std::time::Duration::from_secs(3_600),
-        watchdog: std::time::Duration::from_secs(60),
-    };
+    let limits = RunLimits::new(seed);
     let body = Arc::new(|up: Upstream| async move { Backoff::Decorrelated.fetch(&up, 100).await });
     let (result, upstream) = HerdTest::new().clients(300).run_seed(&limits, body);
     (upstream.trace_hash(), result.key_figure)

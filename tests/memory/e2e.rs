@@ -1,37 +1,14 @@
 //! End to end: run failing tests in a child process, as `cargo test` would, and check the
 //! output a user sees, including the extrapolation, the picture and the replay line.
 
-use std::process::Command;
+use crate::support;
 
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--ignored", "--exact", name, "--test-threads=1"]);
-    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
-        cmd.env_remove(key);
-    }
-    cmd.envs(envs.iter().copied());
-    let out = cmd.output().expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    support::run_fixture(name, envs)
 }
 
 fn labels(text: &str, from: &str) -> Vec<String> {
-    let start = text
-        .find(from)
-        .unwrap_or_else(|| panic!("no `{from}` in:\n{text}"));
-    text[start..]
-        .lines()
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.get(2..11))
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    support::labels(text, from)
 }
 
 #[test]

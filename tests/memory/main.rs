@@ -17,6 +17,8 @@ mod leak;
 mod macros;
 mod measure;
 mod scale;
+#[path = "../support/e2e.rs"]
+mod support;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.
 pub(crate) const SEEDS: u32 = 5;

@@ -7,11 +7,7 @@ use whatbreaks::SimPool;
 use whatbreaks::sim::RunLimits;
 
 fn trace(seed: u64) -> (u64, String) {
-    let limits = RunLimits {
-        seed,
-        time_limit: Duration::from_secs(3_600),
-        watchdog: Duration::from_secs(60),
-    };
+    let limits = RunLimits::new(seed);
     let body = Arc::new(|pool: SimPool| async move {
         let _ = code::process_order_fixed(&pool, "order-1").await;
     });

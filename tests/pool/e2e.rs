@@ -1,38 +1,17 @@
 //! End to end: run a failing pool test in a child process, as `cargo test` would, and check
 //! the output a user sees and that the replay line reproduces it.
 
-use std::process::Command;
+use crate::support;
 
 const FIXTURE: &str = "fixtures::process_order_leaks";
 
 fn run_fixture(envs: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--ignored", "--exact", FIXTURE, "--test-threads=1"]);
-    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
-        cmd.env_remove(key);
-    }
-    cmd.envs(envs.iter().copied());
-    let out = cmd.output().expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    support::run_fixture(FIXTURE, envs)
 }
 
 /// The leak finding: from its verdict line to its replay line.
 fn finding(text: &str) -> String {
-    let start = text
-        .find("whatbreaks: connection leak")
-        .unwrap_or_else(|| panic!("no finding in:\n{text}"));
-    let rest = &text[start..];
-    let end = rest
-        .find("--exact")
-        .map(|i| i + "--exact".len())
-        .unwrap_or(rest.len());
-    rest[..end].to_string()
+    support::finding(text, "whatbreaks: connection leak")
 }
 
 #[test]
@@ -41,12 +20,7 @@ fn failure_output_has_the_documented_shape() {
     assert!(!ok, "the fixture must fail:\n{text}");
     assert!(text.contains("whatbreaks: pool: seed 0x5eed"), "{text}");
     let f = finding(&text);
-    let labels: Vec<&str> = f
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| ["scenario", "evidence", "pool", "fix", "replay"].contains(w))
-        .collect();
+    let labels = support::labels(&f, "whatbreaks:");
     assert_eq!(
         labels,
         ["scenario", "evidence", "pool", "fix", "replay"],

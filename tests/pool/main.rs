@@ -11,6 +11,8 @@ mod harness;
 mod macros;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod real;
+#[path = "../support/e2e.rs"]
+mod support;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

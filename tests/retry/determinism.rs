@@ -7,11 +7,7 @@ use whatbreaks::sim::RunLimits;
 use whatbreaks::{RetryStormTest, Upstream};
 
 fn trace(seed: u64) -> (u64, String) {
-    let limits = RunLimits {
-        seed,
-        time_limit: Duration::from_secs(3_600),
-        watchdog: Duration::from_secs(60),
-    };
+    let limits = RunLimits::new(seed);
     let body = Arc::new(|up: Upstream| async move {
         let _ = Policy::FIXED.charge(&up).await;
     });

@@ -1,38 +1,23 @@
 //! End to end: run a failing test in a child process, as `cargo test` would, and check the
 //! output a user sees and that the replay reproduces the failure.
 
-use std::process::Command;
+use crate::support;
 
 const FIXTURE: &str = "fixtures::naive_payment_retry";
 
 fn run_fixture(envs: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--ignored", "--exact", FIXTURE, "--test-threads=1"]);
-    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
-        cmd.env_remove(key);
-    }
-    cmd.envs(envs.iter().copied());
-    let out = cmd.output().expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    support::run_fixture(FIXTURE, envs)
 }
 
 /// The findings: from the first verdict line to the last replay line.
+/// Every finding block, from the first verdict line to the last replay line.
 fn findings(text: &str) -> String {
-    let start = text
-        .find("whatbreaks: retry storm: retries")
-        .unwrap_or_else(|| panic!("no finding in:\n{text}"));
-    let rest = &text[start..];
-    let end = rest
+    let first = support::finding(text, "whatbreaks: retry storm: retries");
+    let from = text.find(&first).unwrap_or(0);
+    let to = text
         .rfind("--exact")
-        .map(|i| i + "--exact".len())
-        .unwrap_or(rest.len());
-    rest[..end].to_string()
+        .map_or(text.len(), |i| i + "--exact".len());
+    text[from..to.max(from)].to_string()
 }
 
 #[test]
@@ -45,12 +30,7 @@ fn failure_output_has_the_documented_shape_and_replays() {
     );
     let f = findings(&text);
     let first = f.split("\n\n").next().unwrap();
-    let labels: Vec<&str> = first
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| ["scenario", "evidence", "calls", "fix", "replay"].contains(w))
-        .collect();
+    let labels = support::labels(first, "whatbreaks:");
     assert_eq!(
         labels,
         ["scenario", "evidence", "calls", "fix", "replay"],

@@ -10,6 +10,8 @@ mod determinism;
 mod e2e;
 mod fixtures;
 mod macros;
+#[path = "../support/e2e.rs"]
+mod support;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

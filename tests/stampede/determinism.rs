@@ -6,11 +6,7 @@ use whatbreaks::StampedeEnv;
 use whatbreaks::sim::RunLimits;
 
 fn trace(seed: u64) -> (u64, String) {
-    let limits = RunLimits {
-        seed,
-        time_limit: std::time::Duration::from_secs(3_600),
-        watchdog: std::time::Duration::from_secs(60),
-    };
+    let limits = RunLimits::new(seed);
     let body = Arc::new(|env: StampedeEnv| async move { Strategy::CacheAside.serve(&env).await });
     let (result, db) = crate::code::expiry(2).keys(3).run_seed(&limits, body);
     (db.trace_hash(), result.key_figure)

@@ -1,37 +1,16 @@
 //! End to end: run a failing test in a child process, as `cargo test` would, and check the
 //! output a user sees and that its replay line reproduces the failure.
 
-use std::process::Command;
+use crate::support;
 
 const FIXTURE: &str = "fixtures::per_key_mutex_on_two_instances";
 
 fn run_fixture(envs: &[(&str, &str)]) -> (bool, String) {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--ignored", "--exact", FIXTURE, "--test-threads=1"]);
-    for key in ["WHATBREAKS_SEED", "WHATBREAKS_SEEDS", "WHATBREAKS_QUIET"] {
-        cmd.env_remove(key);
-    }
-    cmd.envs(envs.iter().copied());
-    let out = cmd.output().expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    support::run_fixture(FIXTURE, envs)
 }
 
 fn finding(text: &str) -> String {
-    let start = text
-        .find("whatbreaks: cache stampede")
-        .unwrap_or_else(|| panic!("no finding in:\n{text}"));
-    let rest = &text[start..];
-    let end = rest
-        .find("--exact")
-        .map(|i| i + "--exact".len())
-        .unwrap_or(rest.len());
-    rest[..end].to_string()
+    support::finding(text, "whatbreaks: cache stampede")
 }
 
 #[test]
@@ -39,12 +18,7 @@ fn failure_output_has_the_documented_shape() {
     let (ok, text) = run_fixture(&[("WHATBREAKS_SEED", "0x5eed")]);
     assert!(!ok, "the fixture must fail:\n{text}");
     let f = finding(&text);
-    let labels: Vec<&str> = f
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| ["scenario", "evidence", "loads", "fix", "replay"].contains(w))
-        .collect();
+    let labels = support::labels(&f, "whatbreaks:");
     assert_eq!(
         labels,
         ["scenario", "evidence", "loads", "fix", "replay"],

@@ -9,6 +9,8 @@ mod e2e;
 mod fixtures;
 mod macros;
 mod store;
+#[path = "../support/e2e.rs"]
+mod support;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

@@ -161,11 +161,7 @@ mod tests {
 
     #[test]
     fn the_virtual_wall_clock_follows_virtual_time_with_skew_and_jumps() {
-        let limits = RunLimits {
-            seed: 1,
-            time_limit: Duration::from_secs(3_600),
-            watchdog: Duration::from_secs(10),
-        };
+        let limits = RunLimits::new(1);
         let run = simulate(&limits, || async {
             let clock = Clock::new(2_000, vec![(Duration::from_secs(60), -30_000)]);
             let t0 = (system_now(), clock.now());

@@ -954,11 +954,7 @@ mod tests {
     use crate::sim::{RunLimits, simulate};
 
     fn limits() -> RunLimits {
-        RunLimits {
-            seed: 1,
-            time_limit: Duration::from_secs(3_600),
-            watchdog: Duration::from_secs(10),
-        }
+        RunLimits::new(1)
     }
 
     #[test]

@@ -1719,11 +1719,7 @@ mod tests {
     use super::*;
 
     fn limits(seed: u64) -> RunLimits {
-        RunLimits {
-            seed,
-            time_limit: Duration::from_secs(3_600),
-            watchdog: Duration::from_secs(20),
-        }
+        RunLimits::new(seed)
     }
 
     fn test() -> PoolTest {

@@ -252,6 +252,18 @@ pub struct RunLimits {
     pub watchdog: Duration,
 }
 
+impl RunLimits {
+    /// Limits for `seed` with the documented defaults: a 1 h virtual-time limit and a 60 s
+    /// watchdog.
+    pub fn new(seed: u64) -> Self {
+        RunLimits {
+            seed,
+            time_limit: crate::config::DEFAULT_TIME_LIMIT,
+            watchdog: crate::config::DEFAULT_WATCHDOG,
+        }
+    }
+}
+
 /// How a simulation run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunEnd {
@@ -643,11 +655,7 @@ mod tests {
     use super::*;
 
     fn limits(seed: u64) -> RunLimits {
-        RunLimits {
-            seed,
-            time_limit: Duration::from_secs(3_600),
-            watchdog: Duration::from_secs(20),
-        }
+        RunLimits::new(seed)
     }
 
     #[test]

@@ -1,0 +1,53 @@
+//! Shared by every test binary's `e2e` module: runs one of the binary's own `#[ignore]`d
+//! fixture tests in a child process, as `cargo test` would, and cuts a finding out of what
+//! the user sees.
+
+use std::process::Command;
+
+/// Runs `fixture` (a test path such as `fixtures::herd_without_jitter`) with `envs` set and
+/// every `WHATBREAKS_*` variable of this process removed; returns success and the output.
+pub(crate) fn run_fixture(fixture: &str, envs: &[(&str, &str)]) -> (bool, String) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--ignored", "--exact", fixture, "--test-threads=1"]);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("WHATBREAKS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(envs.iter().copied());
+    let out = cmd.output().expect("run the fixture");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The finding block that starts with `start`, up to the end of its replay line.
+pub(crate) fn finding(text: &str, start: &str) -> String {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in:\n{text}"));
+    let rest = &text[from..];
+    let end = rest
+        .find("--exact")
+        .map(|i| i + "--exact".len())
+        .unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+/// The field labels (`scenario`, `evidence`, …, `replay`) of the finding that starts with
+/// `start`, in order.
+pub(crate) fn labels(text: &str, start: &str) -> Vec<String> {
+    finding(text, start)
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A label starts in column 2; continuation lines are indented further.
+        .filter(|l| l.as_bytes().get(2).is_some_and(|b| *b != b' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
