@@ -4,25 +4,29 @@
 //! Users depend on the `whatbreaks` facade crate, which re-exports this crate and adds the
 //! attribute macros; this crate holds all the behaviour as ordinary, unit-tested Rust.
 //!
+//! Runtime and support:
 //! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
-//! - [`upstream`]: a simulated remote service with a fault schedule that records arrivals.
-//! - [`herd`]: the thundering-herd detector.
-//! - [`race`]: seeded exploration of interleavings, and the check-then-act race detector.
-//! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
-//! - [`store`]: a Redis-like cache and a database double on the virtual clock.
-//! - [`stampede`]: the cache-stampede detector.
-//! - [`pool`]: a simulated connection pool and its leak, starvation and deadlock detectors.
-//! - [`pool_watch`]: the same leak checks on real pools (deadpool, bb8 behind features).
-//! - [`storm`]: the retry-storm, duplicate-effect and retry-classification detector.
-//! - [`backoff`]: the AWS "Exponential Backoff And Jitter" comparison, reproduced.
+//! - [`scenario`]: the seed driver every detector shares; [`config`]: `WHATBREAKS_*` and
+//!   shared settings; [`spec`]: the text grammars of durations, windows, sizes and faults.
 //! - [`report`]: findings and the one renderer that gives every failure the same shape.
-//! - [`config`]: `WHATBREAKS_*` environment variables and shared settings.
 //! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
-//! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
-//! - [`double_execution`]: the double/missed-execution detector for schedulers.
 //! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
-//! - [`leak`]: the slow-leak detector; [`scale`]: the unbounded-memory-at-scale detector.
-//! - [`table`]: a generated table with a streaming cursor; [`sink`]: writers for output.
+//!
+//! Simulated components:
+//! - [`upstream`]: a remote service with a fault schedule that records every arrival.
+//! - [`store`]: a Redis-like cache and a database double ([`db`]: its tables, transactions
+//!   and row locks); [`table`] and [`sink`]: a generated table with a streaming cursor, and
+//!   writers for output.
+//! - [`pool`]: a connection pool; [`pool_watch`]: leak checks on real pools (features
+//!   `deadpool`, `bb8`).
+//! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
+//! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
+//!
+//! Detectors, one per failure pattern:
+//! - [`herd`] (thundering herd), [`storm`] (retry storms, duplicate effects,
+//!   classification; [`backoff`] reproduces the AWS backoff comparison), [`stampede`],
+//!   [`race`] (the schedule explorer), [`double_execution`], [`leak`], [`scale`], and
+//!   `http` (feature `http`: auth-context leaks, mass assignment, hostile inputs).
 #![warn(
     missing_docs,
     missing_debug_implementations,
