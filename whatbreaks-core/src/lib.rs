@@ -23,6 +23,8 @@
 //! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
 //! - [`leak`]: the slow-leak detector; [`scale`]: the unbounded-memory-at-scale detector.
 //! - [`table`]: a generated table with a streaming cursor; [`sink`]: writers for output.
+//! - [`realtime`]: real-time mode (real clocks, scaled-down durations, bounded loops) for
+//!   checks against real services; `postgres` and `redis` (cargo features of the same names).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -44,6 +46,11 @@ pub mod measure;
 pub mod pool;
 pub mod pool_watch;
 pub mod race;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod realtime;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod report;
 pub mod scale;
 pub mod scenario;
@@ -78,6 +85,10 @@ pub use upstream::{Request, Response, Upstream, UpstreamError};
 pub mod features {
     #[cfg(feature = "http")]
     pub use crate::http;
+    #[cfg(feature = "postgres")]
+    pub use crate::postgres;
+    #[cfg(feature = "redis")]
+    pub use crate::redis;
 }
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
