@@ -619,3 +619,7 @@ pub use whatbreaks_core::__private;
 
 // Feature modules (`http`), present when their feature is on.
 pub use whatbreaks_core::features::*;
+
+/// Real-time mode for checks against real services (`postgres`, `redis` features): see
+/// [`whatbreaks_core::realtime`].
+pub use whatbreaks_core::realtime;

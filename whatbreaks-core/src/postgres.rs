@@ -63,12 +63,18 @@ pub fn url() -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_string())
 }
 
-fn unreachable(url: &str, error: impl fmt::Display) -> Unreachable {
+fn unreachable(url: &str, error: impl std::error::Error) -> Unreachable {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
     Unreachable {
         service: "PostgreSQL",
         url: url.to_string(),
         variable: URL_VAR,
-        error: error.to_string(),
+        error: text,
         start: START,
     }
 }

@@ -175,11 +175,24 @@ impl EffectLog {
         instance: InstanceId,
         token: Option<u64>,
     ) -> bool {
+        self.record_on(kind, kind, occurrence, instance, token)
+    }
+
+    /// As [`record`](Self::record), with the fencing check kept per `resource` (the row or
+    /// file the write lands on) instead of per kind: for tokens drawn per occurrence.
+    pub fn record_on(
+        &self,
+        resource: &str,
+        kind: &str,
+        occurrence: impl Into<Occurrence>,
+        instance: InstanceId,
+        token: Option<u64>,
+    ) -> bool {
         let mut st = self.state.lock();
         let accepted = match token {
             None => true,
             Some(t) => {
-                let highest = st.highest.entry(kind.to_string()).or_insert(0);
+                let highest = st.highest.entry(resource.to_string()).or_insert(0);
                 if t >= *highest {
                     *highest = t;
                     true
@@ -246,6 +259,12 @@ impl RealInstance {
     /// Commits `kind` for tick `k`, with an optional fencing token; false when rejected.
     pub fn effect(&self, kind: &str, k: u32, token: Option<u64>) -> bool {
         self.log.record(kind, Self::occurrence(k), self.id, token)
+    }
+
+    /// Commits `kind` for tick `k` to `resource`, fenced per resource; false when rejected.
+    pub fn effect_on(&self, resource: &str, kind: &str, k: u32, token: Option<u64>) -> bool {
+        self.log
+            .record_on(resource, kind, Self::occurrence(k), self.id, token)
     }
 }
 
