@@ -203,8 +203,23 @@ pub(crate) async fn claiming_scheduler(
     }
 }
 
+/// BUGGY with PostgreSQL: "lock, run, unlock" around each occurrence with a session advisory
+/// lock. The lock only keeps runs from overlapping: an instance whose timer fires a little
+/// later finds the lock free again and runs the same occurrence.
+pub(crate) async fn advisory_lock_per_run(i: RealInstance, lock: AdvisoryLock) {
+    for k in 1..=i.ticks() {
+        i.until_tick(k).await;
+        if lock.try_lock().await.unwrap_or(false) {
+            i.effect("daily_report", k, None);
+            let _ = lock.unlock().await;
+        }
+    }
+    i.finish().await;
+}
+
 /// FIXED with PostgreSQL: leader election with a session advisory lock; only the session
-/// that holds it runs the schedule (the lock stays with the session, and goes with it).
+/// that holds it runs the schedule, and it keeps the lock while it runs (the lock goes with
+/// the session when the instance dies).
 pub(crate) async fn advisory_leader(i: RealInstance, lock: AdvisoryLock) {
     let mut leader = false;
     for k in 1..=i.ticks() {
@@ -216,6 +231,8 @@ pub(crate) async fn advisory_leader(i: RealInstance, lock: AdvisoryLock) {
             i.effect("daily_report", k, None);
         }
     }
+    // Still running, still the leader: let go only once everyone is done.
+    i.finish().await;
     if leader {
         let _ = lock.unlock().await;
     }

@@ -1,7 +1,7 @@
 //! The double-execution check on real-time instances, with Redis and PostgreSQL as the lease
 //! store.
 
-use crate::code::{advisory_leader, claiming_scheduler, run_everywhere};
+use crate::code::{advisory_leader, advisory_lock_per_run, claiming_scheduler, run_everywhere};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -57,20 +57,39 @@ fn redis_claims_with_fencing_tokens_commit_each_tick_exactly_once() {
     assert_eq!(report.figure("committed"), Some("8"));
 }
 
-#[test]
-fn a_postgres_advisory_lock_leader_commits_each_tick_exactly_once() {
+fn advisory<F, Fut>(scheduler: F, key: i64) -> whatbreaks::Report
+where
+    F: Fn(RealInstance, AdvisoryLock) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     crate::need_postgres();
     let url = whatbreaks::postgres::url();
-    let key = 0x5eed_0000_i64 + i64::from(std::process::id());
-    let report = cluster()
-        .backend("PostgreSQL advisory lock leader")
+    let key = key + i64::from(std::process::id());
+    let scheduler = Arc::new(scheduler);
+    cluster()
+        .lag(Duration::from_millis(10))
+        .backend("PostgreSQL session advisory lock")
         .run(move |i: RealInstance| {
-            let url = url.clone();
+            let (url, scheduler) = (url.clone(), scheduler.clone());
             async move {
-                let lock = AdvisoryLock::open(&url, key).await.expect("PostgreSQL answers");
-                advisory_leader(i, lock).await
+                // Each instance has its own session, as separate processes would.
+                let lock = AdvisoryLock::open(&url, key)
+                    .await
+                    .expect("PostgreSQL answers");
+                scheduler(i, lock).await
             }
-        });
+        })
+}
+
+#[test]
+fn lock_run_unlock_with_an_advisory_lock_is_flagged_when_timers_lag() {
+    let report = advisory(advisory_lock_per_run, 0x5eed_0000_0000);
+    report.assert_flagged(PATTERN);
+}
+
+#[test]
+fn a_postgres_advisory_lock_leader_commits_each_tick_exactly_once() {
+    let report = advisory(advisory_leader, 0x5eed_1000_0000);
     assert!(report.is_clean(), "{}", report.render());
     assert_eq!(report.figure("committed"), Some("8"));
 }

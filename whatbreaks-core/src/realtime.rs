@@ -227,7 +227,9 @@ pub struct RealInstance {
     ticks: u32,
     every: Duration,
     start: tokio::time::Instant,
+    lag: Duration,
     log: EffectLog,
+    end: Arc<tokio::sync::Barrier>,
 }
 
 impl RealInstance {
@@ -246,9 +248,22 @@ impl RealInstance {
         self.every
     }
 
-    /// Sleeps until tick `k` (`k · every` after the shared start; at once if it has passed).
+    /// Sleeps until tick `k` (`k · every` after the shared start, plus this instance's lag;
+    /// at once if it has passed).
     pub async fn until_tick(&self, k: u32) {
-        tokio::time::sleep_until(self.start + self.every * k).await;
+        tokio::time::sleep_until(self.start + self.every * k + self.lag).await;
+    }
+
+    /// How late this instance's timers fire (`id · lag`, see [`RealDoubleExecution::lag`]).
+    pub fn lag(&self) -> Duration {
+        self.lag
+    }
+
+    /// Waits until every instance has finished its ticks. A body calls it before it lets go
+    /// of a lock or a session: real instances keep running after the last tick the test
+    /// looks at, and a lock dropped by a bounded loop would be handed over mid-run.
+    pub async fn finish(&self) {
+        self.end.wait().await;
     }
 
     /// The occurrence of tick `k`, as the analysis names it.
@@ -277,6 +292,7 @@ pub struct RealDoubleExecution {
     ticks: u32,
     every: Duration,
     limit: Duration,
+    lag: Duration,
     backend: String,
 }
 
@@ -294,6 +310,7 @@ impl RealDoubleExecution {
             ticks: 8,
             every: Duration::from_millis(50),
             limit: DEFAULT_LIMIT,
+            lag: Duration::ZERO,
             backend: "no lease store".into(),
         }
     }
@@ -322,6 +339,12 @@ impl RealDoubleExecution {
         self
     }
 
+    /// Instance `i`'s timers fire `i · lag` late (scheduling jitter, a slow host, clock skew).
+    pub fn lag(mut self, lag: Duration) -> Self {
+        self.lag = lag;
+        self
+    }
+
     /// The lease store's name, for the scenario line (e.g. `Redis SET NX PX`).
     pub fn backend(mut self, backend: &str) -> Self {
         self.backend = backend.to_string();
@@ -329,8 +352,13 @@ impl RealDoubleExecution {
     }
 
     fn scenario(&self) -> String {
+        let lag = if self.lag.is_zero() {
+            String::new()
+        } else {
+            format!(", instance i's timers {} × i late", format_duration(self.lag))
+        };
         format!(
-            "{} real-time instance(s), {} ticks every {}, {}, real time (no seed)",
+            "{} real-time instance(s), {} ticks every {}{lag}, {}, real time (no seed)",
             self.instances,
             self.ticks,
             format_duration(self.every),
@@ -350,13 +378,16 @@ impl RealDoubleExecution {
         let l = log.clone();
         let result = block_on(self.limit, || async move {
             let start = tokio::time::Instant::now();
+            let end = Arc::new(tokio::sync::Barrier::new(self.instances as usize));
             let all = (0..self.instances).map(|id| {
                 body(RealInstance {
                     id,
                     ticks: self.ticks,
                     every: self.every,
                     start,
+                    lag: self.lag * id,
                     log: l.clone(),
+                    end: end.clone(),
                 })
             });
             futures::future::join_all(all).await;
