@@ -84,11 +84,7 @@ pub(crate) async fn toggle_like(db: &Client, user: &str, post: &str) -> Result<(
 /// FIXED: one transaction that locks the post row (`SELECT … FOR UPDATE`) before it checks,
 /// so the second tap waits for the first to commit and then sees its like; the insert is
 /// `ON CONFLICT DO NOTHING` against the primary key, and the counter moves in SQL.
-pub(crate) async fn toggle_like_locked(
-    db: &Client,
-    user: &str,
-    post: &str,
-) -> Result<(), PgError> {
+pub(crate) async fn toggle_like_locked(db: &Client, user: &str, post: &str) -> Result<(), PgError> {
     db.batch_execute("BEGIN").await?;
     let r = async {
         db.query_one("SELECT likes FROM posts WHERE id = $1 FOR UPDATE", &[&post])
@@ -290,4 +286,99 @@ pub(crate) async fn get_product_locked(env: RedisStampedeEnv) -> Result<String, 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(env.load().await)
+}
+
+// ---------------------------------------------------------------- the scenarios
+
+/// The double-tap like on 2 (buggy) or 4 (fixed) real connections, 15 trials.
+pub(crate) fn likes_report(fixed: bool) -> whatbreaks::Report {
+    use whatbreaks::postgres::{PgConn, PgRaceTest};
+    let test = PgRaceTest::new()
+        .trials(15)
+        .reset(LIKES_RESET)
+        .invariant(LIKES_INVARIANT);
+    if fixed {
+        test.connections(4)
+            .setup(LIKES_SETUP_FIXED)
+            .run(|db: PgConn| async move { toggle_like_locked(&db, "u1", "p1").await })
+    } else {
+        test.connections(2)
+            .setup(LIKES_SETUP_BUGGY)
+            .run(|db: PgConn| async move { toggle_like(&db, "u1", "p1").await })
+    }
+}
+
+/// 3 clients that leak (or 12 that do not) on a real deadpool-postgres pool of 4.
+pub(crate) fn pool_report(leaky: bool) -> whatbreaks::Report {
+    use whatbreaks::postgres::PgPoolWatch;
+    if leaky {
+        PgPoolWatch::new()
+            .clients(3)
+            .max_size(4)
+            .run(lookup_order_leaky)
+    } else {
+        PgPoolWatch::new().clients(12).max_size(4).run(lookup_order)
+    }
+}
+
+/// 3 real-time instances, 8 ticks 50 ms apart.
+pub(crate) fn cluster() -> whatbreaks::realtime::RealDoubleExecution {
+    whatbreaks::realtime::RealDoubleExecution::new()
+        .instances(3)
+        .ticks(8)
+        .every(Duration::from_millis(50))
+}
+
+/// The Redis claiming scheduler whose first claimer of tick 3 pauses, with or without
+/// fencing tokens. Each instance opens its own Redis client.
+pub(crate) fn claims_report(fenced: bool) -> whatbreaks::Report {
+    use whatbreaks::redis::{Namespace, connect, url};
+    let url = url();
+    let ns = Namespace::new(&url);
+    let prefix = ns.key("");
+    let paused = Arc::new(AtomicBool::new(false));
+    cluster()
+        .backend("Redis SET NX PX claims, tokens from INCR")
+        .run(move |i: RealInstance| {
+            let (url, prefix, paused) = (url.clone(), prefix.clone(), paused.clone());
+            async move {
+                let Ok(conn) = connect(&url).await else {
+                    return;
+                };
+                claiming_scheduler(i, conn, prefix, paused, fenced).await
+            }
+        })
+}
+
+/// The advisory-lock schedulers (each instance its own session), timers 10 ms apart.
+pub(crate) fn advisory_report(leader: bool) -> whatbreaks::Report {
+    let url = whatbreaks::postgres::url();
+    let key = 0x5eed_0000_0000_i64 + i64::from(std::process::id()) + i64::from(leader);
+    cluster()
+        .lag(Duration::from_millis(10))
+        .backend("PostgreSQL session advisory lock")
+        .run(move |i: RealInstance| {
+            let url = url.clone();
+            async move {
+                let Ok(lock) = AdvisoryLock::open(&url, key).await else {
+                    return;
+                };
+                if leader {
+                    advisory_leader(i, lock).await
+                } else {
+                    advisory_lock_per_run(i, lock).await
+                }
+            }
+        })
+}
+
+/// 20 clients ask a real Redis for one cold key at once.
+pub(crate) fn stampede_report(locked: bool) -> whatbreaks::Report {
+    use whatbreaks::redis::RedisStampedeTest;
+    let test = RedisStampedeTest::new().clients(20);
+    if locked {
+        test.run(get_product_locked)
+    } else {
+        test.run(get_product)
+    }
 }

@@ -1,21 +1,11 @@
 //! The double-execution check on real-time instances, with Redis and PostgreSQL as the lease
 //! store.
 
-use crate::code::{advisory_leader, advisory_lock_per_run, claiming_scheduler, run_everywhere};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use crate::code::{advisory_report, claims_report, cluster, run_everywhere};
 use std::time::Duration;
 use whatbreaks::double_execution::PATTERN;
-use whatbreaks::postgres::AdvisoryLock;
-use whatbreaks::realtime::{self, EffectLog, RealDoubleExecution, RealInstance};
+use whatbreaks::realtime::{self, EffectLog};
 use whatbreaks::redis::{Namespace, RedisLease, connect};
-
-fn cluster() -> RealDoubleExecution {
-    RealDoubleExecution::new()
-        .instances(3)
-        .ticks(8)
-        .every(Duration::from_millis(50))
-}
 
 #[test]
 fn every_instance_running_the_schedule_is_flagged_in_real_time() {
@@ -24,72 +14,33 @@ fn every_instance_running_the_schedule_is_flagged_in_real_time() {
     assert_eq!(report.figure("doubled"), Some("8"));
 }
 
-fn claiming(fenced: bool) -> whatbreaks::Report {
-    crate::need_redis();
-    let url = whatbreaks::redis::url();
-    let ns = Namespace::new(&url);
-    let prefix = ns.key("");
-    let paused = Arc::new(AtomicBool::new(false));
-    cluster()
-        .backend("Redis SET NX PX claims, tokens from INCR")
-        .run(move |i: RealInstance| {
-            let (url, prefix, paused) = (url.clone(), prefix.clone(), paused.clone());
-            async move {
-                // Each instance has its own client, as separate processes would.
-                let conn = connect(&url).await.expect("Redis answers");
-                claiming_scheduler(i, conn, prefix, paused, fenced).await
-            }
-        })
-}
-
 #[test]
 fn a_redis_claim_whose_holder_pauses_past_its_ttl_doubles_without_fencing() {
-    let report = claiming(false);
+    crate::need_redis();
+    let report = claims_report(false);
     report.assert_flagged(PATTERN);
     assert!(report.render().contains("tick 3"), "{}", report.render());
 }
 
 #[test]
 fn redis_claims_with_fencing_tokens_commit_each_tick_exactly_once() {
-    let report = claiming(true);
+    crate::need_redis();
+    let report = claims_report(true);
     assert!(report.is_clean(), "{}", report.render());
     assert_eq!(report.figure("rejected"), Some("1"), "{report:?}");
     assert_eq!(report.figure("committed"), Some("8"));
 }
 
-fn advisory<F, Fut>(scheduler: F, key: i64) -> whatbreaks::Report
-where
-    F: Fn(RealInstance, AdvisoryLock) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    crate::need_postgres();
-    let url = whatbreaks::postgres::url();
-    let key = key + i64::from(std::process::id());
-    let scheduler = Arc::new(scheduler);
-    cluster()
-        .lag(Duration::from_millis(10))
-        .backend("PostgreSQL session advisory lock")
-        .run(move |i: RealInstance| {
-            let (url, scheduler) = (url.clone(), scheduler.clone());
-            async move {
-                // Each instance has its own session, as separate processes would.
-                let lock = AdvisoryLock::open(&url, key)
-                    .await
-                    .expect("PostgreSQL answers");
-                scheduler(i, lock).await
-            }
-        })
-}
-
 #[test]
 fn lock_run_unlock_with_an_advisory_lock_is_flagged_when_timers_lag() {
-    let report = advisory(advisory_lock_per_run, 0x5eed_0000_0000);
-    report.assert_flagged(PATTERN);
+    crate::need_postgres();
+    advisory_report(false).assert_flagged(PATTERN);
 }
 
 #[test]
 fn a_postgres_advisory_lock_leader_commits_each_tick_exactly_once() {
-    let report = advisory(advisory_leader, 0x5eed_1000_0000);
+    crate::need_postgres();
+    let report = advisory_report(true);
     assert!(report.is_clean(), "{}", report.render());
     assert_eq!(report.figure("committed"), Some("8"));
 }
@@ -106,17 +57,34 @@ fn redis_lease_tokens_grow_and_fence_off_an_expired_holder() {
         let conn = connect(&url).await.expect("Redis answers");
         let a = RedisLease::new(conn.clone(), name.clone());
         let b = RedisLease::new(conn, name);
-        let t1 = a.try_acquire(Duration::from_millis(60)).await.unwrap().expect("free");
-        assert_eq!(b.try_acquire(Duration::from_millis(60)).await.unwrap(), None);
+        let t1 = a
+            .try_acquire(Duration::from_millis(60))
+            .await
+            .unwrap()
+            .expect("free");
+        assert_eq!(
+            b.try_acquire(Duration::from_millis(60)).await.unwrap(),
+            None
+        );
         assert!(a.renew(t1, Duration::from_millis(60)).await.unwrap());
         tokio::time::sleep(Duration::from_millis(120)).await; // a's holder pauses
-        let t2 = b.try_acquire(Duration::from_secs(5)).await.unwrap().expect("expired");
+        let t2 = b
+            .try_acquire(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("expired");
         assert!(t2 > t1, "fencing tokens grow: {t1} then {t2}");
         assert!(!a.renew(t1, Duration::from_secs(5)).await.unwrap());
-        assert!(!a.release(t1).await.unwrap(), "a stale holder cannot release");
+        assert!(
+            !a.release(t1).await.unwrap(),
+            "a stale holder cannot release"
+        );
         assert_eq!(b.holder().await.unwrap(), Some(t2));
         assert!(l.record("report", "day 1", 1, Some(t2)));
-        assert!(!l.record("report", "day 1", 0, Some(t1)), "stale write rejected");
+        assert!(
+            !l.record("report", "day 1", 0, Some(t1)),
+            "stale write rejected"
+        );
         assert!(b.release(t2).await.unwrap());
         assert_eq!(b.holder().await.unwrap(), None);
     })

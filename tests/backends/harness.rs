@@ -1,7 +1,7 @@
 //! The harness itself: cleanup after failures, one clear line for a missing service.
 
-use std::sync::Mutex;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use whatbreaks::postgres::{PgConn, PgRaceTest, connect, schema_exists};
 use whatbreaks::realtime::{self, RealTimeError};
@@ -64,7 +64,12 @@ fn an_unreachable_postgres_is_one_line_naming_it_its_url_and_how_to_start_it() {
     let report = PgRaceTest::new()
         .url(url)
         .run(|db: PgConn| async move { db.simple_query("SELECT 1").await.map(|_| ()) });
-    assert_eq!(report.findings[0].pattern, "backend unreachable", "{}", report.render());
+    assert_eq!(
+        report.findings[0].pattern,
+        "backend unreachable",
+        "{}",
+        report.render()
+    );
     let verdict = &report.findings[0].verdict;
     assert!(!verdict.contains('\n'), "{verdict}");
     for part in ["PostgreSQL", url, "pg_ctlcluster", "WHATBREAKS_PG_URL"] {
@@ -78,7 +83,12 @@ fn an_unreachable_redis_is_one_line_naming_it_its_url_and_how_to_start_it() {
     let report = whatbreaks::redis::RedisStampedeTest::new()
         .url(url)
         .run(|env: RedisStampedeEnv| async move { Ok(env.load().await) });
-    assert_eq!(report.findings[0].pattern, "backend unreachable", "{}", report.render());
+    assert_eq!(
+        report.findings[0].pattern,
+        "backend unreachable",
+        "{}",
+        report.render()
+    );
     let verdict = &report.findings[0].verdict;
     assert!(!verdict.contains('\n'), "{verdict}");
     for part in ["Redis", url, "redis-server", "WHATBREAKS_REDIS_URL"] {

@@ -45,9 +45,9 @@ pub mod leak;
 pub mod measure;
 pub mod pool;
 pub mod pool_watch;
-pub mod race;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod race;
 pub mod realtime;
 #[cfg(feature = "redis")]
 pub mod redis;

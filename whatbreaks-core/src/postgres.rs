@@ -37,23 +37,22 @@ use crate::realtime::{self, Unreachable, unreachable_report};
 use crate::report::{Finding, Report};
 use crate::sim;
 use crate::spec::format_duration;
+pub use ::deadpool_postgres;
+pub use ::tokio_postgres;
+use ::tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-pub use ::deadpool_postgres;
-pub use ::tokio_postgres;
-use ::tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// The variable that names the server.
 pub const URL_VAR: &str = "WHATBREAKS_PG_URL";
 /// The server used when `WHATBREAKS_PG_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// How PostgreSQL is started on the project's machines.
-pub const START: &str =
-    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+pub const START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
 /// The server's URL: `WHATBREAKS_PG_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
@@ -373,7 +372,13 @@ impl PgRaceTest {
             for e in outcome.errors.iter().take(4) {
                 f.evidence.push(e.clone());
             }
-            f.evidence.push(format!("invariant: {}", self.invariant.trim()));
+            f.evidence.push(format!(
+                "invariant (rows are violations): {}",
+                self.invariant
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
             f.fix = "do the check and the act in one transaction that locks what it read (`SELECT … FOR UPDATE`), and let a unique constraint decide (`INSERT … ON CONFLICT DO NOTHING`)".into();
             findings.push(f);
         }

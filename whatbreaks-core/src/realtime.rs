@@ -54,7 +54,11 @@ impl fmt::Display for RealTimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RealTimeError::TimedOut(d) => {
-                write!(f, "did not finish within {} of wall time", format_duration(*d))
+                write!(
+                    f,
+                    "did not finish within {} of wall time",
+                    format_duration(*d)
+                )
             }
             RealTimeError::Panicked(m) => write!(f, "panicked: {m}"),
             RealTimeError::Runtime(m) => write!(f, "could not build a tokio runtime: {m}"),
@@ -96,7 +100,10 @@ where
                 .map_err(|e| RealTimeError::Runtime(e.to_string()))?;
             let local = tokio::task::LocalSet::new();
             local
-                .block_on(&rt, async move { tokio::time::timeout(limit, main()).await })
+                .block_on(
+                    &rt,
+                    async move { tokio::time::timeout(limit, main()).await },
+                )
                 .map_err(|_| RealTimeError::TimedOut(limit))
         });
         handle
@@ -355,7 +362,10 @@ impl RealDoubleExecution {
         let lag = if self.lag.is_zero() {
             String::new()
         } else {
-            format!(", instance i's timers {} × i late", format_duration(self.lag))
+            format!(
+                ", instance i's timers {} × i late",
+                format_duration(self.lag)
+            )
         };
         format!(
             "{} real-time instance(s), {} ticks every {}{lag}, {}, real time (no seed)",
@@ -515,9 +525,7 @@ mod tests {
 
     #[test]
     fn block_on_cuts_off_a_scenario_that_never_ends() {
-        let r = block_on(Duration::from_millis(30), || {
-            std::future::pending::<()>()
-        });
+        let r = block_on(Duration::from_millis(30), || std::future::pending::<()>());
         assert_eq!(r, Err(RealTimeError::TimedOut(Duration::from_millis(30))));
         let r = block_on(Duration::from_secs(5), || async {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -556,6 +564,9 @@ mod tests {
             scaled(Duration::from_secs(60), 1200),
             Duration::from_millis(50)
         );
-        assert_eq!(scaled(Duration::from_micros(10), 100), Duration::from_millis(1));
+        assert_eq!(
+            scaled(Duration::from_micros(10), 100),
+            Duration::from_millis(1)
+        );
     }
 }
