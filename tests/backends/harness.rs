@@ -98,6 +98,6 @@ fn an_unreachable_redis_is_one_line_naming_it_its_url_and_how_to_start_it() {
 
 #[test]
 fn a_real_time_scenario_that_hangs_is_cut_off() {
-    let r = realtime::block_on(Duration::from_millis(50), || std::future::pending::<()>());
+    let r = realtime::block_on(Duration::from_millis(50), std::future::pending::<()>);
     assert_eq!(r, Err(RealTimeError::TimedOut(Duration::from_millis(50))));
 }

@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn block_on_cuts_off_a_scenario_that_never_ends() {
-        let r = block_on(Duration::from_millis(30), || std::future::pending::<()>());
+        let r = block_on(Duration::from_millis(30), std::future::pending::<()>);
         assert_eq!(r, Err(RealTimeError::TimedOut(Duration::from_millis(30))));
         let r = block_on(Duration::from_secs(5), || async {
             tokio::time::sleep(Duration::from_millis(5)).await;
