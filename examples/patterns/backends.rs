@@ -353,7 +353,7 @@ pub(crate) fn claims_report(fenced: bool) -> whatbreaks::Report {
 /// The advisory-lock schedulers (each instance its own session), timers 10 ms apart.
 pub(crate) fn advisory_report(leader: bool) -> whatbreaks::Report {
     let url = whatbreaks::postgres::url();
-    let key = 0x5eed_0000_0000_i64 + i64::from(std::process::id()) + i64::from(leader);
+    let key = 0x5eed_0000_0000_i64 + 2 * i64::from(std::process::id()) + i64::from(leader);
     cluster()
         .lag(Duration::from_millis(10))
         .backend("PostgreSQL session advisory lock")
