@@ -53,6 +53,7 @@
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
+//! | races, pool leaks, double execution, stampedes on real PostgreSQL/Redis | | `postgres::PgRaceTest`, `postgres::PgPoolWatch`, `realtime::RealDoubleExecution` with `redis::RedisLease` or `postgres::AdvisoryLock`, `redis::RedisStampedeTest` (features `postgres`, `redis`) | the same properties, in real time against the running services |
 //!
 //! ## Measuring memory
 //!
@@ -101,6 +102,8 @@
 //! | `WHATBREAKS_TIME_LIMIT` | `time_limit` | `1h` | virtual-time limit of one run |
 //! | `WHATBREAKS_WATCHDOG` | `watchdog` | `60s` | wall-clock limit of one run |
 //! | `WHATBREAKS_QUIET` | | `0` | `1` hides the seed line printed at the start |
+//! | `WHATBREAKS_PG_URL` | `url` | `postgres://postgres@127.0.0.1:5432/test` | PostgreSQL for the `postgres` feature |
+//! | `WHATBREAKS_REDIS_URL` | `url` | `redis://127.0.0.1:6379/` | Redis for the `redis` feature |
 //!
 //! A bad value is an error naming the variable and the form it needs
 //! (`WHATBREAKS_SEEDS="many" cannot be used: expected a whole number of at least 1`);
@@ -121,6 +124,8 @@
 //! | `http` | `whatbreaks::http`: probes for `tower::Service`s such as axum routers (auth-context leaks, mass assignment, hostile-input proptest strategies) |
 //! | `deadpool` | `pool_watch::WatchedDeadpool`: a deadpool (managed) pool whose checkouts are recorded with their sites; leaked guards are flagged with the pool's status |
 //! | `bb8` | `pool_watch::WatchedBb8`: the same for bb8 |
+//! | `postgres` | `whatbreaks::postgres`: a race harness on real connections (temporary schema per test, start barrier, SQL invariant), the leak watch on a real deadpool-postgres pool, advisory locks; implies `deadpool` |
+//! | `redis` | `whatbreaks::redis`: leases (`SET NX PX`, fencing tokens from `INCR`) and the cold-key stampede check on a real Redis |
 //!
 //! ## Limitations
 //!
@@ -619,3 +624,7 @@ pub use whatbreaks_core::__private;
 
 // Feature modules (`http`), present when their feature is on.
 pub use whatbreaks_core::features::*;
+
+/// Real-time mode for checks against real services (`postgres`, `redis` features): see
+/// [`whatbreaks_core::realtime`].
+pub use whatbreaks_core::realtime;

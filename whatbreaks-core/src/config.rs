@@ -12,6 +12,8 @@
 //! | `WHATBREAKS_TIME_LIMIT` | virtual-time limit of one run | duration, e.g. `1h` |
 //! | `WHATBREAKS_WATCHDOG` | wall-clock limit of one run | duration, e.g. `30s` |
 //! | `WHATBREAKS_QUIET` | `1`: do not print the seed line at the start of a run | `0` or `1` |
+//! | `WHATBREAKS_PG_URL` | PostgreSQL for the backend checks (feature `postgres`) | URL, default `postgres://postgres@127.0.0.1:5432/test` |
+//! | `WHATBREAKS_REDIS_URL` | Redis for the backend checks (feature `redis`) | URL, default `redis://127.0.0.1:6379/` |
 //!
 //! An unknown `WHATBREAKS_*` name is reported once per process as a warning on stderr; a bad
 //! value is an error that names the variable, the value and the expected form.
@@ -31,6 +33,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("WHATBREAKS_TIME_LIMIT", spec::DURATION_FORM),
     ("WHATBREAKS_WATCHDOG", spec::DURATION_FORM),
     ("WHATBREAKS_QUIET", "`0` or `1`"),
+    (
+        "WHATBREAKS_PG_URL",
+        "a PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/test`",
+    ),
+    (
+        "WHATBREAKS_REDIS_URL",
+        "a Redis URL, e.g. `redis://127.0.0.1:6379/`",
+    ),
 ];
 
 /// Default virtual-time limit of one run.

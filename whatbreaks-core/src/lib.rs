@@ -27,6 +27,8 @@
 //!   classification; [`backoff`] reproduces the AWS backoff comparison), [`stampede`],
 //!   [`race`] (the schedule explorer), [`double_execution`], [`leak`], [`scale`], and
 //!   `http` (feature `http`: auth-context leaks, mass assignment, hostile inputs).
+//! - [`realtime`]: real-time mode (real clocks, scaled-down durations, bounded loops) for
+//!   checks against real services; `postgres` and `redis` (cargo features of the same names).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -47,7 +49,12 @@ pub mod leak;
 pub mod measure;
 pub mod pool;
 pub mod pool_watch;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod race;
+pub mod realtime;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod report;
 pub mod scale;
 pub mod scenario;
@@ -82,6 +89,10 @@ pub use upstream::{Request, Response, Upstream, UpstreamError};
 pub mod features {
     #[cfg(feature = "http")]
     pub use crate::http;
+    #[cfg(feature = "postgres")]
+    pub use crate::postgres;
+    #[cfg(feature = "redis")]
+    pub use crate::redis;
 }
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.

@@ -575,6 +575,20 @@ where
     }
 }
 
+/// Runs `fut` as client `id` outside a simulation (real-time mode, see
+/// [`crate::realtime`]): [`current_client`] and [`rng`] answer as they do inside
+/// [`run_clients`], the random stream seeded from `seed` and the id.
+pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output {
+    let ctx = ClientCtx {
+        id,
+        request: Cell::new(u64::from(id)),
+        rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
+            seed ^ splitmix64(u64::from(id) + 1),
+        ))),
+    };
+    CLIENT.scope(ctx, fut).await
+}
+
 /// A one-line description of why a run did not complete, for findings.
 pub fn describe_end<T>(run: &Run<T>, limits: &RunLimits) -> Option<(String, Vec<String>, String)> {
     let pending = list_clients(&run.pending);
