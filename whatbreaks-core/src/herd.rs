@@ -36,7 +36,7 @@
 //! ```
 
 use crate::config::Settings;
-use crate::report::{Finding, Report, histogram};
+use crate::report::{Chart, ChartKind, Finding, Report, histogram, time_buckets};
 use crate::scenario::{SeedResult, harness_findings, run_seeds};
 use crate::sim::{self, Arrivals, RunLimits};
 use crate::spec::format_duration;
@@ -286,6 +286,7 @@ impl HerdTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
+            charts: vec![arrivals_chart(&upstream, "arrivals")],
         };
         (result, upstream)
     }
@@ -329,6 +330,23 @@ impl HerdTest {
         };
         f
     }
+}
+
+/// Upstream arrivals per 100 ms of virtual time, as one series named `name` (the HTML
+/// report draws the herd's waves from it; the tour puts one series per retry strategy side by
+/// side with [`crate::html::merge_series`]).
+pub fn arrivals_chart(upstream: &Upstream, name: &str) -> Chart {
+    let times: Vec<Duration> = upstream.with_arrivals(|a| a.iter().map(|a| a.at).collect());
+    Chart::new(
+        "upstream arrivals over virtual time",
+        ChartKind::Line,
+        "virtual time (s)",
+        "arrivals per 100 ms",
+    )
+    .series(
+        name,
+        time_buckets(&times, Duration::from_millis(100), 600),
+    )
 }
 
 #[cfg(test)]

@@ -1335,9 +1335,30 @@ impl PoolTest {
                 ("leaked".into(), analysis.leaked.len().to_string()),
                 ("trace hash".into(), format!("{:#018x}", pool.trace_hash())),
             ],
+            charts: vec![occupancy_chart(&pool, stats.size)],
         };
         (result, pool)
     }
+}
+
+/// Connections in use and acquires waiting over virtual time, with the pool's size marked.
+fn occupancy_chart(pool: &SimPool, size: usize) -> crate::report::Chart {
+    use crate::report::{Chart, ChartKind};
+    let timeline = pool.timeline();
+    let series = |f: fn(&Sample) -> usize| -> Vec<(f64, f64)> {
+        timeline
+            .iter()
+            .map(|s| (s.at.as_secs_f64(), f(s) as f64))
+            .collect()
+    };
+    Chart::new(
+        format!("pool occupancy over virtual time (size {size})"),
+        ChartKind::Step,
+        "virtual time (s)",
+        "connections / acquires",
+    )
+    .series("in use", series(|s| s.in_use))
+    .series("waiting to acquire", series(|s| s.waiting))
 }
 
 /// Figures of one holding site: how long connections were held and how much was queries.

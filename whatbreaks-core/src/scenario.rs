@@ -2,7 +2,7 @@
 //! finding, and the common builder settings.
 
 use crate::config::{EnvOverrides, Settings, fresh_seed};
-use crate::report::{Finding, FindingKind, Report, replay_line};
+use crate::report::{Chart, Finding, FindingKind, Report, replay_line};
 use crate::sim::{Run, RunLimits, describe_end};
 use std::time::Instant;
 
@@ -15,6 +15,8 @@ pub struct SeedResult {
     pub key_figure: String,
     /// Named figures of this run.
     pub figures: Vec<(String, String)>,
+    /// Charts of this run, for the HTML report.
+    pub charts: Vec<Chart>,
 }
 
 /// Runs `one` for each seed the settings (and the environment) ask for, and stops at the
@@ -116,6 +118,7 @@ fn prepare(settings: &Settings, label: &str) -> Result<(Settings, Vec<u64>), Box
 fn absorb(report: &mut Report, result: SeedResult, seed: u64) -> bool {
     report.key_figure = result.key_figure;
     report.figures = result.figures;
+    report.charts = result.charts;
     if result.findings.is_empty() {
         return false;
     }

@@ -536,6 +536,7 @@ impl RetryStormTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
+            charts: vec![crate::herd::arrivals_chart(&upstream, "calls")],
         };
         (result, upstream)
     }
