@@ -393,6 +393,12 @@ impl DoubleExecutionTest {
         }
         let ledger = cluster.ledger();
         let effects = ledger.effects();
+        crate::scenario::warn_real_clock(
+            "double execution",
+            run.virtual_elapsed,
+            effects.len(),
+            "effect (`instance.effect(..)`)",
+        );
         let (expected, excused) = self.expected();
         let analysis = Analysis::of(&effects, &expected);
         let grants = cluster.lease_store().grants();

@@ -268,6 +268,12 @@ impl HerdTest {
             findings.insert(0, self.finding(&analysis, &upstream, scenario));
         }
         let stats = upstream.stats();
+        crate::scenario::warn_real_clock(
+            "herd",
+            run.virtual_elapsed,
+            stats.calls as usize,
+            "upstream call",
+        );
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(),

@@ -23,6 +23,7 @@
 //! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
 //! - [`leak`]: the slow-leak detector; [`scale`]: the unbounded-memory-at-scale detector.
 //! - [`table`]: a generated table with a streaming cursor; [`sink`]: writers for output.
+//! - [`html`]: the HTML report with charts; [`regressions`]: failing seeds saved and replayed.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -37,6 +38,7 @@ pub mod config;
 pub mod db;
 pub mod double_execution;
 pub mod herd;
+pub mod html;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod leak;
@@ -44,6 +46,7 @@ pub mod measure;
 pub mod pool;
 pub mod pool_watch;
 pub mod race;
+pub mod regressions;
 pub mod report;
 pub mod scale;
 pub mod scenario;
@@ -86,8 +89,26 @@ pub mod __private {
     use crate::report::Report;
 
     /// Panics with the rendered report unless it is clean: what every `*_test` macro ends with.
+    ///
+    /// Before panicking it saves the failing seed ([`crate::regressions`]) and says where.
     #[track_caller]
     pub fn finish(report: Report) {
+        if !report.is_clean() {
+            let saved = match crate::regressions::save(&report) {
+                Some(path) => format!(
+                    "\n  saved     seed {:#x} to {}: this test replays it before new seeds from now on (check the file in)",
+                    report.seed(),
+                    path.display()
+                ),
+                None => String::new(),
+            };
+            panic!("\n{}{saved}\n", report.render());
+        }
+    }
+
+    /// [`finish`] without saving the seed: for `#[should_panic]` tests, which fail on purpose.
+    #[track_caller]
+    pub fn finish_unsaved(report: Report) {
         if !report.is_clean() {
             panic!("\n{}\n", report.render());
         }

@@ -1320,6 +1320,12 @@ impl PoolTest {
         let mut findings = analysis.findings(&pool, &scenario, timeout, self.max_wait);
         findings.extend(harness_findings(&run, limits, &scenario));
         let stats = pool.stats();
+        crate::scenario::warn_real_clock(
+            "pool",
+            run.virtual_elapsed,
+            stats.acquires as usize,
+            "acquire from the pool",
+        );
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(&stats, self.max_wait),

@@ -377,7 +377,7 @@ pub fn replay_line(seed: u64) -> String {
     }
 }
 
-fn strip_hash(stem: &str) -> &str {
+pub(crate) fn strip_hash(stem: &str) -> &str {
     match stem.rsplit_once('-') {
         Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
             name
