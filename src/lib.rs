@@ -148,6 +148,7 @@ pub use whatbreaks_core::{
     UpstreamError, config, db, herd, join, race, report, rng, scenario, sim, spawn, spec, store,
     sync, upstream,
 };
+pub use whatbreaks_core::{html, regressions};
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///
