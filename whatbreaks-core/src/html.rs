@@ -77,9 +77,10 @@ pub fn merge_series(charts: &[(&str, &Chart)]) -> Option<Chart> {
     Some(out)
 }
 
-/// Series colours (colour-blind friendly, Okabe–Ito).
-const COLORS: [&str; 8] = [
+/// Series colours (colour-blind friendly: Okabe–Ito, then grey).
+const COLORS: [&str; 9] = [
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442",
+    "#7f7f7f",
 ];
 
 const WIDTH: f64 = 760.0;
@@ -224,7 +225,10 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
     }
     let n = chart.series.len().max(1) as f64;
     let step = min_step(chart).unwrap_or(1.0);
+    // Scatter marks already drawn by earlier series.
+    let mut drawn: std::collections::BTreeSet<(String, String)> = Default::default();
     for (i, s) in chart.series.iter().enumerate() {
+        let mut later = Vec::new();
         let color = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> = s
             .points
@@ -274,17 +278,26 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
             }
             ChartKind::Scatter => {
                 for &(x, y) in &pts {
-                    let _ = write!(
-                        svg,
-                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{color}\" fill-opacity=\"0.8\"/>",
-                        sx(x),
-                        sy(y),
-                        if i == 0 { 3.5 } else { 3.0 + (i % 3) as f64 }
-                    );
+                    let (cx, cy) = (sx(x), sy(y));
+                    // A mark on top of an earlier series' mark is drawn as a ring around it.
+                    let key = (format!("{cx:.1}"), format!("{cy:.1}"));
+                    if drawn.contains(&key) {
+                        let _ = write!(
+                            svg,
+                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"7\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>"
+                        );
+                    } else {
+                        let _ = write!(
+                            svg,
+                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3.5\" fill=\"{color}\"/>"
+                        );
+                    }
+                    later.push(key);
                 }
                 svg.push('\n');
             }
         }
+        drawn.extend(later);
     }
     for (x, label) in &chart.marks {
         let px = sx(*x);
