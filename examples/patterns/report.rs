@@ -71,5 +71,8 @@ pub(crate) fn write(
         sections.push(Section::of(format!("{pattern}: buggy code"), buggy));
         sections.push(Section::of(format!("{pattern}: fixed code"), fixed));
     }
-    write_page(name, &render_page("whatbreaks: what breaks, in charts", &sections))
+    write_page(
+        name,
+        &render_page("whatbreaks: what breaks, in charts", &sections),
+    )
 }

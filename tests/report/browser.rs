@@ -64,20 +64,24 @@ fn every_chart_renders_in_headless_chromium() {
     let html = std::fs::read_to_string(&page).unwrap();
     let expected = html.matches("<svg class=\"chart\"").count();
     // 2 strategy charts + every run's charts.
-    let charts: usize = rows.iter().map(|(_, b, f)| b.charts.len() + f.charts.len()).sum();
+    let charts: usize = rows
+        .iter()
+        .map(|(_, b, f)| b.charts.len() + f.charts.len())
+        .sum();
     assert_eq!(expected, charts + 2);
 
     let (dom, log) = headless(&page, &["--dump-dom"]);
-    assert!(
-        dom.contains("<body"),
-        "chromium dumped no DOM:\n{log}"
-    );
+    assert!(dom.contains("<body"), "chromium dumped no DOM:\n{log}");
     assert!(
         !log.contains("Uncaught") && !log.contains("CONSOLE"),
         "the page logged errors:\n{log}"
     );
     // The page's script counted the charts the browser laid out with their data.
-    assert_eq!(body_attr(&dom, "data-charts-expected"), Some(expected), "{dom}");
+    assert_eq!(
+        body_attr(&dom, "data-charts-expected"),
+        Some(expected),
+        "{dom}"
+    );
     assert_eq!(
         body_attr(&dom, "data-charts-rendered"),
         Some(expected),

@@ -28,8 +28,16 @@ pub(crate) fn rows() -> &'static [Row] {
                 stampede::buggy(stampede::expiry(1).seed(0x5eed)),
                 stampede::Strategy::XFetch.run(stampede::expiry(1).seed(0x5eed)),
             ),
-            ("pool: leak", pool::buggy(pool_small()), pool::fixed(pool_small())),
-            ("slow leak", leak::buggy(leak_small()), leak::fixed(leak_small())),
+            (
+                "pool: leak",
+                pool::buggy(pool_small()),
+                pool::fixed(pool_small()),
+            ),
+            (
+                "slow leak",
+                leak::buggy(leak_small()),
+                leak::fixed(leak_small()),
+            ),
             (
                 "unbounded memory",
                 scale::buggy(scale::small_scenario().seed(0x5eed)),
@@ -62,9 +70,18 @@ fn every_detector_fills_the_charts_of_its_run() {
     let rows = rows();
     let find = |p: &str| rows.iter().find(|r| r.0 == p).unwrap();
     for (pattern, buggy, fixed) in rows {
-        assert!(!buggy.is_clean(), "{pattern}: the buggy code is flagged:\n{buggy}");
-        assert!(!buggy.charts.is_empty(), "{pattern}: charts of the buggy run");
-        assert!(!fixed.charts.is_empty(), "{pattern}: charts of the fixed run");
+        assert!(
+            !buggy.is_clean(),
+            "{pattern}: the buggy code is flagged:\n{buggy}"
+        );
+        assert!(
+            !buggy.charts.is_empty(),
+            "{pattern}: charts of the buggy run"
+        );
+        assert!(
+            !fixed.charts.is_empty(),
+            "{pattern}: charts of the fixed run"
+        );
         for c in buggy.charts.iter().chain(&fixed.charts) {
             assert!(!c.is_empty(), "{pattern}: `{}` has points", c.title);
         }
@@ -122,9 +139,16 @@ fn whatbreaks_report_writes_a_page_per_scenario() {
         "{line}"
     );
     let page = std::fs::read_to_string(line).expect("the page exists");
-    assert!(page.contains("<svg class=\"chart\" data-chart=\"0\""), "{page}");
+    assert!(
+        page.contains("<svg class=\"chart\" data-chart=\"0\""),
+        "{page}"
+    );
     assert!(page.contains("whatbreaks: clean: herd"), "{page}");
 
     let quiet = run("clean_herd", &[]);
-    assert!(!quiet.text.contains("whatbreaks: report:"), "{}", quiet.text);
+    assert!(
+        !quiet.text.contains("whatbreaks: report:"),
+        "{}",
+        quiet.text
+    );
 }

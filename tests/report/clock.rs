@@ -36,7 +36,11 @@ fn a_scenario_that_reads_the_real_clock_is_pointed_at_the_virtual_one() {
 #[test]
 fn busy_code_draws_no_warning() {
     assert_eq!(
-        whatbreaks::scenario::real_clock_hint(std::time::Duration::from_secs(5), 12, "upstream call"),
+        whatbreaks::scenario::real_clock_hint(
+            std::time::Duration::from_secs(5),
+            12,
+            "upstream call"
+        ),
         None
     );
 }

@@ -7,24 +7,18 @@ whatbreaks::install_counting_allocator!();
 #[path = "../../examples/patterns/herd.rs"]
 mod herd;
 #[path = "../../examples/patterns/leak.rs"]
-#[allow(dead_code)]
 mod leak;
 #[path = "../../examples/patterns/pool.rs"]
-#[allow(dead_code)]
 mod pool;
 #[path = "../../examples/patterns/report.rs"]
 mod report;
 #[path = "../../examples/patterns/retry.rs"]
-#[allow(dead_code)]
 mod retry;
 #[path = "../../examples/patterns/scale.rs"]
-#[allow(dead_code)]
 mod scale;
 #[path = "../../examples/patterns/scheduler.rs"]
-#[allow(dead_code)]
 mod scheduler;
 #[path = "../../examples/patterns/stampede.rs"]
-#[allow(dead_code)]
 mod stampede;
 
 mod browser;

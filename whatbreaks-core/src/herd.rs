@@ -268,12 +268,7 @@ impl HerdTest {
             findings.insert(0, self.finding(&analysis, &upstream, scenario));
         }
         let stats = upstream.stats();
-        crate::scenario::warn_real_clock(
-            "herd",
-            run.virtual_elapsed,
-            stats.calls as usize,
-            "upstream call",
-        );
+        crate::scenario::warn_real_clock("herd", run.virtual_elapsed, stats.calls, "upstream call");
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(),
@@ -349,10 +344,7 @@ pub fn arrivals_chart(upstream: &Upstream, name: &str) -> Chart {
         "virtual time (s)",
         "arrivals per 100 ms",
     )
-    .series(
-        name,
-        time_buckets(&times, Duration::from_millis(100), 600),
-    )
+    .series(name, time_buckets(&times, Duration::from_millis(100), 600))
 }
 
 #[cfg(test)]

@@ -94,18 +94,18 @@ const BOTTOM: f64 = 44.0;
 pub fn render_page(title: &str, sections: &[Section]) -> String {
     let expected: usize = sections.iter().map(|s| s.charts.len()).sum();
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-charts-expected=\"{expected}\">\n<h1>{}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-charts-expected=\"{expected}\">\n<h1>{}</h1>",
         escape(title),
         escape(title)
     );
     let mut index = 0;
     for s in sections {
         let class = if s.clean { "clean" } else { "flagged" };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<section>\n<h2 class=\"{class}\">{}</h2>\n<pre>{}</pre>\n",
+            "<section>\n<h2 class=\"{class}\">{}</h2>\n<pre>{}</pre>",
             escape(&s.heading),
             escape(&s.text)
         );
@@ -115,7 +115,7 @@ pub fn render_page(title: &str, sections: &[Section]) -> String {
         }
         out.push_str("</section>\n");
     }
-    let _ = write!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
     out
 }
 
@@ -161,24 +161,28 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
         y1 += 0.5;
     }
     let (xt, x0, x1) = ticks(x0, x1);
-    let (yt, y0, y1) = ticks(y0, y1);
+    let (mut yt, y0, y1) = ticks(y0, y1);
+    if chart.kind == ChartKind::Scatter {
+        // Rows of a timeline are whole numbers (instance ids).
+        yt.retain(|t| t.fract() == 0.0);
+    }
     let pw = WIDTH - LEFT - RIGHT;
     let ph = HEIGHT - TOP - BOTTOM;
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
     let sy = |y: f64| TOP + ph - (y - y0) / (y1 - y0) * ph;
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
-        "<figure id=\"chart-{index}\"><figcaption>{}</figcaption>\n<svg class=\"chart\" data-chart=\"{index}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">\n",
+        "<figure id=\"chart-{index}\"><figcaption>{}</figcaption>\n<svg class=\"chart\" data-chart=\"{index}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">",
         escape(&chart.title),
         escape(&chart.title)
     );
     // Grid and axes.
     for &t in &yt {
         let y = sy(t);
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             WIDTH - RIGHT,
             LEFT - 6.0,
             y + 4.0,
@@ -187,26 +191,26 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
     }
     for &t in &xt {
         let x = sx(t);
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             TOP + ph,
             TOP + ph + 4.0,
             TOP + ph + 16.0,
             number(t)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
-        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#666\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#666\"/>\n",
+        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#666\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#666\"/>",
         TOP + ph,
         WIDTH - RIGHT,
         TOP + ph,
         TOP + ph
     );
-    let _ = write!(
+    let _ = writeln!(
         svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
         LEFT + pw / 2.0,
         HEIGHT - 6.0,
         escape(&chart.x_label),
@@ -216,9 +220,9 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
     // Data.
     svg.push_str("<g class=\"data\">\n");
     if chart.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">no data in this run</text>\n",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">no data in this run</text>",
             LEFT + pw / 2.0,
             TOP + ph / 2.0
         );
@@ -474,7 +478,10 @@ mod tests {
             ChartKind::Scatter,
         ] {
             let svg = render_chart(&chart(kind), 3);
-            assert!(svg.contains("<svg class=\"chart\" data-chart=\"3\""), "{svg}");
+            assert!(
+                svg.contains("<svg class=\"chart\" data-chart=\"3\""),
+                "{svg}"
+            );
             assert!(svg.contains("<g class=\"data\">"));
             assert!(svg.contains("t &lt;1&gt;"));
             assert!(svg.contains("b &amp; c"));
@@ -485,8 +492,10 @@ mod tests {
 
     #[test]
     fn a_page_counts_its_charts() {
-        let mut report = Report::default();
-        report.charts = vec![chart(ChartKind::Line), chart(ChartKind::Bars)];
+        let report = Report {
+            charts: vec![chart(ChartKind::Line), chart(ChartKind::Bars)],
+            ..Report::default()
+        };
         let page = render_page("p", &[Section::of("s", &report)]);
         assert!(page.contains("data-charts-expected=\"2\""));
         assert_eq!(page.matches("<svg class=\"chart\"").count(), 2);
@@ -513,6 +522,9 @@ mod tests {
         let m = merge_series(&[("no jitter", &a), ("full jitter", &b)]).unwrap();
         let names: Vec<_> = m.series.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["no jitter", "full jitter"]);
-        assert_eq!(file_name("herd.retry::no_jitter.herd"), "herd.retry.no_jitter.herd");
+        assert_eq!(
+            file_name("herd.retry::no_jitter.herd"),
+            "herd.retry.no_jitter.herd"
+        );
     }
 }

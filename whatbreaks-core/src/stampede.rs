@@ -856,11 +856,13 @@ fn loads_chart(db: &SimDb, analysis: &StampedeAnalysis, expiry: bool) -> crate::
         .max()
         .unwrap_or_default();
     // Buckets fine enough to show a burst of concurrent loads: about 100 over the span.
-    let bucket = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000, 60_000]
-        .into_iter()
-        .map(Duration::from_millis)
-        .find(|w| last.as_millis() / w.as_millis() <= 100)
-        .unwrap_or(Duration::from_secs(60));
+    let bucket = [
+        1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000, 60_000,
+    ]
+    .into_iter()
+    .map(Duration::from_millis)
+    .find(|w| last.as_millis() / w.as_millis() <= 100)
+    .unwrap_or(Duration::from_secs(60));
     let mut chart = Chart::new(
         "database loads per key over virtual time",
         ChartKind::Bars,
