@@ -22,9 +22,11 @@ fn chromium() -> &'static str {
 }
 
 /// Runs headless Chromium on `page` with `extra` arguments; returns stdout and stderr.
+/// A browser that does not finish within two minutes is killed and fails the test.
 fn headless(page: &Path, extra: &[&str]) -> (String, String) {
     let profile = crate::child::TempDir::new("chromium-profile");
-    let out = Command::new(chromium())
+    let (out_path, err_path) = (profile.0.join("stdout"), profile.0.join("stderr"));
+    let mut child = Command::new(chromium())
         .args([
             "--headless",
             "--no-sandbox",
@@ -37,14 +39,28 @@ fn headless(page: &Path, extra: &[&str]) -> (String, String) {
             "--enable-logging=stderr",
             "--v=0",
         ])
-        .arg(format!("--user-data-dir={}", profile.path()))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.0.join("data").display()
+        ))
         .args(extra)
         .arg(format!("file://{}", page.display()))
-        .output()
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
         .expect("run chromium");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for chromium").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("headless chromium did not finish within 2 minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        std::fs::read_to_string(out_path).unwrap_or_default(),
+        std::fs::read_to_string(err_path).unwrap_or_default(),
     )
 }
 
