@@ -86,7 +86,7 @@ fn every_detector_fills_the_charts_of_its_run() {
             assert!(!c.is_empty(), "{pattern}: `{}` has points", c.title);
         }
     }
-    let herd = chart(find("thundering herd"), "upstream arrivals");
+    let herd = chart(find("thundering herd"), "retry arrivals");
     assert_eq!(herd.kind, ChartKind::Line);
     // No jitter: the second retry wave (t=3s) holds every client in one 100 ms bucket.
     let wave = herd.series[0]

@@ -287,7 +287,7 @@ impl HerdTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
-            charts: vec![arrivals_chart(&upstream, "arrivals")],
+            charts: vec![arrivals_chart(&upstream, "retries", true)],
         };
         (result, upstream)
     }
@@ -333,13 +333,19 @@ impl HerdTest {
     }
 }
 
-/// Upstream arrivals per 100 ms of virtual time, as one series named `name` (the HTML
-/// report draws the herd's waves from it; the tour puts one series per retry strategy side by
-/// side with [`crate::html::merge_series`]).
-pub fn arrivals_chart(upstream: &Upstream, name: &str) -> Chart {
-    let times: Vec<Duration> = upstream.with_arrivals(|a| a.iter().map(|a| a.at).collect());
+/// Upstream arrivals per 100 ms of virtual time, as one series named `name`; with
+/// `retries_only`, first attempts are left out (the herd's chart: its waves are retries). The
+/// tour puts one series per retry strategy side by side with [`crate::html::merge_series`].
+pub fn arrivals_chart(upstream: &Upstream, name: &str, retries_only: bool) -> Chart {
+    let times: Vec<Duration> = upstream.with_arrivals(|a| {
+        a.iter()
+            .filter(|a| !retries_only || a.attempt > 0)
+            .map(|a| a.at)
+            .collect()
+    });
+    let what = if retries_only { "retry" } else { "upstream" };
     Chart::new(
-        "upstream arrivals over virtual time",
+        format!("{what} arrivals over virtual time"),
         ChartKind::Line,
         "virtual time (s)",
         "arrivals per 100 ms",

@@ -542,7 +542,7 @@ impl RetryStormTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
-            charts: vec![crate::herd::arrivals_chart(&upstream, "calls")],
+            charts: vec![crate::herd::arrivals_chart(&upstream, "calls", false)],
         };
         (result, upstream)
     }
