@@ -4,7 +4,9 @@
 //!
 //! Prints one row per pattern (the verdict on the buggy code with its key figure, the verdict
 //! on the fixed code, the wall time) and writes every finding in full to
-//! `target/whatbreaks/tour.txt`. `WHATBREAKS_SEED` picks the seed, as everywhere.
+//! `target/whatbreaks/tour.txt`, and the same runs with charts to `target/whatbreaks/tour.html`
+//! (arrivals per retry strategy, loads per key, pool occupancy, memory curves, the effects of
+//! each instance). `WHATBREAKS_SEED` picks the seed, as everywhere.
 use std::time::Instant;
 use whatbreaks::Report;
 
@@ -22,6 +24,8 @@ whatbreaks::install_counting_allocator!();
 mod pool;
 #[path = "patterns/race.rs"]
 mod race;
+#[path = "patterns/report.rs"]
+mod report;
 #[path = "patterns/retry.rs"]
 mod retry;
 #[path = "patterns/scheduler.rs"]
@@ -176,6 +180,15 @@ fn main() {
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
         Ok(()) => println!("\nfull findings: {}", path.display()),
         Err(e) => eprintln!("whatbreaks: could not write {}: {e}", path.display()),
+    }
+    let charted: Vec<(&str, &Report, &Report)> = rows
+        .iter()
+        .filter(|r| !r.buggy.charts.is_empty() || !r.fixed.charts.is_empty())
+        .map(|r| (r.pattern, &r.buggy, &r.fixed))
+        .collect();
+    match report::write("tour", vec![report::strategies(1000)], &charted) {
+        Ok(path) => println!("charts (HTML): {}", path.display()),
+        Err(e) => eprintln!("whatbreaks: could not write the HTML report: {e}"),
     }
     if wrong > 0 {
         eprintln!("whatbreaks: {wrong} verdict(s) differ from what the tour expects");

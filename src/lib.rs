@@ -88,7 +88,22 @@
 //! Same seed, same run, same verdict. To debug a failure, replay its seed and add prints or a
 //! debugger; the run is single-threaded and deterministic. To hunt for rare failures, run
 //! more seeds: `WHATBREAKS_SEEDS=200 cargo test`. Seeds can be spread over machines with
-//! cargo-nextest's `--partition`; whatbreaks keeps no state between runs.
+//! cargo-nextest's `--partition`.
+//!
+//! To look rather than read, run with `WHATBREAKS_REPORT=1`: every scenario writes an HTML
+//! page with charts of its run to `target/whatbreaks/` (arrivals over virtual time, loads per
+//! key around an expiry, pool occupancy and waiting, memory against cycles and input size,
+//! each instance's effects) and prints its path; see [`html`].
+//!
+//! ### Failing seeds are saved
+//!
+//! Like proptest, a failing `#[…_test]` saves its seed to
+//! `whatbreaks-regressions/<test binary>.txt` in the crate's directory, and the failure
+//! message ends with the file's path. From then on the test runs the saved seeds **before**
+//! new ones, so a failure a random seed found keeps failing until it is fixed: check the file
+//! in. Only the attribute macros save (a builder-API test that asserts a report saves
+//! nothing, nor does a `#[should_panic]` macro test); `WHATBREAKS_SEED` runs exactly its seed;
+//! deleting a line forgets a seed. See [`regressions`].
 //!
 //! ## Configuration
 //!
@@ -104,6 +119,8 @@
 //! | `WHATBREAKS_QUIET` | | `0` | `1` hides the seed line printed at the start |
 //! | `WHATBREAKS_PG_URL` | `url` | `postgres://postgres@127.0.0.1:5432/test` | PostgreSQL for the `postgres` feature |
 //! | `WHATBREAKS_REDIS_URL` | `url` | `redis://127.0.0.1:6379/` | Redis for the `redis` feature |
+//! | `WHATBREAKS_REPORT` | | `0` | `1` writes an HTML report with charts per scenario to `target/whatbreaks/` |
+//! | `WHATBREAKS_REGRESSIONS_DIR` | | `<crate>/whatbreaks-regressions` | where failing seeds are saved and replayed from; `off` turns it off |
 //!
 //! A bad value is an error naming the variable and the form it needs
 //! (`WHATBREAKS_SEEDS="many" cannot be used: expected a whole number of at least 1`);
@@ -130,7 +147,11 @@
 //! ## Limitations
 //!
 //! - Only `tokio::time` is virtual. Code that reads `std::time::Instant`, `SystemTime` or
-//!   `chrono::Utc::now()` sees real time; inject a clock into such code.
+//!   `chrono::Utc::now()` sees real time; inject a clock into such code. whatbreaks warns
+//!   where it can tell: a run in which virtual time advanced but the code made no upstream
+//!   call, no pool acquire or no effect draws a `whatbreaks: warning:` line pointing at the
+//!   virtual clock, and a run that hits the time limit says a wait on the real clock is one
+//!   cause.
 //!   [`clock::system_now()`] is the virtual wall time of the calling instance (with its skew
 //!   and jumps), and [`clock::WallClock`] is the trait to take a clock through; see
 //!   [`clock`] for the injection recipe, chrono, and running uninjectable code in real time
@@ -153,6 +174,7 @@ pub use whatbreaks_core::{
     UpstreamError, config, db, herd, join, race, report, rng, scenario, sim, spawn, spec, store,
     sync, upstream,
 };
+pub use whatbreaks_core::{html, regressions};
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///

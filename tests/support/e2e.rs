@@ -5,15 +5,20 @@
 use std::process::Command;
 
 /// Runs `fixture` (a test path such as `fixtures::herd_without_jitter`) with `envs` set and
-/// every `WHATBREAKS_*` variable of this process removed; returns success and the output.
+/// the variables that shape a run (seed, seeds, quiet, report) removed; the rest, such as
+/// `WHATBREAKS_REGRESSIONS_DIR=off` from `.cargo/config.toml`, is kept. Returns success and
+/// the output.
 pub(crate) fn run_fixture(fixture: &str, envs: &[(&str, &str)]) -> (bool, String) {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
     cmd.args(["--ignored", "--exact", fixture, "--test-threads=1"]);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WHATBREAKS_") {
-            cmd.env_remove(key);
-        }
+    for key in [
+        "WHATBREAKS_SEED",
+        "WHATBREAKS_SEEDS",
+        "WHATBREAKS_QUIET",
+        "WHATBREAKS_REPORT",
+    ] {
+        cmd.env_remove(key);
     }
     cmd.envs(envs.iter().copied());
     let out = cmd.output().expect("run the fixture");

@@ -14,6 +14,8 @@
 //! | `WHATBREAKS_QUIET` | `1`: do not print the seed line at the start of a run | `0` or `1` |
 //! | `WHATBREAKS_PG_URL` | PostgreSQL for the backend checks (feature `postgres`) | URL, default `postgres://postgres@127.0.0.1:5432/test` |
 //! | `WHATBREAKS_REDIS_URL` | Redis for the backend checks (feature `redis`) | URL, default `redis://127.0.0.1:6379/` |
+//! | `WHATBREAKS_REPORT` | `1`: every scenario writes an HTML report with charts to `target/whatbreaks/` ([`crate::html`]) | `0` or `1` |
+//! | `WHATBREAKS_REGRESSIONS_DIR` | where failing seeds are saved and replayed from ([`crate::regressions`]); `off` turns saving and replaying off | a directory, or `off` (default `<crate>/whatbreaks-regressions`) |
 //!
 //! An unknown `WHATBREAKS_*` name is reported once per process as a warning on stderr; a bad
 //! value is an error that names the variable, the value and the expected form.
@@ -41,6 +43,8 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "WHATBREAKS_REDIS_URL",
         "a Redis URL, e.g. `redis://127.0.0.1:6379/`",
     ),
+    ("WHATBREAKS_REPORT", "`0` or `1`"),
+    ("WHATBREAKS_REGRESSIONS_DIR", "a directory, or `off`"),
 ];
 
 /// Default virtual-time limit of one run.
@@ -84,6 +88,10 @@ pub struct EnvOverrides {
     pub watchdog: Option<Duration>,
     /// `WHATBREAKS_QUIET`.
     pub quiet: bool,
+    /// `WHATBREAKS_REPORT`.
+    pub report: bool,
+    /// `WHATBREAKS_REGRESSIONS_DIR`: `Some(None)` is `off`, `Some(Some(dir))` a directory.
+    pub regressions_dir: Option<Option<std::path::PathBuf>>,
     /// Unknown `WHATBREAKS_*` names that were set.
     pub unknown: Vec<String>,
 }
@@ -133,12 +141,14 @@ impl EnvOverrides {
                 "WHATBREAKS_WATCHDOG" => {
                     out.watchdog = Some(positive(spec::parse_duration(&value)).map_err(err)?)
                 }
-                "WHATBREAKS_QUIET" => {
-                    out.quiet = match value.trim() {
-                        "1" | "true" => true,
-                        "0" | "false" | "" => false,
-                        _ => return Err(err("expected `0` or `1`".into())),
-                    }
+                "WHATBREAKS_QUIET" => out.quiet = flag(&value).map_err(err)?,
+                "WHATBREAKS_REPORT" => out.report = flag(&value).map_err(err)?,
+                "WHATBREAKS_REGRESSIONS_DIR" => {
+                    out.regressions_dir = Some(match value.trim() {
+                        "off" | "0" | "false" => None,
+                        "" => return Err(err("expected a directory, or `off`".into())),
+                        dir => Some(std::path::PathBuf::from(dir)),
+                    })
                 }
                 // Read by other parts of the ecosystem (cargo-nextest partitions, reports):
                 // known names, nothing to do here.
@@ -163,6 +173,14 @@ impl EnvOverrides {
                 known.join(", ")
             );
         });
+    }
+}
+
+fn flag(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" | "" => Ok(false),
+        _ => Err("expected `0` or `1`".into()),
     }
 }
 
@@ -292,6 +310,21 @@ mod tests {
         assert!(e.to_string().contains("longer than zero"));
         let e = vars(&[("WHATBREAKS_SEED", "seed")]).unwrap_err();
         assert!(e.to_string().contains("0x-hex"));
+    }
+
+    #[test]
+    fn report_and_regressions_dir() {
+        let env = vars(&[
+            ("WHATBREAKS_REPORT", "1"),
+            ("WHATBREAKS_REGRESSIONS_DIR", "off"),
+        ])
+        .unwrap();
+        assert!(env.report);
+        assert_eq!(env.regressions_dir, Some(None));
+        let env = vars(&[("WHATBREAKS_REGRESSIONS_DIR", "/tmp/r")]).unwrap();
+        assert_eq!(env.regressions_dir, Some(Some("/tmp/r".into())));
+        let e = vars(&[("WHATBREAKS_REPORT", "yes")]).unwrap_err();
+        assert!(e.to_string().contains("WHATBREAKS_REPORT"), "{e}");
     }
 
     #[test]

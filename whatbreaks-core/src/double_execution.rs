@@ -393,6 +393,12 @@ impl DoubleExecutionTest {
         }
         let ledger = cluster.ledger();
         let effects = ledger.effects();
+        crate::scenario::warn_real_clock(
+            "double execution",
+            run.virtual_elapsed,
+            effects.len(),
+            "effect (`instance.effect(..)`)",
+        );
         let (expected, excused) = self.expected();
         let analysis = Analysis::of(&effects, &expected);
         let grants = cluster.lease_store().grants();
@@ -421,6 +427,7 @@ impl DoubleExecutionTest {
                     format!("{:#018x}", ledger.trace_hash()),
                 ),
             ],
+            charts: vec![timeline_chart(&effects, &analysis)],
         };
         (result, ledger)
     }
@@ -729,6 +736,45 @@ pub fn timeline(
     }
     out.push_str(&legend);
     out
+}
+
+/// Every effect as a mark at (virtual time, instance): committed ones per instance, the
+/// second and later commits of an occurrence (the double executions), and rejected writes.
+fn timeline_chart(effects: &[Effect], analysis: &Analysis) -> crate::report::Chart {
+    use crate::report::{Chart, ChartKind};
+    let mut per_instance: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for e in effects {
+        let point = (e.at.as_secs_f64(), f64::from(e.instance));
+        if e.accepted {
+            per_instance.entry(e.instance).or_default().push(point);
+        } else {
+            rejected.push(point);
+        }
+    }
+    let doubled: Vec<(f64, f64)> = analysis
+        .doubled
+        .iter()
+        .filter_map(|slot| analysis.commits.get(slot))
+        .flat_map(|commits| commits.iter().skip(1))
+        .map(|e| (e.at.as_secs_f64(), f64::from(e.instance)))
+        .collect();
+    let mut chart = Chart::new(
+        "effects per instance over virtual time",
+        ChartKind::Scatter,
+        "virtual time (s)",
+        "instance",
+    );
+    for (instance, points) in per_instance {
+        chart = chart.series(format!("instance #{instance}"), points);
+    }
+    if !doubled.is_empty() {
+        chart = chart.series("double execution (2nd+ commit)", doubled);
+    }
+    if !rejected.is_empty() {
+        chart = chart.series("rejected (stale token)", rejected);
+    }
+    chart
 }
 
 #[cfg(test)]

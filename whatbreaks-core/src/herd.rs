@@ -36,7 +36,7 @@
 //! ```
 
 use crate::config::Settings;
-use crate::report::{Finding, Report, histogram};
+use crate::report::{Chart, ChartKind, Finding, Report, histogram, time_buckets};
 use crate::scenario::{SeedResult, harness_findings, run_seeds};
 use crate::sim::{self, Arrivals, RunLimits};
 use crate::spec::format_duration;
@@ -268,6 +268,7 @@ impl HerdTest {
             findings.insert(0, self.finding(&analysis, &upstream, scenario));
         }
         let stats = upstream.stats();
+        crate::scenario::warn_real_clock("herd", run.virtual_elapsed, stats.calls, "upstream call");
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(),
@@ -286,6 +287,7 @@ impl HerdTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
+            charts: vec![arrivals_chart(&upstream, "retries", true)],
         };
         (result, upstream)
     }
@@ -329,6 +331,26 @@ impl HerdTest {
         };
         f
     }
+}
+
+/// Upstream arrivals per 100 ms of virtual time, as one series named `name`; with
+/// `retries_only`, first attempts are left out (the herd's chart: its waves are retries). The
+/// tour puts one series per retry strategy side by side with [`crate::html::merge_series`].
+pub fn arrivals_chart(upstream: &Upstream, name: &str, retries_only: bool) -> Chart {
+    let times: Vec<Duration> = upstream.with_arrivals(|a| {
+        a.iter()
+            .filter(|a| !retries_only || a.attempt > 0)
+            .map(|a| a.at)
+            .collect()
+    });
+    let what = if retries_only { "retry" } else { "upstream" };
+    Chart::new(
+        format!("{what} arrivals over virtual time"),
+        ChartKind::Line,
+        "virtual time (s)",
+        "arrivals per 100 ms",
+    )
+    .series(name, time_buckets(&times, Duration::from_millis(100), 600))
 }
 
 #[cfg(test)]

@@ -427,6 +427,7 @@ where
             findings,
             seeds: vec![0],
             wall_time: started.elapsed(),
+            charts: Vec::new(),
         }
     }
 
@@ -1212,6 +1213,7 @@ where
             figures: vec![("cases".into(), tried.to_string())],
             findings,
             wall_time: started.elapsed(),
+            charts: Vec::new(),
         }
     }
 }

@@ -48,7 +48,7 @@
 
 use crate::config::Settings;
 use crate::measure::{self, GaugeValue, Trend, format_count, format_signed_bytes, sparkline};
-use crate::report::{Finding, FindingKind, Report};
+use crate::report::{Chart, ChartKind, Finding, FindingKind, Report};
 use crate::scenario::{SeedResult, harness_findings, run_seeds};
 use crate::sim::{self, RunLimits};
 use crate::spec::format_bytes;
@@ -544,10 +544,39 @@ impl LeakTest {
                 format!("{:.4}", g.trend.fit.slope),
             ));
         }
+        let mut charts = vec![
+            Chart::new(
+                format!("heap against {}s", self.unit),
+                ChartKind::Line,
+                plural(&self.unit),
+                "bytes live",
+            )
+            .series(
+                "heap",
+                samples
+                    .cycles
+                    .iter()
+                    .copied()
+                    .zip(samples.heap.iter().copied())
+                    .collect(),
+            ),
+        ];
+        for (name, points) in &samples.gauges {
+            charts.push(
+                Chart::new(
+                    format!("gauge `{name}` against {}s", self.unit),
+                    ChartKind::Line,
+                    plural(&self.unit),
+                    name.clone(),
+                )
+                .series(name.clone(), points.clone()),
+            );
+        }
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(&self.unit),
             figures,
+            charts,
         };
         (result, samples)
     }

@@ -27,6 +27,7 @@
 //!   classification; [`backoff`] reproduces the AWS backoff comparison), [`stampede`],
 //!   [`race`] (the schedule explorer), [`double_execution`], [`leak`], [`scale`], and
 //!   `http` (feature `http`: auth-context leaks, mass assignment, hostile inputs).
+//! - [`html`]: the HTML report with charts; [`regressions`]: failing seeds saved and replayed.
 //! - [`realtime`]: real-time mode (real clocks, scaled-down durations, bounded loops) for
 //!   checks against real services; `postgres` and `redis` (cargo features of the same names).
 #![warn(
@@ -43,6 +44,7 @@ pub mod config;
 pub mod db;
 pub mod double_execution;
 pub mod herd;
+pub mod html;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod leak;
@@ -55,6 +57,7 @@ pub mod race;
 pub mod realtime;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod regressions;
 pub mod report;
 pub mod scale;
 pub mod scenario;
@@ -101,8 +104,26 @@ pub mod __private {
     use crate::report::Report;
 
     /// Panics with the rendered report unless it is clean: what every `*_test` macro ends with.
+    ///
+    /// Before panicking it saves the failing seed ([`crate::regressions`]) and says where.
     #[track_caller]
     pub fn finish(report: Report) {
+        if !report.is_clean() {
+            let saved = match crate::regressions::save(&report) {
+                Some(path) => format!(
+                    "\n  saved     seed {:#x} to {}: this test replays it before new seeds from now on (check the file in)",
+                    report.seed(),
+                    path.display()
+                ),
+                None => String::new(),
+            };
+            panic!("\n{}{saved}\n", report.render());
+        }
+    }
+
+    /// [`finish`] without saving the seed: for `#[should_panic]` tests, which fail on purpose.
+    #[track_caller]
+    pub fn finish_unsaved(report: Report) {
         if !report.is_clean() {
             panic!("\n{}\n", report.render());
         }

@@ -1320,6 +1320,12 @@ impl PoolTest {
         let mut findings = analysis.findings(&pool, &scenario, timeout, self.max_wait);
         findings.extend(harness_findings(&run, limits, &scenario));
         let stats = pool.stats();
+        crate::scenario::warn_real_clock(
+            "pool",
+            run.virtual_elapsed,
+            stats.acquires as usize,
+            "acquire from the pool",
+        );
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(&stats, self.max_wait),
@@ -1335,9 +1341,30 @@ impl PoolTest {
                 ("leaked".into(), analysis.leaked.len().to_string()),
                 ("trace hash".into(), format!("{:#018x}", pool.trace_hash())),
             ],
+            charts: vec![occupancy_chart(&pool, stats.size)],
         };
         (result, pool)
     }
+}
+
+/// Connections in use and acquires waiting over virtual time, with the pool's size marked.
+fn occupancy_chart(pool: &SimPool, size: usize) -> crate::report::Chart {
+    use crate::report::{Chart, ChartKind};
+    let timeline = pool.timeline();
+    let series = |f: fn(&Sample) -> usize| -> Vec<(f64, f64)> {
+        timeline
+            .iter()
+            .map(|s| (s.at.as_secs_f64(), f(s) as f64))
+            .collect()
+    };
+    Chart::new(
+        format!("pool occupancy over virtual time (size {size})"),
+        ChartKind::Step,
+        "virtual time (s)",
+        "connections / acquires",
+    )
+    .series("in use", series(|s| s.in_use))
+    .series("waiting to acquire", series(|s| s.waiting))
 }
 
 /// Figures of one holding site: how long connections were held and how much was queries.

@@ -577,6 +577,7 @@ impl WatchTest {
             },
             figures: vec![("checkouts".into(), checkouts.to_string())],
             findings,
+            charts: Vec::new(),
         }
     }
 }

@@ -383,6 +383,7 @@ impl PgRaceTest {
             findings.push(f);
         }
         Report {
+            charts: Vec::new(),
             scenario: format!("race (real PostgreSQL): {scenario}"),
             seeds: Vec::new(),
             findings,
@@ -665,6 +666,7 @@ impl PgPoolWatch {
             }
         };
         Report {
+            charts: Vec::new(),
             scenario: format!("pool watch (real PostgreSQL): {scenario}"),
             seeds: Vec::new(),
             key_figure: if findings.iter().any(|f| f.pattern == LEAK) {

@@ -448,6 +448,7 @@ impl RealDoubleExecution {
         }
         let committed: usize = analysis.commits.values().map(Vec::len).sum();
         Report {
+            charts: Vec::new(),
             scenario: format!("double execution (real time): {scenario}"),
             seeds: Vec::new(),
             findings,

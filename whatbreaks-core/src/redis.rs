@@ -482,6 +482,7 @@ impl RedisStampedeTest {
             findings.push(f);
         }
         Report {
+            charts: Vec::new(),
             scenario: format!("cache stampede (real Redis): {scenario}"),
             seeds: Vec::new(),
             findings,

@@ -124,6 +124,9 @@ pub struct Report {
     pub figures: Vec<(String, String)>,
     /// Wall-clock time of all runs.
     pub wall_time: Duration,
+    /// Charts of the last run (the failing seed's, or the last clean one's), for the HTML
+    /// report ([`crate::html`]).
+    pub charts: Vec<Chart>,
 }
 
 impl Report {
@@ -204,6 +207,133 @@ impl fmt::Display for Report {
     }
 }
 
+/// How a [`Chart`] draws its series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChartKind {
+    /// Points joined by straight lines (memory against cycles).
+    Line,
+    /// A value held until the next point (pool occupancy over time).
+    Step,
+    /// One bar per point, series side by side (arrivals per time bucket).
+    Bars,
+    /// Points only, one row of marks per series (a timeline per instance).
+    Scatter,
+}
+
+/// One named series of `(x, y)` points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// The legend entry, e.g. `"no jitter"` or `"key user:7"`.
+    pub name: String,
+    /// The points, in order of `x`.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A series from its name and points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// A chart a detector fills from one run, drawn by the HTML report as SVG.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chart {
+    /// What the chart shows, e.g. `"arrivals over virtual time"`.
+    pub title: String,
+    /// How the series are drawn.
+    pub kind: ChartKind,
+    /// The series, drawn in order with distinct colours.
+    pub series: Vec<Series>,
+    /// The label of the x axis, with its unit, e.g. `"virtual time (s)"`.
+    pub x_label: String,
+    /// The label of the y axis, with its unit.
+    pub y_label: String,
+    /// Vertical reference lines: `(x, label)`, e.g. the instant a key expired.
+    pub marks: Vec<(f64, String)>,
+}
+
+impl Chart {
+    /// An empty chart; add series with [`Chart::series`].
+    pub fn new(
+        title: impl Into<String>,
+        kind: ChartKind,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
+        Chart {
+            title: title.into(),
+            kind,
+            series: Vec::new(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            marks: Vec::new(),
+        }
+    }
+
+    /// Adds a vertical reference line at `x`.
+    pub fn mark(mut self, x: f64, label: impl Into<String>) -> Self {
+        self.marks.push((x, label.into()));
+        self
+    }
+
+    /// Adds a series.
+    pub fn series(mut self, name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        self.series.push(Series::new(name, points));
+        self
+    }
+
+    /// The number of points over all series.
+    pub fn len(&self) -> usize {
+        self.series.iter().map(|s| s.points.len()).sum()
+    }
+
+    /// True when no series has a point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Event counts per time bucket, as chart points `(bucket start in s, count)`.
+///
+/// `bucket` is the bucket width; buckets run from 0 to the last event, empty ones included
+/// (so a line drops to zero between waves). At most `max_buckets` buckets: a wider bucket is
+/// used when the events span more.
+pub fn time_buckets(times: &[Duration], bucket: Duration, max_buckets: usize) -> Vec<(f64, f64)> {
+    match times.iter().max() {
+        Some(last) => time_buckets_to(times, bucket, *last, max_buckets),
+        None => Vec::new(),
+    }
+}
+
+/// Like [`time_buckets`], with buckets up to `last` (so series of one chart share an axis).
+pub fn time_buckets_to(
+    times: &[Duration],
+    bucket: Duration,
+    last: Duration,
+    max_buckets: usize,
+) -> Vec<(f64, f64)> {
+    let last = times.iter().copied().max().unwrap_or_default().max(last);
+    let mut width = bucket.as_micros().max(1);
+    let max = max_buckets.max(1) as u128;
+    if last.as_micros() / width + 1 > max {
+        width = (last.as_micros() + 1).div_ceil(max);
+    }
+    let n = (last.as_micros() / width + 1) as usize;
+    let mut counts = vec![0u64; n];
+    for t in times {
+        counts[(t.as_micros() / width) as usize] += 1;
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ((i as u128 * width) as f64 / 1e6, c as f64))
+        .collect()
+}
+
 /// The line that replays a seed, for the test that is running on the calling thread.
 ///
 /// Inside `cargo test` the harness names each test's thread after the test's path, and the
@@ -247,7 +377,7 @@ pub fn replay_line(seed: u64) -> String {
     }
 }
 
-fn strip_hash(stem: &str) -> &str {
+pub(crate) fn strip_hash(stem: &str) -> &str {
     match stem.rsplit_once('-') {
         Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
             name

@@ -343,10 +343,25 @@ impl ScaleTest {
         for p in &analysis.points {
             figures.push((format!("peak at {}", p.n), p.peak.to_string()));
         }
+        let unit = &self.unit;
+        let points = |f: fn(&Measured) -> f64| -> Vec<(f64, f64)> {
+            analysis.points.iter().map(|p| (p.n as f64, f(p))).collect()
+        };
+        let charts = vec![
+            crate::report::Chart::new(
+                format!("memory against input size ({unit}s)"),
+                crate::report::ChartKind::Line,
+                format!("input size ({unit}s)"),
+                "bytes",
+            )
+            .series("peak", points(|p| p.peak as f64))
+            .series("retained", points(|p| p.retained as f64)),
+        ];
         let result = SeedResult {
             findings,
             key_figure: analysis.key_figure(&self.unit),
             figures,
+            charts,
         };
         (result, analysis)
     }

@@ -2,9 +2,9 @@
 //! finding, and the common builder settings.
 
 use crate::config::{EnvOverrides, Settings, fresh_seed};
-use crate::report::{Finding, FindingKind, Report, replay_line};
+use crate::report::{Chart, Finding, FindingKind, Report, replay_line};
 use crate::sim::{Run, RunLimits, describe_end};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What one seed of a scenario produced.
 #[derive(Debug, Default)]
@@ -15,6 +15,8 @@ pub struct SeedResult {
     pub key_figure: String,
     /// Named figures of this run.
     pub figures: Vec<(String, String)>,
+    /// Charts of this run, for the HTML report.
+    pub charts: Vec<Chart>,
 }
 
 /// Runs `one` for each seed the settings (and the environment) ask for, and stops at the
@@ -28,7 +30,7 @@ pub fn run_seeds(
     mut one: impl FnMut(&RunLimits) -> SeedResult,
 ) -> Report {
     let started = Instant::now();
-    let (settings, seeds) = match prepare(settings, label) {
+    let (settings, seeds, env) = match prepare(settings, label) {
         Ok(prepared) => prepared,
         Err(report) => return *report,
     };
@@ -44,6 +46,9 @@ pub fn run_seeds(
         }
     }
     report.wall_time = started.elapsed();
+    if env.report {
+        crate::html::write_scenario_report(&report, label);
+    }
     report
 }
 
@@ -56,7 +61,7 @@ pub fn run_seeds_in_one(
     all: impl FnOnce(&[u64], &RunLimits) -> (SeedResult, Option<u64>),
 ) -> Report {
     let started = Instant::now();
-    let (settings, seeds) = match prepare(settings, label) {
+    let (settings, seeds, env) = match prepare(settings, label) {
         Ok(prepared) => prepared,
         Err(report) => return *report,
     };
@@ -71,6 +76,9 @@ pub fn run_seeds_in_one(
     };
     absorb(&mut report, result, failed.unwrap_or(seeds[0]));
     report.wall_time = started.elapsed();
+    if env.report {
+        crate::html::write_scenario_report(&report, label);
+    }
     report
 }
 
@@ -82,9 +90,13 @@ fn limits(settings: &Settings, seed: u64) -> RunLimits {
     }
 }
 
-/// Reads the environment, prints the seed line, and lists the seeds to run; a bad
-/// environment comes back as a report with a [`FindingKind::Config`] finding.
-fn prepare(settings: &Settings, label: &str) -> Result<(Settings, Vec<u64>), Box<Report>> {
+/// Reads the environment, prints the seed line, and lists the seeds to run (seeds saved by
+/// an earlier failure first, see [`crate::regressions`]); a bad environment comes back as a
+/// report with a [`FindingKind::Config`] finding.
+fn prepare(
+    settings: &Settings,
+    label: &str,
+) -> Result<(Settings, Vec<u64>, EnvOverrides), Box<Report>> {
     let env = EnvOverrides::from_env().map_err(|e| {
         let mut f = Finding::bug("configuration", e.to_string());
         f.kind = FindingKind::Config;
@@ -98,7 +110,7 @@ fn prepare(settings: &Settings, label: &str) -> Result<(Settings, Vec<u64>), Box
     env.warn_unknown();
     let settings = settings.clone().with_env(&env);
     let first = settings.seed.unwrap_or_else(fresh_seed);
-    let seeds = settings.seed_list(first);
+    let mut seeds = settings.seed_list(first);
     if !env.quiet {
         eprintln!(
             "whatbreaks: {label}: seed {first:#x}{} (replay: WHATBREAKS_SEED={first:#x})",
@@ -109,13 +121,28 @@ fn prepare(settings: &Settings, label: &str) -> Result<(Settings, Vec<u64>), Box
             }
         );
     }
-    Ok((settings, seeds))
+    // An explicit `WHATBREAKS_SEED` replays exactly that seed.
+    if env.seed.is_none() {
+        let (saved, file) = crate::regressions::saved_seeds(&env);
+        if let (false, Some(file)) = (saved.is_empty(), file) {
+            if !env.quiet {
+                eprintln!(
+                    "whatbreaks: {label}: replaying {} saved seed(s) from {} first",
+                    saved.len(),
+                    file.display()
+                );
+            }
+            seeds = crate::regressions::replay_first(&saved, seeds);
+        }
+    }
+    Ok((settings, seeds, env))
 }
 
 /// Takes one seed's result into the report; true when it had findings (stop there).
 fn absorb(report: &mut Report, result: SeedResult, seed: u64) -> bool {
     report.key_figure = result.key_figure;
     report.figures = result.figures;
+    report.charts = result.charts;
     if result.findings.is_empty() {
         return false;
     }
@@ -154,6 +181,10 @@ pub fn harness_findings<T>(run: &Run<T>, limits: &RunLimits, scenario: &str) -> 
         f.kind = FindingKind::Harness;
         f.scenario = scenario.to_string();
         f.evidence = evidence;
+        // A wait on the real clock looks like a deadlock or an endless loop here.
+        if run.end == crate::sim::RunEnd::TimeLimit {
+            f.evidence.push(REAL_CLOCK_LOOP.into());
+        }
         f.fix = fix;
         out.push(f);
     }
@@ -180,6 +211,35 @@ pub fn harness_findings<T>(run: &Run<T>, limits: &RunLimits, scenario: &str) -> 
         out.push(f);
     }
     out
+}
+
+/// The hint for a loop that waits for the real clock to pass a deadline.
+pub const REAL_CLOCK_LOOP: &str = "if a loop waits for `std::time::Instant::now()` or `SystemTime::now()` to pass a deadline, it never will: only the virtual clock moves here; read `tokio::time::Instant::now()` or `whatbreaks::clock::system_now()` instead";
+
+/// The warning for a run in which virtual time advanced but the code under test did nothing
+/// whatbreaks can see (`count` of `what` is zero): the usual cause is code that waits on the
+/// real clock (`std::time::Instant`, `SystemTime::now()`, `chrono::Utc::now()`, a
+/// `std::thread::sleep`), which virtual time does not move. `None` when there is nothing to say.
+pub fn real_clock_hint(virtual_elapsed: Duration, count: usize, what: &str) -> Option<String> {
+    (count == 0 && !virtual_elapsed.is_zero()).then(|| {
+        format!(
+            "virtual time advanced to t={} but the code under test made no {what}: if it waits for the real clock (`std::time::Instant::now()`, `SystemTime::now()`, `chrono::Utc::now()`, `std::thread::sleep`), virtual time never moves it; read `tokio::time::Instant::now()` / `whatbreaks::clock::system_now()` and sleep with `tokio::time::sleep`",
+            crate::spec::format_duration(virtual_elapsed)
+        )
+    })
+}
+
+/// Prints [`real_clock_hint`] as a warning on stderr (never fails the test: the code may
+/// simply have had nothing to do), and returns it.
+pub fn warn_real_clock(
+    label: &str,
+    virtual_elapsed: Duration,
+    count: usize,
+    what: &str,
+) -> Option<String> {
+    let hint = real_clock_hint(virtual_elapsed, count, what)?;
+    eprintln!("whatbreaks: warning: {label}: {hint}");
+    Some(hint)
 }
 
 /// Adds the settings every scenario has (`seed`, `seeds`, `time_limit`, `watchdog`) as
@@ -212,4 +272,19 @@ macro_rules! impl_common_settings {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_runs_point_at_the_virtual_clock() {
+        let hint = real_clock_hint(Duration::from_secs(3_600), 0, "effect").unwrap();
+        assert!(hint.contains("t=60m"), "{hint}");
+        assert!(hint.contains("SystemTime::now()"), "{hint}");
+        assert!(hint.contains("whatbreaks::clock::system_now()"), "{hint}");
+        assert_eq!(real_clock_hint(Duration::from_secs(1), 3, "effect"), None);
+        assert_eq!(real_clock_hint(Duration::ZERO, 0, "effect"), None);
+    }
 }

@@ -674,6 +674,7 @@ impl StampedeTest {
                 ("cache ops".into(), cache.ops().to_string()),
                 ("trace hash".into(), format!("{:#018x}", db.trace_hash())),
             ],
+            charts: vec![loads_chart(&db, &analysis, expiry)],
         };
         (result, db)
     }
@@ -835,6 +836,48 @@ fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Database loads per key over virtual time (the six most loaded keys), with the start of
+/// each load episode (an expiry, or the cold start) marked.
+fn loads_chart(db: &SimDb, analysis: &StampedeAnalysis, expiry: bool) -> crate::report::Chart {
+    use crate::report::{Chart, ChartKind, time_buckets_to};
+    let mut per_key: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    db.with_loads(|loads| {
+        for l in loads {
+            per_key.entry(l.key.clone()).or_default().push(l.at);
+        }
+    });
+    let mut keys: Vec<(String, Vec<Duration>)> = per_key.into_iter().collect();
+    keys.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    let last = keys
+        .iter()
+        .flat_map(|(_, t)| t.iter().copied())
+        .max()
+        .unwrap_or_default();
+    // Buckets fine enough to show a burst of concurrent loads: about 100 over the span.
+    let bucket = [
+        1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000, 60_000,
+    ]
+    .into_iter()
+    .map(Duration::from_millis)
+    .find(|w| last.as_millis() / w.as_millis() <= 100)
+    .unwrap_or(Duration::from_secs(60));
+    let mut chart = Chart::new(
+        "database loads per key over virtual time",
+        ChartKind::Bars,
+        "virtual time (s)",
+        format!("loads per {}", format_duration(bucket)),
+    );
+    for (key, times) in keys.into_iter().take(6) {
+        let points = time_buckets_to(&times, bucket, last, 400);
+        chart = chart.series(format!("key {key}"), points);
+    }
+    let label = if expiry { "expiry" } else { "cold start" };
+    for (i, e) in analysis.episodes.iter().take(20).enumerate() {
+        chart = chart.mark(e.start().as_secs_f64(), if i == 0 { label } else { "" });
+    }
+    chart
 }
 
 #[cfg(test)]

@@ -495,6 +495,12 @@ impl RetryStormTest {
         let scenario = self.scenario(&upstream, requests);
         let mut findings = harness_findings(&run, limits, &scenario);
         let effects = upstream.effects();
+        crate::scenario::warn_real_clock(
+            "retry storm",
+            run.virtual_elapsed,
+            upstream.with_arrivals(|a| a.len()),
+            "upstream call",
+        );
         let analysis = upstream.with_arrivals(|a| {
             StormAnalysis::of(a, &effects, &self.degraded, self.max_amplification)
         });
@@ -536,6 +542,7 @@ impl RetryStormTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
+            charts: vec![crate::herd::arrivals_chart(&upstream, "calls", false)],
         };
         (result, upstream)
     }

@@ -170,8 +170,14 @@ pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> Token
     let params = sig.inputs.iter();
     let builder = syn::Ident::new(spec.builder, Span::call_site());
     let body_span = block.span();
+    // A `#[should_panic]` test fails on purpose: its seed is not saved as a regression.
+    let finish = if attrs.iter().any(|a| a.path().is_ident("should_panic")) {
+        quote!(finish_unsaved)
+    } else {
+        quote!(finish)
+    };
     let run = quote_spanned! {body_span=>
-        ::whatbreaks::__private::finish(
+        ::whatbreaks::__private::#finish(
             __whatbreaks_scenario.run(move |#(#params),*| async move #block)
         );
     };
