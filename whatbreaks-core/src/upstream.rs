@@ -29,8 +29,9 @@
 use crate::sim::{self, ClientId};
 use crate::spec::format_duration;
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,8 +172,8 @@ pub struct Arrival {
     pub attempt: u32,
     /// The method.
     pub method: Method,
-    /// The path.
-    pub path: String,
+    /// The path (shared between the arrivals of one path: recording a call copies no text).
+    pub path: Arc<str>,
     /// The idempotency key, if any.
     pub key: Option<String>,
     /// What happened.
@@ -297,12 +298,72 @@ impl UpstreamBuilder {
     }
 }
 
+/// A small fixed hasher (FxHash) for the per-call look-ups: deterministic and cheap. These
+/// maps are only looked up, counted or copied into a `BTreeMap`, never iterated for output.
+#[derive(Clone, Copy, Debug, Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A logical request as the upstream keys it: `(client, request)`.
+type Who = (Option<ClientId>, Option<u64>);
+
 #[derive(Debug, Default)]
 struct State {
     arrivals: Vec<Arrival>,
-    attempts: BTreeMap<(Option<ClientId>, Option<u64>), u32>,
-    effects: BTreeMap<(Option<ClientId>, Option<u64>), u32>,
-    keys: BTreeMap<String, u32>,
+    /// Calls so far of the logical request each client is on now, indexed by client id:
+    /// `(request, calls)`, `calls == 0` for none yet. A client works on one logical request at
+    /// a time, so this answers almost every call without a map look-up.
+    current: Vec<(Option<u64>, u32)>,
+    /// Calls of every other logical request (those without a client, and the requests a
+    /// client has moved on from).
+    attempts: FxMap<Who, u32>,
+    effects: FxMap<Who, u32>,
+    keys: FxMap<String, u32>,
+    /// Every path seen, shared by the arrivals that name it.
+    paths: HashSet<Arc<str>, BuildHasherDefault<FxHasher>>,
     in_flight: usize,
     max_in_flight: usize,
     epoch: Option<tokio::time::Instant>,
@@ -342,6 +403,40 @@ pub struct UpstreamStats {
     pub effects: usize,
     /// Logical requests that committed more than one effect.
     pub duplicated_requests: usize,
+}
+
+/// Client ids above this are counted in the map only (ids are dense in practice).
+const MAX_SLOT: usize = 1 << 24;
+
+impl State {
+    /// The attempt number of a new call of `who` (0 for its first call), counting it.
+    fn next_attempt(&mut self, who: Who) -> u32 {
+        let Some(client) = who.0.map(|c| c as usize).filter(|c| *c < MAX_SLOT) else {
+            let n = self.attempts.entry(who).or_insert(0);
+            *n += 1;
+            return *n - 1;
+        };
+        if self.current.len() <= client {
+            self.current.resize(client + 1, (None, 0));
+        }
+        let slot = self.current[client];
+        if slot.1 > 0 && slot.0 == who.1 {
+            self.current[client].1 += 1;
+            return slot.1;
+        }
+        if slot.1 > 0 {
+            // The client moved on to another logical request: keep the old one's count.
+            self.attempts.insert((who.0, slot.0), slot.1);
+        }
+        let before = self.attempts.remove(&who).unwrap_or(0);
+        self.current[client] = (who.1, before + 1);
+        before
+    }
+
+    /// Distinct logical requests that called.
+    fn logical_requests(&self) -> usize {
+        self.attempts.len() + self.current.iter().filter(|s| s.1 > 0).count()
+    }
 }
 
 impl Upstream {
@@ -411,14 +506,18 @@ impl Upstream {
         parts.join(", ")
     }
 
-    fn clock(&self) -> Duration {
-        if sim::in_simulation() {
-            return sim::now();
+    /// The virtual time of a call and the logical request it belongs to (records activity).
+    fn call_site(&self) -> (Duration, Who) {
+        if let Some((at, client, request)) = sim::call_site() {
+            return (at, (client, request));
         }
+        // Outside a simulation: time since this upstream's first call, and no client.
         let mut st = self.inner.state.lock();
-        st.epoch
+        let at = st
+            .epoch
             .get_or_insert_with(tokio::time::Instant::now)
-            .elapsed()
+            .elapsed();
+        (at, (None, None))
     }
 
     /// Sends a request; answers after the simulated latency.
@@ -427,24 +526,28 @@ impl Upstream {
     /// [`UpstreamError::Unavailable`] in an outage or when the response is lost;
     /// [`UpstreamError::Status`] for error answers (degraded windows, rejections, shedding).
     pub async fn call(&self, request: Request) -> Result<Response, UpstreamError> {
-        let at = self.clock();
-        let who = (sim::current_client(), sim::current_request());
-        sim::touch();
+        let (at, who) = self.call_site();
         let index = {
             let mut st = self.inner.state.lock();
-            let attempt = st.attempts.entry(who).or_insert(0);
-            let this = *attempt;
-            *attempt += 1;
+            let this = st.next_attempt(who);
             st.in_flight += 1;
             st.max_in_flight = st.max_in_flight.max(st.in_flight);
             let in_flight = st.in_flight;
+            let path = match st.paths.get(request.path.as_str()) {
+                Some(p) => p.clone(),
+                None => {
+                    let p: Arc<str> = Arc::from(request.path.as_str());
+                    st.paths.insert(p.clone());
+                    p
+                }
+            };
             st.arrivals.push(Arrival {
                 at,
                 client: who.0,
                 request: who.1,
                 attempt: this,
                 method: request.method,
-                path: request.path.clone(),
+                path,
                 key: request.idempotency_key.clone(),
                 outcome: Outcome::InFlight,
                 in_flight,
@@ -465,7 +568,7 @@ impl Upstream {
         &self,
         request: &Request,
         at: Duration,
-        who: (Option<ClientId>, Option<u64>),
+        who: Who,
     ) -> (Result<Response, UpstreamError>, Outcome) {
         let fail = |e| (Err(e), Outcome::Failed(e));
         let c = &self.inner.config;
@@ -562,14 +665,15 @@ impl Upstream {
 
     /// Effects committed per logical request `(client, request)`.
     pub fn effects(&self) -> BTreeMap<(Option<ClientId>, Option<u64>), u32> {
-        self.inner.state.lock().effects.clone()
+        let st = self.inner.state.lock();
+        st.effects.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Counts over every arrival.
     pub fn stats(&self) -> UpstreamStats {
         let st = self.inner.state.lock();
         let calls = st.arrivals.len();
-        let logical_requests = st.attempts.len();
+        let logical_requests = st.logical_requests();
         UpstreamStats {
             calls,
             logical_requests,
