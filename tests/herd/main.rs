@@ -9,6 +9,7 @@ mod e2e;
 mod fixtures;
 mod harness;
 mod macros;
+mod tracing_events;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

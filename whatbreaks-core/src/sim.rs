@@ -19,6 +19,12 @@
 //! watchdog on a separate thread (a task that keeps yielding without letting time advance).
 //! Both end with a finding that names the clients still pending. A panic in a client is
 //! caught and reported with the seed.
+//!
+//! Tracing: the simulation emits [`tracing`] events with target `whatbreaks`, each with the
+//! virtual time in milliseconds as the field `t_ms` (clients starting and finishing, upstream
+//! calls, answers, faults and effects, database loads, pool checkouts). Without a subscriber
+//! they cost a check per call site. The subscriber of the thread that calls [`simulate`] (its
+//! scoped default, or the global one) also receives the events of the simulation thread.
 
 use crate::config::splitmix64;
 use crate::spec::format_duration;
@@ -115,6 +121,11 @@ pub fn begin_request() -> Option<u64> {
 /// Restarts the simulation's random stream from `seed` (one stream per explored schedule).
 pub(crate) fn reseed(seed: u64) {
     with_sim(|s| s.rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)));
+}
+
+/// A virtual time as milliseconds, for the `t_ms` field of tracing events.
+pub(crate) fn ms(at: Duration) -> f64 {
+    at.as_secs_f64() * 1e3
 }
 
 /// Records that something happened now (used to tell a deadlock from an endless loop).
@@ -345,9 +356,14 @@ where
     let (tx, rx) = std::sync::mpsc::channel::<(Option<T>, Outcome)>();
     let (seed, time_limit) = (limits.seed, limits.time_limit);
     let thread_abort = abort.clone();
+    // The caller's tracing subscriber also hears the simulation thread (a scoped default, as
+    // test subscribers often are, would not otherwise cross threads).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let spawned = std::thread::Builder::new()
         .name("whatbreaks-sim".into())
         .spawn(move || {
+            let _dispatch = (!dispatch.is::<tracing::subscriber::NoSubscriber>())
+                .then(|| tracing::dispatcher::set_default(&dispatch));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_time()
@@ -367,6 +383,7 @@ where
                             next_request: 1 << 32,
                         })
                     });
+                    tracing::debug!(target: "whatbreaks", t_ms = 0.0, seed, "simulation starts");
                     let value = tokio::time::timeout(time_limit, abortable(main(), &thread_abort))
                         .await
                         .ok()
@@ -424,6 +441,14 @@ where
                     last_activity: Duration::ZERO,
                 },
             };
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = ms(outcome.virtual_elapsed),
+                end = ?outcome.end,
+                pending = outcome.pending.len(),
+                not_started = outcome.not_started,
+                "simulation ends"
+            );
             let _ = tx.send((value, outcome));
         });
     if let Err(e) = spawned {
@@ -538,6 +563,7 @@ impl<F: Future<Output = ()>> Future for ClientTask<F> {
             }
             this.running = true;
             set_status(this.id, ClientStatus::Running);
+            tracing::debug!(target: "whatbreaks", t_ms = ms(now()), client = this.id, "client arrives");
         }
         if this.abort.load(Ordering::Relaxed) {
             return Poll::Ready(());
@@ -610,6 +636,13 @@ where
             Err(e) if e.is_panic() => {
                 let message = panic_message(&*e.into_panic());
                 let at = now();
+                tracing::warn!(
+                    target: "whatbreaks",
+                    t_ms = ms(at),
+                    client = id,
+                    message = %message,
+                    "client panicked"
+                );
                 PANICS.with(|p| {
                     p.borrow_mut().push(ClientPanic {
                         client: id,

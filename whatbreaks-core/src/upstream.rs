@@ -527,7 +527,7 @@ impl Upstream {
     /// [`UpstreamError::Status`] for error answers (degraded windows, rejections, shedding).
     pub async fn call(&self, request: Request) -> Result<Response, UpstreamError> {
         let (at, who) = self.call_site();
-        let index = {
+        let (index, attempt) = {
             let mut st = self.inner.state.lock();
             let this = st.next_attempt(who);
             st.in_flight += 1;
@@ -552,8 +552,19 @@ impl Upstream {
                 outcome: Outcome::InFlight,
                 in_flight,
             });
-            st.arrivals.len() - 1
+            (st.arrivals.len() - 1, this)
         };
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(at),
+            upstream = %self.inner.config.name,
+            client = who.0,
+            request = who.1,
+            attempt,
+            method = %request.method,
+            path = %request.path,
+            "upstream call"
+        );
         let mut guard = CallGuard {
             upstream: self,
             index,
@@ -570,10 +581,22 @@ impl Upstream {
         at: Duration,
         who: Who,
     ) -> (Result<Response, UpstreamError>, Outcome) {
-        let fail = |e| (Err(e), Outcome::Failed(e));
         let c = &self.inner.config;
+        let fail = |e: UpstreamError, fault: &str| {
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = sim::ms(at),
+                upstream = %c.name,
+                client = who.0,
+                request = who.1,
+                fault,
+                error = %e,
+                "upstream fault"
+            );
+            (Err(e), Outcome::Failed(e))
+        };
         if c.outages.iter().any(|w| w.contains(&at)) {
-            return fail(UpstreamError::Unavailable);
+            return fail(UpstreamError::Unavailable, "outage");
         }
         let mut latency = c.latency;
         let mut failure = None;
@@ -582,19 +605,19 @@ impl Upstream {
                 latency = l;
             }
             if failure.is_none() && sim::chance(d.error_rate) {
-                failure = Some(UpstreamError::Status(d.status));
+                failure = Some((UpstreamError::Status(d.status), "degraded"));
             }
         }
         for (status, rate) in &c.rejections {
             if failure.is_none() && sim::chance(*rate) {
-                failure = Some(UpstreamError::Status(*status));
+                failure = Some((UpstreamError::Status(*status), "rejected"));
             }
         }
         let _permit = match c.capacity {
             None => None,
             Some((_, Overflow::Shed)) => match self.inner.slots.try_acquire() {
                 Ok(p) => Some(p),
-                Err(_) => return fail(UpstreamError::Status(503)),
+                Err(_) => return fail(UpstreamError::Status(503), "shed: over capacity"),
             },
             Some((_, Overflow::Queue)) => Some(
                 self.inner
@@ -604,9 +627,9 @@ impl Upstream {
                     .expect("[whatbreaks internal bug] upstream semaphore closed"),
             ),
         };
-        if let Some(e) = failure {
+        if let Some((e, fault)) = failure {
             tokio::time::sleep(latency).await;
-            return fail(e);
+            return fail(e, fault);
         }
         let mut replayed = false;
         let mut lost = false;
@@ -620,11 +643,37 @@ impl Upstream {
             if seen {
                 replayed = true;
             } else {
-                *st.effects.entry(who).or_insert(0) += 1;
+                let effects = st.effects.entry(who).or_insert(0);
+                *effects += 1;
+                let effects = *effects;
                 if let Some(k) = &request.idempotency_key {
                     *st.keys.entry(k.clone()).or_insert(0) += 1;
                 }
                 lost = sim::chance(c.commit_then_fail);
+                tracing::debug!(
+                    target: "whatbreaks",
+                    t_ms = sim::ms(at),
+                    upstream = %c.name,
+                    client = who.0,
+                    request = who.1,
+                    method = %request.method,
+                    path = %request.path,
+                    key = request.idempotency_key.as_deref(),
+                    effects,
+                    response_lost = lost,
+                    "effect committed"
+                );
+            }
+            if replayed {
+                tracing::debug!(
+                    target: "whatbreaks",
+                    t_ms = sim::ms(at),
+                    upstream = %c.name,
+                    client = who.0,
+                    request = who.1,
+                    key = request.idempotency_key.as_deref(),
+                    "effect deduplicated by idempotency key"
+                );
             }
         }
         tokio::time::sleep(latency).await;
@@ -756,6 +805,15 @@ impl Drop for CallGuard<'_> {
         let mut st = self.upstream.inner.state.lock();
         st.in_flight -= 1;
         st.arrivals[self.index].outcome = self.outcome;
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(sim::now()),
+            upstream = %self.upstream.inner.config.name,
+            client = st.arrivals[self.index].client,
+            request = st.arrivals[self.index].request,
+            outcome = ?self.outcome,
+            "upstream answer"
+        );
     }
 }
 
