@@ -156,45 +156,91 @@ pub struct StormAnalysis {
 
 type RequestKey = (Option<ClientId>, Option<u64>);
 
-/// Indices of `arrivals` sorted by `(client, request, index)`.
+/// Indices of `arrivals` sorted by `(client, request, index)`, and where each logical
+/// request's run of indices ends in that order.
 ///
 /// Client ids are dense, so a counting sort by client (stable: arrival order kept within each
-/// client) does most of the work in linear time; each client's run is then sorted by request,
-/// which is already in order for clients that make one request after another.
-fn group_order(arrivals: &[Arrival]) -> Vec<u32> {
+/// client) does most of the work in linear time. The same pass notes which clients made more
+/// than one logical request, and whether out of order: only those clients' runs are sorted
+/// by request and split; a client with one request is one run without looking again.
+fn group_order(arrivals: &[Arrival]) -> (Vec<u32>, Vec<u32>) {
     let slot = |a: &Arrival| a.client.map_or(0, |c| c as usize + 1);
+    let key = |i: u32| {
+        let a = &arrivals[i as usize];
+        (a.client, a.request)
+    };
     let slots = arrivals.iter().map(slot).max().map_or(0, |m| m + 1);
     if slots > 4 * arrivals.len() + 16 {
         // Sparse ids: a plain sort.
         let mut order: Vec<u32> = (0..arrivals.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let a = &arrivals[i as usize];
-            (a.client, a.request, i)
-        });
-        return order;
+        order.sort_by_key(|&i| (key(i), i));
+        let ends = run_ends(&order, |x, y| key(x) == key(y), 0);
+        return (order, ends);
     }
-    let mut starts = vec![0u32; slots + 1];
+    /// Per client: its last request so far, whether it made several, whether out of order.
+    #[derive(Clone, Copy, Default)]
+    struct Seen {
+        count: u32,
+        last: Option<u64>,
+        several: bool,
+        unordered: bool,
+    }
+    let mut seen = vec![Seen::default(); slots];
     for a in arrivals {
-        starts[slot(a) + 1] += 1;
+        let s = &mut seen[slot(a)];
+        if s.count > 0 && a.request != s.last {
+            s.several = true;
+            s.unordered |= a.request < s.last;
+        }
+        s.count += 1;
+        s.last = a.request;
     }
-    for k in 1..starts.len() {
-        starts[k] += starts[k - 1];
+    let mut starts = Vec::with_capacity(slots + 1);
+    let mut total = 0u32;
+    for s in &seen {
+        starts.push(total);
+        total += s.count;
     }
-    let bounds = starts.clone();
+    starts.push(total);
+    let mut next = starts.clone();
     let mut order = vec![0u32; arrivals.len()];
     for (i, a) in arrivals.iter().enumerate() {
-        let s = &mut starts[slot(a)];
-        order[*s as usize] = i as u32;
-        *s += 1;
+        let n = &mut next[slot(a)];
+        order[*n as usize] = i as u32;
+        *n += 1;
     }
-    for w in bounds.windows(2) {
-        let run = &mut order[w[0] as usize..w[1] as usize];
-        if run.len() > 1 {
+    let mut ends = Vec::with_capacity(slots);
+    for (k, s) in seen.iter().enumerate() {
+        let (from, to) = (starts[k], starts[k + 1]);
+        if s.count == 0 {
+            continue;
+        }
+        if !s.several {
+            ends.push(to);
+            continue;
+        }
+        let run = &mut order[from as usize..to as usize];
+        if s.unordered {
             // Stable: equal requests keep arrival order.
             run.sort_by_key(|&i| arrivals[i as usize].request);
         }
+        ends.extend(run_ends(run, |x, y| key(x) == key(y), from));
     }
-    order
+    (order, ends)
+}
+
+/// Ends (exclusive, offset by `base`) of the runs of equal neighbours in `order`.
+fn run_ends(order: &[u32], same: impl Fn(u32, u32) -> bool, base: u32) -> Vec<u32> {
+    let mut ends = Vec::new();
+    for (k, w) in order.windows(2).enumerate() {
+        if !same(w[0], w[1]) {
+            ends.push(base + k as u32 + 1);
+        }
+    }
+    if !order.is_empty() {
+        ends.push(base + order.len() as u32);
+    }
+    ends
 }
 
 impl StormAnalysis {
@@ -208,13 +254,13 @@ impl StormAnalysis {
     ) -> Self {
         // Arrivals grouped by logical request, in arrival order within each: an index sorted
         // by (client, request, arrival), cheaper than a map of vectors at 100k requests.
-        let order = group_order(arrivals);
-        let groups: Vec<&[u32]> = order
-            .chunk_by(|&x, &y| {
-                let (a, b) = (&arrivals[x as usize], &arrivals[y as usize]);
-                (a.client, a.request) == (b.client, b.request)
-            })
-            .collect();
+        let (order, ends) = group_order(arrivals);
+        let mut groups: Vec<&[u32]> = Vec::with_capacity(ends.len());
+        let mut from = 0;
+        for &end in &ends {
+            groups.push(&order[from..end as usize]);
+            from = end as usize;
+        }
         let seconds = arrivals
             .iter()
             .map(|a| a.at.as_secs())
@@ -768,6 +814,49 @@ mod tests {
     }
 
     const FAIL: Outcome = Outcome::Failed(UpstreamError::Unavailable);
+
+    #[test]
+    fn grouping_matches_a_plain_sort() {
+        // Clients with one request, several in order, several out of order, none; sparse ids.
+        let plain = |arrivals: &[Arrival]| {
+            let mut order: Vec<u32> = (0..arrivals.len() as u32).collect();
+            order.sort_by_key(|&i| {
+                let a = &arrivals[i as usize];
+                (a.client, a.request, i)
+            });
+            let sizes: Vec<usize> = order
+                .chunk_by(|&x, &y| {
+                    let (a, b) = (&arrivals[x as usize], &arrivals[y as usize]);
+                    (a.client, a.request) == (b.client, b.request)
+                })
+                .map(<[u32]>::len)
+                .collect();
+            (order, sizes)
+        };
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = crate::config::splitmix64(state);
+            state % n
+        };
+        for ids in [5u64, 1_000_000_000] {
+            let arrivals: Vec<Arrival> = (0..300)
+                .map(|i| {
+                    let mut a = arrival(i, 0, 0, FAIL);
+                    a.client = (next(6) > 0).then(|| (next(5) * ids / 5) as u32);
+                    a.request = (next(8) > 0).then(|| next(4));
+                    a
+                })
+                .collect();
+            let (order, ends) = group_order(&arrivals);
+            let sizes: Vec<usize> = std::iter::once(0)
+                .chain(ends.iter().map(|e| *e as usize))
+                .collect::<Vec<_>>()
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .collect();
+            assert_eq!((order, sizes), plain(&arrivals), "ids up to {ids}");
+        }
+    }
 
     #[test]
     fn amplification_is_calls_per_request() {
