@@ -105,6 +105,27 @@
 //! nothing, nor does a `#[should_panic]` macro test); `WHATBREAKS_SEED` runs exactly its seed;
 //! deleting a line forgets a seed. See [`regressions`].
 //!
+//! ## Debugging a failure
+//!
+//! A simulation emits [`tracing`](https://docs.rs/tracing) events with target `whatbreaks`:
+//! clients arriving, upstream calls and their answers, faults (outages, degraded answers,
+//! rejections, shedding), committed and deduplicated effects, database loads, pool checkouts
+//! and waits, client panics, and the start and end of each run. Each carries the virtual time
+//! in milliseconds as the field `t_ms`, and the client, logical request, attempt or key it
+//! concerns, so a failing run can be read as a timeline. Replay the seed and turn them on:
+//!
+//! ```text
+//! WHATBREAKS_SEED=0x5eed RUST_LOG=whatbreaks=debug cargo test --test herd -- no_jitter --nocapture
+//! ```
+//!
+//! whatbreaks installs no subscriber: use your own, for example tracing-subscriber's `fmt` with
+//! its `env-filter` feature, set up once in the test
+//! (`tracing_subscriber::fmt().with_env_filter(EnvFilter::from_default_env()).with_test_writer().try_init()`).
+//! The subscriber of the thread that starts a run (a scoped default or the global one) also
+//! receives the events of the simulation thread. Without a subscriber the events cost one
+//! check per call site and nothing is formatted. Mind the volume: a 100k-client storm emits
+//! millions of events; to read a run by eye, replay it with fewer clients.
+//!
 //! ## Configuration
 //!
 //! Precedence: **environment > attribute argument or builder call > default**. The

@@ -1,13 +1,20 @@
 //! A thundering herd of N clients (exponential backoff, 4 tries, 10 s outage) through the
 //! full whatbreaks path (runtime, upstream, recording, detector), next to the same workload
-//! on bare tokio with a paused clock and an atomic counter as the "upstream".
+//! on bare tokio with a paused clock and a counter as the "upstream".
+//!
+//! The bare version does what the simulation does, task for task and timer for timer: one
+//! local task per client, all started at t=0; a call inside the outage fails at once (no
+//! timer), a call after it takes the 20 ms latency (one timer); a failed try sleeps its
+//! backoff (one timer).
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 use whatbreaks::{HerdTest, Request, Upstream};
 
 const TRIES: u32 = 4;
+const OUTAGE: Duration = Duration::from_secs(10);
+const LATENCY: Duration = Duration::from_millis(20);
 
 async fn client(up: Upstream) {
     for attempt in 0..TRIES {
@@ -19,23 +26,25 @@ async fn client(up: Upstream) {
 }
 
 fn bare_tokio(clients: u32) -> u64 {
-    let calls = Arc::new(AtomicU64::new(0));
+    let calls = Rc::new(Cell::new(0u64));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .unwrap();
+    let local = tokio::task::LocalSet::new();
     let c = calls.clone();
-    rt.block_on(async move {
+    local.block_on(&rt, async move {
         let start = tokio::time::Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
                 let c = c.clone();
-                tokio::spawn(async move {
+                tokio::task::spawn_local(async move {
                     for attempt in 0..TRIES {
-                        c.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        if start.elapsed() >= Duration::from_secs(10) {
+                        c.set(c.get() + 1);
+                        if start.elapsed() >= OUTAGE {
+                            // Served: the answer takes the latency.
+                            tokio::time::sleep(LATENCY).await;
                             return;
                         }
                         tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
@@ -47,7 +56,7 @@ fn bare_tokio(clients: u32) -> u64 {
             t.await.unwrap();
         }
     });
-    calls.load(Ordering::Relaxed)
+    calls.get()
 }
 
 fn herd(c: &mut Criterion) {
@@ -68,7 +77,7 @@ fn herd(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("bare_tokio", clients),
             &clients,
-            |b, &n| b.iter(|| bare_tokio(n)),
+            |b, &n| b.iter(|| assert_eq!(bare_tokio(n), u64::from(n * TRIES))),
         );
     }
     group.finish();

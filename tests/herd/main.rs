@@ -11,6 +11,7 @@ mod harness;
 mod macros;
 #[path = "../support/e2e.rs"]
 mod support;
+mod tracing_events;
 mod verdicts;
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.

@@ -620,6 +620,13 @@ impl SimPool {
                     st.sample(size);
                     let forever = st.check_stuck(size);
                     drop(st);
+                    tracing::debug!(
+                        target: "whatbreaks",
+                        t_ms = sim::ms(sim::now()),
+                        client = owner,
+                        site = %at,
+                        "pool acquire waits: no idle connection"
+                    );
                     if forever {
                         self.inner.stuck_forever.notify_one();
                     }
@@ -645,6 +652,14 @@ impl SimPool {
                         waiting.outcome = WaitOutcome::TimedOut;
                         drop(waiting);
                         let waited = timeout.unwrap_or_default();
+                        tracing::debug!(
+                            target: "whatbreaks",
+                            t_ms = sim::ms(sim::now()),
+                            client = owner,
+                            site = %at,
+                            waited_ms = sim::ms(waited),
+                            "pool acquire timed out"
+                        );
                         return Err(QueryError::AcquireTimeout { waited });
                     }
                 }
@@ -679,6 +694,14 @@ impl SimPool {
         st.trace = mix(st.trace, u64::from(conn) << 32 | u64::from(at.line()));
         st.sample(size);
         drop(st);
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(now),
+            client = owner,
+            conn,
+            site = %at,
+            "pool acquire"
+        );
         Ok(ConnCore {
             pool: self.clone(),
             id,

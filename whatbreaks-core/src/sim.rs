@@ -19,13 +19,18 @@
 //! watchdog on a separate thread (a task that keeps yielding without letting time advance).
 //! Both end with a finding that names the clients still pending. A panic in a client is
 //! caught and reported with the seed.
+//!
+//! Tracing: the simulation emits [`tracing`] events with target `whatbreaks`, each with the
+//! virtual time in milliseconds as the field `t_ms` (clients starting and finishing, upstream
+//! calls, answers, faults and effects, database loads, pool checkouts). Without a subscriber
+//! they cost a check per call site. The subscriber of the thread that calls [`simulate`] (its
+//! scoped default, or the global one) also receives the events of the simulation thread.
 
 use crate::config::splitmix64;
 use crate::spec::format_duration;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng, TryRng};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +47,8 @@ struct SimState {
     rng: Xoshiro256PlusPlus,
     start: tokio::time::Instant,
     last_activity: Duration,
-    clients: BTreeMap<ClientId, ClientStatus>,
+    /// Status of every client, indexed by client id (ids are dense: `0..clients`).
+    clients: Vec<ClientStatus>,
     abort: Arc<AtomicBool>,
     next_request: u64,
 }
@@ -117,9 +123,28 @@ pub(crate) fn reseed(seed: u64) {
     with_sim(|s| s.rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)));
 }
 
+/// A virtual time as milliseconds, for the `t_ms` field of tracing events.
+pub(crate) fn ms(at: Duration) -> f64 {
+    at.as_secs_f64() * 1e3
+}
+
 /// Records that something happened now (used to tell a deadlock from an endless loop).
 pub fn touch() {
     with_sim(|s| s.last_activity = s.start.elapsed());
+}
+
+/// Where a call is made from, in one look-up: the virtual time (recorded as activity, as
+/// [`touch`] does), the client and its logical request. `None` outside a simulation.
+pub(crate) fn call_site() -> Option<(Duration, Option<ClientId>, Option<u64>)> {
+    let at = with_sim(|s| {
+        let at = s.start.elapsed();
+        s.last_activity = at;
+        at
+    })?;
+    let (client, request) = CLIENT
+        .try_with(|c| (Some(c.id), Some(c.request.get())))
+        .unwrap_or((None, None));
+    Some((at, client, request))
 }
 
 /// The simulation's random number generator.
@@ -343,9 +368,14 @@ where
     let (tx, rx) = std::sync::mpsc::channel::<(Option<T>, Outcome)>();
     let (seed, time_limit) = (limits.seed, limits.time_limit);
     let thread_abort = abort.clone();
+    // The caller's tracing subscriber also hears the simulation thread (a scoped default, as
+    // test subscribers often are, would not otherwise cross threads).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let spawned = std::thread::Builder::new()
         .name("whatbreaks-sim".into())
         .spawn(move || {
+            let _dispatch = (!dispatch.is::<tracing::subscriber::NoSubscriber>())
+                .then(|| tracing::dispatcher::set_default(&dispatch));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_time()
@@ -360,16 +390,16 @@ where
                             rng: Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)),
                             start: tokio::time::Instant::now(),
                             last_activity: Duration::ZERO,
-                            clients: BTreeMap::new(),
+                            clients: Vec::new(),
                             abort: thread_abort.clone(),
                             next_request: 1 << 32,
                         })
                     });
-                    let value =
-                        tokio::time::timeout(time_limit, Abortable::new(main(), thread_abort))
-                            .await
-                            .ok()
-                            .flatten();
+                    tracing::debug!(target: "whatbreaks", t_ms = 0.0, seed, "simulation starts");
+                    let value = tokio::time::timeout(time_limit, abortable(main(), &thread_abort))
+                        .await
+                        .ok()
+                        .flatten();
                     (value, tokio::time::Instant::now())
                 }))
             }));
@@ -396,10 +426,10 @@ where
                 Some(s) => {
                     let mut pending = Vec::new();
                     let mut not_started = 0;
-                    for (id, status) in &s.clients {
+                    for (id, status) in s.clients.iter().enumerate() {
                         match status {
                             ClientStatus::Waiting => not_started += 1,
-                            ClientStatus::Running => pending.push(*id),
+                            ClientStatus::Running => pending.push(id as ClientId),
                             ClientStatus::Panicked | ClientStatus::Done => {}
                         }
                     }
@@ -423,6 +453,14 @@ where
                     last_activity: Duration::ZERO,
                 },
             };
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = ms(outcome.virtual_elapsed),
+                end = ?outcome.end,
+                pending = outcome.pending.len(),
+                not_started = outcome.not_started,
+                "simulation ends"
+            );
             let _ = tx.send((value, outcome));
         });
     if let Err(e) = spawned {
@@ -489,29 +527,71 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// A future that ends (with `None`) as soon as the watchdog asks the simulation to stop.
-struct Abortable<F> {
-    inner: Pin<Box<F>>,
-    abort: Arc<AtomicBool>,
-}
-
-impl<F> Abortable<F> {
-    fn new(inner: F, abort: Arc<AtomicBool>) -> Self {
-        Abortable {
-            inner: Box::pin(inner),
-            abort,
-        }
-    }
-}
-
-impl<F: Future> Future for Abortable<F> {
-    type Output = Option<F::Output>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.abort.load(Ordering::Relaxed) {
+/// Runs `fut` until it ends, or ends with `None` at its first poll after the watchdog asked
+/// the simulation to stop. Pinned in place (no box of its own).
+async fn abortable<F: Future>(fut: F, abort: &AtomicBool) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        if abort.load(Ordering::Relaxed) {
             return Poll::Ready(None);
         }
-        self.inner.as_mut().poll(cx).map(Some)
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// One client's task: waits for the client's start time, marks it running, then runs its
+/// body until the body ends or the watchdog asks the simulation to stop (checked before every
+/// poll of the body).
+///
+/// Written by hand rather than as an `async` block so the body is stored once, in place: an
+/// `async` block keeps the captured body and the copy it awaits side by side, which doubled
+/// the memory of every simulated client.
+struct ClientTask<F> {
+    id: ClientId,
+    /// The wait for the start time; `None` once started (or when starting at once).
+    start: Option<tokio::time::Sleep>,
+    /// Set once the start time passed.
+    running: bool,
+    abort: Arc<AtomicBool>,
+    body: F,
+}
+
+impl<F: Future<Output = ()>> Future for ClientTask<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `start` and `body` are structurally pinned: they are never moved out of
+        // `self`, only polled through pinned references or dropped in place (`start = None`
+        // drops the `Sleep` where it lies); `ClientTask` implements neither `Unpin` by hand
+        // nor `Drop`. The other fields are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.running {
+            if let Some(sleep) = this.start.as_mut() {
+                // SAFETY: see above; `sleep` lives inside the pinned `self`.
+                if unsafe { Pin::new_unchecked(sleep) }.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.start = None;
+            }
+            this.running = true;
+            set_status(this.id, ClientStatus::Running);
+            tracing::debug!(target: "whatbreaks", t_ms = ms(now()), client = this.id, "client arrives");
+        }
+        if this.abort.load(Ordering::Relaxed) {
+            return Poll::Ready(());
+        }
+        // SAFETY: see above; `body` lives inside the pinned `self`.
+        unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx)
     }
+}
+
+/// Sets a client's status (ids index `SimState::clients`).
+fn set_status(id: ClientId, status: ClientStatus) {
+    with_sim(|s| {
+        if let Some(slot) = s.clients.get_mut(id as usize) {
+            *slot = status;
+        }
+    });
 }
 
 /// Starts one client per offset, each running `body(client_id)` from its offset on, and
@@ -528,14 +608,19 @@ where
     let Some((seed, start, abort)) = with_sim(|s| (s.seed, s.start, s.abort.clone())) else {
         panic!("[whatbreaks internal bug] run_clients called outside a simulation");
     };
-    let base = with_sim(|s| s.clients.len() as ClientId).unwrap_or(0);
+    // Every client of this population starts out waiting; ids follow those of earlier
+    // populations of the same simulation.
+    let base = with_sim(|s| {
+        let base = s.clients.len() as ClientId;
+        s.clients
+            .extend(std::iter::repeat_n(ClientStatus::Waiting, offsets.len()));
+        base
+    })
+    .unwrap_or(0);
     let mut handles = Vec::with_capacity(offsets.len());
     for (i, &offset) in offsets.iter().enumerate() {
         let id = base + i as ClientId;
-        with_sim(|s| s.clients.insert(id, ClientStatus::Waiting));
         let fut = body(id);
-        let abort = abort.clone();
-        let at = start + offset;
         let ctx = ClientCtx {
             id,
             request: Cell::new(u64::from(id)),
@@ -545,13 +630,16 @@ where
         };
         handles.push((
             id,
-            tokio::task::spawn_local(CLIENT.scope(ctx, async move {
-                if !offset.is_zero() {
-                    tokio::time::sleep_until(at).await;
-                }
-                with_sim(|s| s.clients.insert(id, ClientStatus::Running));
-                Abortable::new(fut, abort).await;
-            })),
+            tokio::task::spawn_local(CLIENT.scope(
+                ctx,
+                ClientTask {
+                    id,
+                    start: (!offset.is_zero()).then(|| tokio::time::sleep_until(start + offset)),
+                    running: false,
+                    abort: abort.clone(),
+                    body: fut,
+                },
+            )),
         ));
     }
     for (id, handle) in handles {
@@ -560,6 +648,13 @@ where
             Err(e) if e.is_panic() => {
                 let message = panic_message(&*e.into_panic());
                 let at = now();
+                tracing::warn!(
+                    target: "whatbreaks",
+                    t_ms = ms(at),
+                    client = id,
+                    message = %message,
+                    "client panicked"
+                );
                 PANICS.with(|p| {
                     p.borrow_mut().push(ClientPanic {
                         client: id,
@@ -571,7 +666,7 @@ where
             }
             Err(_) => ClientStatus::Done,
         };
-        with_sim(|s| s.clients.insert(id, status));
+        set_status(id, status);
     }
 }
 

@@ -499,6 +499,15 @@ impl SimDb {
         sim::touch();
         let started = self.inner.state.lock().loads[index].at;
         let fails = c.failing.iter().any(|w| w.contains(&started)) || sim::chance(c.fail_rate);
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(started),
+            key,
+            client = sim::current_client(),
+            in_flight = self.inner.state.lock().loads[index].in_flight,
+            fails,
+            "database load"
+        );
         // Finish the record even if the caller drops the future mid-load.
         let guard = FinishLoad {
             db: self,

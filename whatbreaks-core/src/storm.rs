@@ -156,6 +156,93 @@ pub struct StormAnalysis {
 
 type RequestKey = (Option<ClientId>, Option<u64>);
 
+/// Indices of `arrivals` sorted by `(client, request, index)`, and where each logical
+/// request's run of indices ends in that order.
+///
+/// Client ids are dense, so a counting sort by client (stable: arrival order kept within each
+/// client) does most of the work in linear time. The same pass notes which clients made more
+/// than one logical request, and whether out of order: only those clients' runs are sorted
+/// by request and split; a client with one request is one run without looking again.
+fn group_order(arrivals: &[Arrival]) -> (Vec<u32>, Vec<u32>) {
+    let slot = |a: &Arrival| a.client.map_or(0, |c| c as usize + 1);
+    let key = |i: u32| {
+        let a = &arrivals[i as usize];
+        (a.client, a.request)
+    };
+    let slots = arrivals.iter().map(slot).max().map_or(0, |m| m + 1);
+    if slots > 4 * arrivals.len() + 16 {
+        // Sparse ids: a plain sort.
+        let mut order: Vec<u32> = (0..arrivals.len() as u32).collect();
+        order.sort_by_key(|&i| (key(i), i));
+        let ends = run_ends(&order, |x, y| key(x) == key(y), 0);
+        return (order, ends);
+    }
+    /// Per client: its last request so far, whether it made several, whether out of order.
+    #[derive(Clone, Copy, Default)]
+    struct Seen {
+        count: u32,
+        last: Option<u64>,
+        several: bool,
+        unordered: bool,
+    }
+    let mut seen = vec![Seen::default(); slots];
+    for a in arrivals {
+        let s = &mut seen[slot(a)];
+        if s.count > 0 && a.request != s.last {
+            s.several = true;
+            s.unordered |= a.request < s.last;
+        }
+        s.count += 1;
+        s.last = a.request;
+    }
+    let mut starts = Vec::with_capacity(slots + 1);
+    let mut total = 0u32;
+    for s in &seen {
+        starts.push(total);
+        total += s.count;
+    }
+    starts.push(total);
+    let mut next = starts.clone();
+    let mut order = vec![0u32; arrivals.len()];
+    for (i, a) in arrivals.iter().enumerate() {
+        let n = &mut next[slot(a)];
+        order[*n as usize] = i as u32;
+        *n += 1;
+    }
+    let mut ends = Vec::with_capacity(slots);
+    for (k, s) in seen.iter().enumerate() {
+        let (from, to) = (starts[k], starts[k + 1]);
+        if s.count == 0 {
+            continue;
+        }
+        if !s.several {
+            ends.push(to);
+            continue;
+        }
+        let run = &mut order[from as usize..to as usize];
+        if s.unordered {
+            // Stable: equal requests keep arrival order.
+            run.sort_by_key(|&i| arrivals[i as usize].request);
+        }
+        ends.extend(run_ends(run, |x, y| key(x) == key(y), from));
+    }
+    (order, ends)
+}
+
+/// Ends (exclusive, offset by `base`) of the runs of equal neighbours in `order`.
+fn run_ends(order: &[u32], same: impl Fn(u32, u32) -> bool, base: u32) -> Vec<u32> {
+    let mut ends = Vec::new();
+    for (k, w) in order.windows(2).enumerate() {
+        if !same(w[0], w[1]) {
+            ends.push(base + k as u32 + 1);
+        }
+    }
+    if !order.is_empty() {
+        ends.push(base + order.len() as u32);
+    }
+    ends
+}
+
 impl StormAnalysis {
     /// Measures amplification, duplicate effects and retried non-retryable errors (see the
     /// module docs). `effects` is the upstream's effects per logical request.
@@ -165,19 +252,15 @@ impl StormAnalysis {
         degraded: &Range<Duration>,
         max_amplification: f64,
     ) -> Self {
-        // Arrivals grouped by logical request, in arrival order within each: a sorted index
-        // (cheaper than a map of vectors at 100k requests).
-        let mut order: Vec<u32> = (0..arrivals.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let a = &arrivals[i as usize];
-            (a.client, a.request, i)
-        });
-        let groups: Vec<&[u32]> = order
-            .chunk_by(|&x, &y| {
-                let (a, b) = (&arrivals[x as usize], &arrivals[y as usize]);
-                (a.client, a.request) == (b.client, b.request)
-            })
-            .collect();
+        // Arrivals grouped by logical request, in arrival order within each: an index sorted
+        // by (client, request, arrival), cheaper than a map of vectors at 100k requests.
+        let (order, ends) = group_order(arrivals);
+        let mut groups: Vec<&[u32]> = Vec::with_capacity(ends.len());
+        let mut from = 0;
+        for &end in &ends {
+            groups.push(&order[from..end as usize]);
+            from = end as usize;
+        }
         let seconds = arrivals
             .iter()
             .map(|a| a.at.as_secs())
@@ -205,19 +288,21 @@ impl StormAnalysis {
         let mut changing_keys = 0;
         let mut non_retryable = 0;
         for group in &groups {
-            let calls: Vec<&Arrival> = group.iter().map(|&i| &arrivals[i as usize]).collect();
-            if degraded.contains(&calls[0].at) {
+            let call = |k: usize| &arrivals[group[k] as usize];
+            if degraded.contains(&call(0).at) {
                 degraded_requests += 1;
-                degraded_calls += calls.len();
+                degraded_calls += group.len();
             }
-            let mut keys: Vec<&Option<String>> = calls.iter().map(|a| &a.key).collect();
-            keys.dedup();
-            if keys.len() > 1 {
+            // The key changed between some two consecutive attempts.
+            if group
+                .windows(2)
+                .any(|w| arrivals[w[0] as usize].key != arrivals[w[1] as usize].key)
+            {
                 changing_keys += 1;
             }
             let mut reported = false;
-            for pair in calls.windows(2) {
-                let (failed, next) = (pair[0], pair[1]);
+            for pair in group.windows(2) {
+                let (failed, next) = (&arrivals[pair[0] as usize], &arrivals[pair[1] as usize]);
                 let error = match failed.outcome {
                     Outcome::Failed(e) => Some(e),
                     Outcome::CommittedThenFailed | Outcome::Abandoned => {
@@ -241,13 +326,16 @@ impl StormAnalysis {
                     }
                 }
             }
-            non_retryable += calls
+            non_retryable += group
                 .iter()
-                .filter(|a| matches!(a.outcome, Outcome::Failed(e) if !e.is_retryable()))
+                .filter(|&&i| {
+                    matches!(arrivals[i as usize].outcome, Outcome::Failed(e) if !e.is_retryable())
+                })
                 .count();
         }
-        gaps.sort();
-        let median_retry_gap = gaps.get(gaps.len() / 2).copied();
+        // The value at the middle of the sorted gaps, found without sorting them all.
+        let middle = gaps.len() / 2;
+        let median_retry_gap = (middle < gaps.len()).then(|| *gaps.select_nth_unstable(middle).1);
         let worst_second = per_second
             .iter()
             .enumerate()
@@ -484,11 +572,10 @@ impl RetryStormTest {
         let run = sim::simulate(limits, move || async move {
             sim::run_clients(&offsets, move |_| {
                 let fut = body(up.clone());
-                async move {
-                    // Each arrival is one logical request: its retries share this id.
-                    sim::begin_request();
-                    fut.await
-                }
+                // Each arrival is one logical request: its retries share this id, begun at the
+                // first poll. (A combinator, not an `async` block: that would store the body
+                // twice.)
+                futures::FutureExt::then(futures::future::lazy(|_| sim::begin_request()), |_| fut)
             })
             .await;
         });
@@ -734,6 +821,49 @@ mod tests {
     }
 
     const FAIL: Outcome = Outcome::Failed(UpstreamError::Unavailable);
+
+    #[test]
+    fn grouping_matches_a_plain_sort() {
+        // Clients with one request, several in order, several out of order, none; sparse ids.
+        let plain = |arrivals: &[Arrival]| {
+            let mut order: Vec<u32> = (0..arrivals.len() as u32).collect();
+            order.sort_by_key(|&i| {
+                let a = &arrivals[i as usize];
+                (a.client, a.request, i)
+            });
+            let sizes: Vec<usize> = order
+                .chunk_by(|&x, &y| {
+                    let (a, b) = (&arrivals[x as usize], &arrivals[y as usize]);
+                    (a.client, a.request) == (b.client, b.request)
+                })
+                .map(<[u32]>::len)
+                .collect();
+            (order, sizes)
+        };
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = crate::config::splitmix64(state);
+            state % n
+        };
+        for ids in [5u64, 1_000_000_000] {
+            let arrivals: Vec<Arrival> = (0..300)
+                .map(|i| {
+                    let mut a = arrival(i, 0, 0, FAIL);
+                    a.client = (next(6) > 0).then(|| (next(5) * ids / 5) as u32);
+                    a.request = (next(8) > 0).then(|| next(4));
+                    a
+                })
+                .collect();
+            let (order, ends) = group_order(&arrivals);
+            let sizes: Vec<usize> = std::iter::once(0)
+                .chain(ends.iter().map(|e| *e as usize))
+                .collect::<Vec<_>>()
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .collect();
+            assert_eq!((order, sizes), plain(&arrivals), "ids up to {ids}");
+        }
+    }
 
     #[test]
     fn amplification_is_calls_per_request() {

@@ -29,8 +29,9 @@
 use crate::sim::{self, ClientId};
 use crate::spec::format_duration;
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,8 +172,8 @@ pub struct Arrival {
     pub attempt: u32,
     /// The method.
     pub method: Method,
-    /// The path.
-    pub path: String,
+    /// The path (shared between the arrivals of one path: recording a call copies no text).
+    pub path: Arc<str>,
     /// The idempotency key, if any.
     pub key: Option<String>,
     /// What happened.
@@ -297,12 +298,72 @@ impl UpstreamBuilder {
     }
 }
 
+/// A small fixed hasher (FxHash) for the per-call look-ups: deterministic and cheap. These
+/// maps are only looked up, counted or copied into a `BTreeMap`, never iterated for output.
+#[derive(Clone, Copy, Debug, Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A logical request as the upstream keys it: `(client, request)`.
+type Who = (Option<ClientId>, Option<u64>);
+
 #[derive(Debug, Default)]
 struct State {
     arrivals: Vec<Arrival>,
-    attempts: BTreeMap<(Option<ClientId>, Option<u64>), u32>,
-    effects: BTreeMap<(Option<ClientId>, Option<u64>), u32>,
-    keys: BTreeMap<String, u32>,
+    /// Calls so far of the logical request each client is on now, indexed by client id:
+    /// `(request, calls)`, `calls == 0` for none yet. A client works on one logical request at
+    /// a time, so this answers almost every call without a map look-up.
+    current: Vec<(Option<u64>, u32)>,
+    /// Calls of every other logical request (those without a client, and the requests a
+    /// client has moved on from).
+    attempts: FxMap<Who, u32>,
+    effects: FxMap<Who, u32>,
+    keys: FxMap<String, u32>,
+    /// Every path seen, shared by the arrivals that name it.
+    paths: HashSet<Arc<str>, BuildHasherDefault<FxHasher>>,
     in_flight: usize,
     max_in_flight: usize,
     epoch: Option<tokio::time::Instant>,
@@ -342,6 +403,40 @@ pub struct UpstreamStats {
     pub effects: usize,
     /// Logical requests that committed more than one effect.
     pub duplicated_requests: usize,
+}
+
+/// Client ids above this are counted in the map only (ids are dense in practice).
+const MAX_SLOT: usize = 1 << 24;
+
+impl State {
+    /// The attempt number of a new call of `who` (0 for its first call), counting it.
+    fn next_attempt(&mut self, who: Who) -> u32 {
+        let Some(client) = who.0.map(|c| c as usize).filter(|c| *c < MAX_SLOT) else {
+            let n = self.attempts.entry(who).or_insert(0);
+            *n += 1;
+            return *n - 1;
+        };
+        if self.current.len() <= client {
+            self.current.resize(client + 1, (None, 0));
+        }
+        let slot = self.current[client];
+        if slot.1 > 0 && slot.0 == who.1 {
+            self.current[client].1 += 1;
+            return slot.1;
+        }
+        if slot.1 > 0 {
+            // The client moved on to another logical request: keep the old one's count.
+            self.attempts.insert((who.0, slot.0), slot.1);
+        }
+        let before = self.attempts.remove(&who).unwrap_or(0);
+        self.current[client] = (who.1, before + 1);
+        before
+    }
+
+    /// Distinct logical requests that called.
+    fn logical_requests(&self) -> usize {
+        self.attempts.len() + self.current.iter().filter(|s| s.1 > 0).count()
+    }
 }
 
 impl Upstream {
@@ -411,14 +506,18 @@ impl Upstream {
         parts.join(", ")
     }
 
-    fn clock(&self) -> Duration {
-        if sim::in_simulation() {
-            return sim::now();
+    /// The virtual time of a call and the logical request it belongs to (records activity).
+    fn call_site(&self) -> (Duration, Who) {
+        if let Some((at, client, request)) = sim::call_site() {
+            return (at, (client, request));
         }
+        // Outside a simulation: time since this upstream's first call, and no client.
         let mut st = self.inner.state.lock();
-        st.epoch
+        let at = st
+            .epoch
             .get_or_insert_with(tokio::time::Instant::now)
-            .elapsed()
+            .elapsed();
+        (at, (None, None))
     }
 
     /// Sends a request; answers after the simulated latency.
@@ -427,30 +526,45 @@ impl Upstream {
     /// [`UpstreamError::Unavailable`] in an outage or when the response is lost;
     /// [`UpstreamError::Status`] for error answers (degraded windows, rejections, shedding).
     pub async fn call(&self, request: Request) -> Result<Response, UpstreamError> {
-        let at = self.clock();
-        let who = (sim::current_client(), sim::current_request());
-        sim::touch();
-        let index = {
+        let (at, who) = self.call_site();
+        let (index, attempt) = {
             let mut st = self.inner.state.lock();
-            let attempt = st.attempts.entry(who).or_insert(0);
-            let this = *attempt;
-            *attempt += 1;
+            let this = st.next_attempt(who);
             st.in_flight += 1;
             st.max_in_flight = st.max_in_flight.max(st.in_flight);
             let in_flight = st.in_flight;
+            let path = match st.paths.get(request.path.as_str()) {
+                Some(p) => p.clone(),
+                None => {
+                    let p: Arc<str> = Arc::from(request.path.as_str());
+                    st.paths.insert(p.clone());
+                    p
+                }
+            };
             st.arrivals.push(Arrival {
                 at,
                 client: who.0,
                 request: who.1,
                 attempt: this,
                 method: request.method,
-                path: request.path.clone(),
+                path,
                 key: request.idempotency_key.clone(),
                 outcome: Outcome::InFlight,
                 in_flight,
             });
-            st.arrivals.len() - 1
+            (st.arrivals.len() - 1, this)
         };
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(at),
+            upstream = %self.inner.config.name,
+            client = who.0,
+            request = who.1,
+            attempt,
+            method = %request.method,
+            path = %request.path,
+            "upstream call"
+        );
         let mut guard = CallGuard {
             upstream: self,
             index,
@@ -465,12 +579,24 @@ impl Upstream {
         &self,
         request: &Request,
         at: Duration,
-        who: (Option<ClientId>, Option<u64>),
+        who: Who,
     ) -> (Result<Response, UpstreamError>, Outcome) {
-        let fail = |e| (Err(e), Outcome::Failed(e));
         let c = &self.inner.config;
+        let fail = |e: UpstreamError, fault: &str| {
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = sim::ms(at),
+                upstream = %c.name,
+                client = who.0,
+                request = who.1,
+                fault,
+                error = %e,
+                "upstream fault"
+            );
+            (Err(e), Outcome::Failed(e))
+        };
         if c.outages.iter().any(|w| w.contains(&at)) {
-            return fail(UpstreamError::Unavailable);
+            return fail(UpstreamError::Unavailable, "outage");
         }
         let mut latency = c.latency;
         let mut failure = None;
@@ -479,19 +605,19 @@ impl Upstream {
                 latency = l;
             }
             if failure.is_none() && sim::chance(d.error_rate) {
-                failure = Some(UpstreamError::Status(d.status));
+                failure = Some((UpstreamError::Status(d.status), "degraded"));
             }
         }
         for (status, rate) in &c.rejections {
             if failure.is_none() && sim::chance(*rate) {
-                failure = Some(UpstreamError::Status(*status));
+                failure = Some((UpstreamError::Status(*status), "rejected"));
             }
         }
         let _permit = match c.capacity {
             None => None,
             Some((_, Overflow::Shed)) => match self.inner.slots.try_acquire() {
                 Ok(p) => Some(p),
-                Err(_) => return fail(UpstreamError::Status(503)),
+                Err(_) => return fail(UpstreamError::Status(503), "shed: over capacity"),
             },
             Some((_, Overflow::Queue)) => Some(
                 self.inner
@@ -501,9 +627,9 @@ impl Upstream {
                     .expect("[whatbreaks internal bug] upstream semaphore closed"),
             ),
         };
-        if let Some(e) = failure {
+        if let Some((e, fault)) = failure {
             tokio::time::sleep(latency).await;
-            return fail(e);
+            return fail(e, fault);
         }
         let mut replayed = false;
         let mut lost = false;
@@ -517,11 +643,37 @@ impl Upstream {
             if seen {
                 replayed = true;
             } else {
-                *st.effects.entry(who).or_insert(0) += 1;
+                let effects = st.effects.entry(who).or_insert(0);
+                *effects += 1;
+                let effects = *effects;
                 if let Some(k) = &request.idempotency_key {
                     *st.keys.entry(k.clone()).or_insert(0) += 1;
                 }
                 lost = sim::chance(c.commit_then_fail);
+                tracing::debug!(
+                    target: "whatbreaks",
+                    t_ms = sim::ms(at),
+                    upstream = %c.name,
+                    client = who.0,
+                    request = who.1,
+                    method = %request.method,
+                    path = %request.path,
+                    key = request.idempotency_key.as_deref(),
+                    effects,
+                    response_lost = lost,
+                    "effect committed"
+                );
+            }
+            if replayed {
+                tracing::debug!(
+                    target: "whatbreaks",
+                    t_ms = sim::ms(at),
+                    upstream = %c.name,
+                    client = who.0,
+                    request = who.1,
+                    key = request.idempotency_key.as_deref(),
+                    "effect deduplicated by idempotency key"
+                );
             }
         }
         tokio::time::sleep(latency).await;
@@ -562,14 +714,15 @@ impl Upstream {
 
     /// Effects committed per logical request `(client, request)`.
     pub fn effects(&self) -> BTreeMap<(Option<ClientId>, Option<u64>), u32> {
-        self.inner.state.lock().effects.clone()
+        let st = self.inner.state.lock();
+        st.effects.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Counts over every arrival.
     pub fn stats(&self) -> UpstreamStats {
         let st = self.inner.state.lock();
         let calls = st.arrivals.len();
-        let logical_requests = st.attempts.len();
+        let logical_requests = st.logical_requests();
         UpstreamStats {
             calls,
             logical_requests,
@@ -593,13 +746,28 @@ impl Upstream {
     /// A hash of the arrival trace (time, client, request, attempt, method, outcome): equal
     /// for equal runs. Used to prove that a seed replays the same run.
     pub fn trace_hash(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        // PRIME^k: FNV-1a over k zero bytes is a multiplication by PRIME^k.
+        const POW: [u64; 9] = {
+            let mut p = [1u64; 9];
+            let mut k = 1;
+            while k < 9 {
+                p[k] = p[k - 1].wrapping_mul(PRIME);
+                k += 1;
+            }
+            p
+        };
         let st = self.inner.state.lock();
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        // FNV-1a over the 8 little-endian bytes of `v`; the zero bytes above its highest set
+        // byte are folded into one multiplication (same value, fewer steps).
         let mut eat = |v: u64| {
-            for b in v.to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            let used = 8 - (v.leading_zeros() / 8) as usize;
+            for b in &v.to_le_bytes()[..used] {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(PRIME);
             }
+            h = h.wrapping_mul(POW[8 - used]);
         };
         for a in &st.arrivals {
             eat(a.at.as_micros() as u64);
@@ -637,6 +805,15 @@ impl Drop for CallGuard<'_> {
         let mut st = self.upstream.inner.state.lock();
         st.in_flight -= 1;
         st.arrivals[self.index].outcome = self.outcome;
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(sim::now()),
+            upstream = %self.upstream.inner.config.name,
+            client = st.arrivals[self.index].client,
+            request = st.arrivals[self.index].request,
+            outcome = ?self.outcome,
+            "upstream answer"
+        );
     }
 }
 
