@@ -1,6 +1,8 @@
-//! Shared by every test binary's `e2e` module: runs one of the binary's own `#[ignore]`d
-//! fixture tests in a child process, as `cargo test` would, and cuts a finding out of what
-//! the user sees.
+//! Test support shared by every test binary (mounted as `mod support`): runs one of the
+//! binary's own `#[ignore]`d fixture tests in a child process, as `cargo test` would, cuts a
+//! finding out of what the user sees, and checks that seeds replay.
+// Each test binary mounts this file and uses the helpers it needs.
+#![allow(dead_code)]
 
 use std::process::Command;
 
@@ -55,4 +57,17 @@ pub(crate) fn labels(text: &str, start: &str) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
         .collect()
+}
+
+/// Same seed, same run: `trace(seed)` (a trace hash and a key figure) is equal for equal
+/// seeds, and the hashes of two different seeds differ.
+pub(crate) fn assert_seeds_replay<K: PartialEq + std::fmt::Debug>(trace: impl Fn(u64) -> (u64, K)) {
+    for seed in [1, 0x5eed, u64::MAX] {
+        assert_eq!(
+            trace(seed),
+            trace(seed),
+            "seed {seed:#x} must replay exactly"
+        );
+    }
+    assert_ne!(trace(1).0, trace(2).0, "different seeds, different runs");
 }
