@@ -260,7 +260,7 @@ pub use whatbreaks_macros::herd_test;
 ///
 /// | argument | default | meaning |
 /// |---|---|---|
-/// | `schedules` | 1000 | interleavings to try (each its own seed; `WHATBREAKS_SEEDS` overrides) |
+/// | `schedules` | 1000 | interleavings to try per seed, each with its own derived seed (`WHATBREAKS_SEEDS=n` explores n × schedules) |
 /// | `mode` | `"random"` | `"random"`, `"pct"` (priority changes, finds deep delays) or `"fifo"` (tokio's own order) |
 /// | `time_limit` | `"1h"` | virtual-time limit of one schedule (a deadlock ends there) |
 /// | `seed`, `watchdog` | | see [Configuration](crate#configuration) |

@@ -71,3 +71,15 @@ pub(crate) fn assert_seeds_replay<K: PartialEq + std::fmt::Debug>(trace: impl Fn
     }
     assert_ne!(trace(1).0, trace(2).0, "different seeds, different runs");
 }
+
+/// How many seeds a scenario asked for `seeds` actually runs: the environment wins
+/// (`WHATBREAKS_SEEDS=200 cargo test` hunts for rare failures; a replay runs one seed).
+pub(crate) fn expected_seeds(seeds: u32) -> usize {
+    let env = whatbreaks::config::EnvOverrides::from_env().expect("valid WHATBREAKS_* variables");
+    let settings = whatbreaks::config::Settings {
+        seeds,
+        ..Default::default()
+    };
+    let settings = settings.with_env(&env);
+    (settings.seeds * settings.runs_per_seed) as usize
+}

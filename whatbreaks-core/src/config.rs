@@ -207,6 +207,9 @@ pub struct Settings {
     pub seed: Option<u64>,
     /// How many seeds to run (the first, then seeds derived from it).
     pub seeds: u32,
+    /// Runs per seed, each with its own derived seed (the race explorer's schedules):
+    /// `seeds × runs_per_seed` runs in all. A replay (`WHATBREAKS_SEED` alone) runs one.
+    pub runs_per_seed: u32,
     /// Virtual-time limit of one run.
     pub time_limit: Duration,
     /// Wall-clock limit of one run.
@@ -218,6 +221,7 @@ impl Default for Settings {
         Settings {
             seed: None,
             seeds: 1,
+            runs_per_seed: 1,
             time_limit: DEFAULT_TIME_LIMIT,
             watchdog: DEFAULT_WATCHDOG,
         }
@@ -231,6 +235,9 @@ impl Settings {
             self.seed = Some(seed);
             // A replay names one seed: run exactly that one unless more were asked for.
             self.seeds = env.seeds.unwrap_or(1);
+            if env.seeds.is_none() {
+                self.runs_per_seed = 1;
+            }
         } else if let Some(n) = env.seeds {
             self.seeds = n;
         }
@@ -243,9 +250,10 @@ impl Settings {
         self
     }
 
-    /// The seeds to run, in order: the first seed, then seeds derived from it.
+    /// The seeds to run, in order: the first seed, then seeds derived from it
+    /// (`seeds × runs_per_seed` of them).
     pub fn seed_list(&self, first: u64) -> Vec<u64> {
-        (0..self.seeds as u64)
+        (0..u64::from(self.seeds) * u64::from(self.runs_per_seed.max(1)))
             .map(|i| {
                 if i == 0 {
                     first
@@ -343,6 +351,14 @@ mod tests {
         let env = vars(&[("WHATBREAKS_SEED", "7")]).unwrap();
         let s = s.with_env(&env);
         assert_eq!((s.seed, s.seeds), (Some(7), 1));
+        // Runs per seed multiply with more seeds, and collapse to one on a replay.
+        let race = Settings {
+            runs_per_seed: 50,
+            ..Settings::default()
+        };
+        let more = vars(&[("WHATBREAKS_SEEDS", "3")]).unwrap();
+        assert_eq!(race.clone().with_env(&more).seed_list(1).len(), 150);
+        assert_eq!(race.with_env(&env).seed_list(7), vec![7]);
         let list = Settings {
             seeds: 3,
             ..Settings::default()

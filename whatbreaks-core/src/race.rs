@@ -516,16 +516,19 @@ impl RaceTest {
     pub fn new() -> Self {
         RaceTest {
             settings: Settings {
-                seeds: DEFAULT_SCHEDULES,
+                runs_per_seed: DEFAULT_SCHEDULES,
                 ..Settings::default()
             },
             mode: Mode::Random,
         }
     }
 
-    /// How many schedules to explore (each with its own seed; `WHATBREAKS_SEEDS` overrides).
+    /// How many schedules to explore per seed, each with its own derived seed.
+    ///
+    /// `WHATBREAKS_SEEDS=n` (or `.seeds(n)`) explores `n × schedules`; a replay
+    /// (`WHATBREAKS_SEED` alone) runs exactly the one schedule it names.
     pub fn schedules(mut self, schedules: u32) -> Self {
-        self.settings.seeds = schedules.max(1);
+        self.settings.runs_per_seed = schedules.max(1);
         self
     }
 
@@ -556,9 +559,9 @@ impl RaceTest {
     {
         let mode = self.mode;
         let time_limit = self.settings.time_limit;
-        let schedules = self.settings.seeds;
         run_seeds_in_one(&self.settings, "race", move |seeds, limits| {
             let seeds = seeds.to_vec();
+            let schedules = seeds.len() as u32;
             let run = sim::simulate(limits, move || async move {
                 let mut tried = 0usize;
                 for seed in seeds {
@@ -738,7 +741,12 @@ mod tests {
             assert_eq!(*c.lock().await, 3);
         });
         assert!(r.is_clean(), "{r}");
-        assert_eq!(r.figure("schedules"), Some("200"));
+        // 200 schedules, or more under `WHATBREAKS_SEEDS`: every one of them ran.
+        assert_eq!(
+            r.figure("schedules"),
+            Some(r.seeds.len().to_string().as_str())
+        );
+        assert!(r.seeds.len() >= 200);
     }
 
     #[test]
