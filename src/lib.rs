@@ -134,7 +134,7 @@
 //! | variable | attribute / builder | default | meaning |
 //! |---|---|---|---|
 //! | `WHATBREAKS_SEED` | `seed` | random, printed | first seed to run |
-//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones) |
+//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones); a race test explores `schedules` per seed |
 //! | `WHATBREAKS_TIME_LIMIT` | `time_limit` | `1h` | virtual-time limit of one run |
 //! | `WHATBREAKS_WATCHDOG` | `watchdog` | `60s` | wall-clock limit of one run |
 //! | `WHATBREAKS_QUIET` | | `0` | `1` hides the seed line printed at the start |
