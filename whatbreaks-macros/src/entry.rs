@@ -470,3 +470,70 @@ fn type_path(ty: &str) -> String {
         format!("whatbreaks::{ty}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expansion snapshots: what the attribute turns a function into. A change here is a
+    //! change in what users' tests compile to; update the snapshot on purpose only.
+    use super::*;
+    use crate::specs;
+
+    fn expand_str(spec: &Spec, args: TokenStream, item: TokenStream) -> String {
+        expand(spec, args, item).to_string()
+    }
+
+    #[test]
+    fn herd_test_expands_into_a_test_over_the_builder() {
+        let out = expand_str(
+            &specs::HERD,
+            quote!(clients = 10, outage = "0s..2s", seed = 0x5eed),
+            quote! {
+                #[ignore]
+                async fn t(upstream: whatbreaks::Upstream) { let _ = upstream; }
+            },
+        );
+        assert_eq!(
+            out,
+            "# [ignore] # [:: core :: prelude :: v1 :: test] fn t () { \
+             let __whatbreaks_scenario = :: whatbreaks :: HerdTest :: new () \
+             . clients (10) \
+             . outage (:: core :: time :: Duration :: from_millis (0) .. :: core :: time :: Duration :: from_millis (2000)) \
+             . seed (24301u64) ; \
+             :: whatbreaks :: __private :: finish (__whatbreaks_scenario . run (move | upstream : whatbreaks :: Upstream | async move { let _ = upstream ; })) ; }"
+        );
+    }
+
+    #[test]
+    fn race_test_takes_no_arguments_and_passes_choices_through() {
+        let out = expand_str(
+            &specs::RACE,
+            quote!(schedules = 50, mode = "pct"),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains(":: whatbreaks :: RaceTest :: new () . schedules (50) . mode (\"pct\")"),
+            "{out}"
+        );
+        assert!(out.contains("run (move | | async move { })"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_add_compile_errors() {
+        let out = expand_str(
+            &specs::HERD,
+            quote!(clientz = 1),
+            quote!(
+                fn t(u: whatbreaks::Upstream) {}
+            ),
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("unknown argument `clientz`"), "{out}");
+        assert!(out.contains("the `async` keyword is missing"), "{out}");
+        assert!(
+            out.ends_with("fn t (u : whatbreaks :: Upstream) { }"),
+            "{out}"
+        );
+    }
+}
