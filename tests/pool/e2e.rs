@@ -42,14 +42,5 @@ fn failure_output_has_the_documented_shape() {
 
 #[test]
 fn the_replay_line_reproduces_the_failure() {
-    let (_, first) = run_fixture(&[]);
-    let seed = first
-        .split("replay    WHATBREAKS_SEED=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no replay line in:\n{first}"))
-        .to_string();
-    let (ok, again) = run_fixture(&[("WHATBREAKS_SEED", &seed)]);
-    assert!(!ok);
-    assert_eq!(finding(&first), finding(&again), "same seed, same finding");
+    support::assert_replay_reproduces(FIXTURE, "whatbreaks: connection leak");
 }

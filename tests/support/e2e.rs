@@ -83,3 +83,22 @@ pub(crate) fn expected_seeds(seeds: u32) -> usize {
     let settings = settings.with_env(&env);
     (settings.seeds * settings.runs_per_seed) as usize
 }
+
+/// Runs `fixture` with a fresh seed, reads the seed off its replay line, runs it again with
+/// that seed, and checks that it fails with the same finding (the one starting with `start`).
+pub(crate) fn assert_replay_reproduces(fixture: &str, start: &str) {
+    let (_, first) = run_fixture(fixture, &[]);
+    let seed = first
+        .split("replay    WHATBREAKS_SEED=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no replay line in:\n{first}"))
+        .to_string();
+    let (ok, again) = run_fixture(fixture, &[("WHATBREAKS_SEED", &seed)]);
+    assert!(!ok, "the replay must fail too:\n{again}");
+    assert_eq!(
+        finding(&first, start),
+        finding(&again, start),
+        "same seed, same finding"
+    );
+}
