@@ -13,6 +13,17 @@ fn trace(seed: u64) -> (u64, String) {
 }
 
 #[test]
+fn reference_trace_is_pinned() {
+    crate::support::assert_trace_pinned(
+        trace,
+        (
+            0x6b84b5f4411f343e,
+            "9/9 exactly once, 1 stale write(s) rejected".to_string(),
+        ),
+    );
+}
+
+#[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     // The boot delay of instance 1 is drawn from the seed, so commit times differ.
     crate::support::assert_seeds_replay(trace);

@@ -13,6 +13,17 @@ fn trace(seed: u64) -> (u64, String) {
 }
 
 #[test]
+fn reference_trace_is_pinned() {
+    crate::support::assert_trace_pinned(
+        trace,
+        (
+            0x6b59065cc7708c8a,
+            "largest same-ms cohort 5/300 (1.7%)".to_string(),
+        ),
+    );
+}
+
+#[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     crate::support::assert_seeds_replay(trace);
 }

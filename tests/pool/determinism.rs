@@ -19,6 +19,17 @@ fn trace(seed: u64) -> (u64, String) {
 }
 
 #[test]
+fn reference_trace_is_pinned() {
+    crate::support::assert_trace_pinned(
+        trace,
+        (
+            0xe62c70a41f26b2ad,
+            "p99 acquire wait 0s, peak 4/4 in use".to_string(),
+        ),
+    );
+}
+
+#[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     crate::support::assert_seeds_replay(trace);
 }

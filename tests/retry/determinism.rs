@@ -21,6 +21,17 @@ fn trace(seed: u64) -> (u64, String) {
 }
 
 #[test]
+fn reference_trace_is_pinned() {
+    crate::support::assert_trace_pinned(
+        trace,
+        (
+            0xa948dfa8e1f7320d,
+            "1.07 calls per request, no duplicate effects".to_string(),
+        ),
+    );
+}
+
+#[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     crate::support::assert_seeds_replay(trace);
 }

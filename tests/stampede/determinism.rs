@@ -13,6 +13,17 @@ fn trace(seed: u64) -> (u64, String) {
 }
 
 #[test]
+fn reference_trace_is_pinned() {
+    crate::support::assert_trace_pinned(
+        trace,
+        (
+            0xdba956aa21a0bd4a,
+            "9 loads of one key per expiry (23/24 expiries)".to_string(),
+        ),
+    );
+}
+
+#[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     crate::support::assert_seeds_replay(trace);
 }

@@ -72,6 +72,20 @@ pub(crate) fn assert_seeds_replay<K: PartialEq + std::fmt::Debug>(trace: impl Fn
     assert_ne!(trace(1).0, trace(2).0, "different seeds, different runs");
 }
 
+/// The reference run of a detector keeps its trace across refactors: `expected` pins the
+/// trace hash (and key figure) of seed `0x5eed`, measured before the 0.2 layout change.
+pub(crate) fn assert_trace_pinned<K: PartialEq + std::fmt::Debug>(
+    trace: impl Fn(u64) -> (u64, K),
+    expected: (u64, K),
+) {
+    let got = trace(0x5eed);
+    assert_eq!(
+        got, expected,
+        "the reference run of seed 0x5eed changed its trace: {:#018x}",
+        got.0
+    );
+}
+
 /// How many seeds a scenario asked for `seeds` actually runs: the environment wins
 /// (`WHATBREAKS_SEEDS=200 cargo test` hunts for rare failures; a replay runs one seed).
 pub(crate) fn expected_seeds(seeds: u32) -> usize {
