@@ -190,12 +190,15 @@
     unreachable_pub
 )]
 
+pub use whatbreaks_core::components::{db, store, upstream};
+pub use whatbreaks_core::detectors::{herd, race};
+pub use whatbreaks_core::report::{self, html};
+pub use whatbreaks_core::runtime::{sim, sync};
+pub use whatbreaks_core::scenario::{self, config, regressions};
 pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream,
-    UpstreamError, config, db, herd, join, race, report, rng, scenario, sim, spawn, spec, store,
-    sync, upstream,
+    UpstreamError, join, rng, spawn, spec,
 };
-pub use whatbreaks_core::{html, regressions};
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///
@@ -284,7 +287,8 @@ pub use whatbreaks_macros::herd_test;
 /// ```
 pub use whatbreaks_macros::race_test;
 
-pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest, stampede};
+pub use whatbreaks_core::detectors::stampede;
+pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest};
 
 /// Cache stampede: checks that a cold or expiring hot key sends at most one load per key to
 /// the database, counted across every instance of the service.
@@ -359,9 +363,11 @@ pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest, stampede};
 /// ```
 pub use whatbreaks_macros::stampede_test;
 
+pub use whatbreaks_core::components::cluster;
+pub use whatbreaks_core::detectors::double_execution;
+pub use whatbreaks_core::runtime::clock;
 pub use whatbreaks_core::{
-    DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken, clock, cluster,
-    double_execution,
+    DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken,
 };
 
 /// Double execution: checks that each scheduled occurrence commits exactly once across
@@ -421,9 +427,9 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::double_execution_test;
 
-pub use whatbreaks_core::{
-    LeakEnv, LeakTest, ScaleTest, install_counting_allocator, leak, measure, scale, sink, table,
-};
+pub use whatbreaks_core::components::{measure, sink, table};
+pub use whatbreaks_core::detectors::{leak, scale};
+pub use whatbreaks_core::{LeakEnv, LeakTest, ScaleTest, install_counting_allocator};
 
 /// Slow leak: checks that memory, and any gauge, does not grow with every cycle.
 ///
@@ -532,9 +538,16 @@ pub use whatbreaks_macros::leak_test;
 /// ```
 pub use whatbreaks_macros::scale_test;
 
-pub use whatbreaks_core::{
-    ManualConn, PoolTest, PooledConn, QueryError, SimPool, pool, pool_watch,
-};
+pub use whatbreaks_core::detectors::pool::watch as pool_watch;
+pub use whatbreaks_core::{ManualConn, PoolTest, PooledConn, QueryError, SimPool};
+
+/// Connection pools: the simulated pool ([`SimPool`], from
+/// [`whatbreaks_core::components::pool`]) and its detector ([`PoolTest`], from
+/// [`whatbreaks_core::detectors::pool`]), under one name.
+pub mod pool {
+    pub use whatbreaks_core::components::pool::*;
+    pub use whatbreaks_core::detectors::pool::*;
+}
 
 /// Connection pools: checks that every connection comes back, that no acquire waits forever,
 /// and that pool deadlock is reported instead of hanging.
@@ -590,7 +603,8 @@ pub use whatbreaks_core::{
 /// ```
 pub use whatbreaks_macros::pool_test;
 
-pub use whatbreaks_core::{RetryStormTest, backoff, storm};
+pub use whatbreaks_core::RetryStormTest;
+pub use whatbreaks_core::detectors::{backoff, storm};
 
 /// Retry storm and duplicate side effects: checks what retries do to a degraded upstream and
 /// to the effects it commits.
@@ -670,4 +684,4 @@ pub use whatbreaks_core::features::*;
 
 /// Real-time mode for checks against real services (`postgres`, `redis` features): see
 /// [`whatbreaks_core::realtime`].
-pub use whatbreaks_core::realtime;
+pub use whatbreaks_core::backends::realtime;

@@ -37,65 +37,42 @@
     unreachable_pub
 )]
 
-pub mod backoff;
-pub mod clock;
-pub mod cluster;
-pub mod config;
-pub mod db;
-pub mod double_execution;
-pub mod herd;
-pub mod html;
-#[cfg(feature = "http")]
-pub mod http;
-pub mod leak;
-pub mod measure;
-pub mod pool;
-pub mod pool_watch;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-pub mod race;
-pub mod realtime;
-#[cfg(feature = "redis")]
-pub mod redis;
-pub mod regressions;
+pub mod backends;
+pub mod components;
+pub mod detectors;
+pub mod probes;
 pub mod report;
-pub mod scale;
+pub mod runtime;
 pub mod scenario;
-pub mod sim;
-pub mod sink;
 pub mod spec;
-pub mod stampede;
-pub mod store;
-pub mod storm;
-pub mod sync;
-pub mod table;
-pub mod upstream;
 
-pub use cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
-pub use double_execution::DoubleExecutionTest;
-pub use herd::HerdTest;
-pub use leak::{LeakEnv, LeakTest};
-pub use measure::CountingAllocator;
-pub use pool::{ManualConn, PoolTest, PooledConn, QueryError, SimPool};
-pub use race::{RaceTest, spawn};
+pub use components::cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};
+pub use components::measure::CountingAllocator;
+pub use components::pool::{ManualConn, PooledConn, QueryError, SimPool};
+pub use components::store::{SimCache, SimDb};
+pub use components::upstream::{Request, Response, Upstream, UpstreamError};
+pub use detectors::double_execution::DoubleExecutionTest;
+pub use detectors::herd::HerdTest;
+pub use detectors::leak::{LeakEnv, LeakTest};
+pub use detectors::pool::PoolTest;
+pub use detectors::race::RaceTest;
+pub use detectors::scale::ScaleTest;
+pub use detectors::stampede::{StampedeEnv, StampedeTest};
+pub use detectors::storm::RetryStormTest;
 pub use report::{Finding, FindingKind, Report};
-pub use scale::ScaleTest;
-pub use sim::rng;
-pub use stampede::{StampedeEnv, StampedeTest};
-pub use store::{SimCache, SimDb};
-pub use storm::RetryStormTest;
-pub use upstream::{Request, Response, Upstream, UpstreamError};
+pub use runtime::explorer::spawn;
+pub use runtime::sim::rng;
 
 /// The modules behind cargo features, for the facade to re-export with a glob (so it sees
 /// them whenever the feature is on, whichever crate turned it on).
 #[doc(hidden)]
 pub mod features {
-    #[cfg(feature = "http")]
-    pub use crate::http;
     #[cfg(feature = "postgres")]
-    pub use crate::postgres;
+    pub use crate::backends::postgres;
     #[cfg(feature = "redis")]
-    pub use crate::redis;
+    pub use crate::backends::redis;
+    #[cfg(feature = "http")]
+    pub use crate::probes::http;
 }
 
 /// Support for the attribute macros. Not public API: names and signatures change freely.
@@ -109,7 +86,7 @@ pub mod __private {
     #[track_caller]
     pub fn finish(report: Report) {
         if !report.is_clean() {
-            let saved = match crate::regressions::save(&report) {
+            let saved = match crate::scenario::regressions::save(&report) {
                 Some(path) => format!(
                     "\n  saved     seed {:#x} to {}: this test replays it before new seeds from now on (check the file in)",
                     report.seed(),

@@ -1,0 +1,1005 @@
+//! Simulated backends on the virtual clock: a Redis-like cache and a database double.
+//!
+//! Both are cheap, clonable handles to shared state: clone them into as many simulated
+//! instances as a scenario has, and every instance sees the same data, the way every replica
+//! of a service sees the same Redis and the same PostgreSQL.
+//!
+//! - [`SimCache`] is Redis-like: [`get`](SimCache::get), [`set`](SimCache::set) with a TTL,
+//!   [`set_nx`](SimCache::set_nx) with a TTL (the building block of a lock or lease),
+//!   [`del`](SimCache::del), [`incr`](SimCache::incr), and [`get_with_ttl`](SimCache::get_with_ttl)
+//!   (a `GET` and a `PTTL` in one round trip). TTLs run on tokio's clock, so inside a
+//!   simulation they follow virtual time. Every operation takes a simulated latency
+//!   (default 1 ms) and takes effect atomically when it completes.
+//! - [`SimDb`] is a database double. [`load`](SimDb::load) returns a key's row after a
+//!   simulated latency (default 100 ms) and records every load: key, start, end, client,
+//!   and whether it failed. Failures can be injected in a window of virtual time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use whatbreaks_core::components::store::{SimCache, SimDb};
+//!
+//! let rt = tokio::runtime::Builder::new_current_thread()
+//!     .enable_time()
+//!     .start_paused(true)
+//!     .build()
+//!     .unwrap();
+//! rt.block_on(async {
+//!     let (cache, db) = (SimCache::new(), SimDb::new());
+//!     assert_eq!(cache.get("product:1").await, None);
+//!     let row = db.load("1").await.unwrap();
+//!     cache.set("product:1", row.clone(), Duration::from_secs(60)).await;
+//!     assert_eq!(cache.get("product:1").await, Some(row));
+//!     tokio::time::sleep(Duration::from_secs(61)).await;
+//!     assert_eq!(cache.get("product:1").await, None, "expired on the virtual clock");
+//!     assert_eq!(db.loads_of("1"), 1);
+//! });
+//! ```
+
+use crate::components::db::{Tables, Write, shown, trace};
+/// A generated table with a streaming cursor (the Contract path `whatbreaks::store::Table`).
+pub use crate::components::table::Table;
+use crate::runtime::explorer;
+use crate::runtime::sim::{self, ClientId};
+use crate::spec::format_duration;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Virtual time for records: since the simulation started, or since the component's first
+/// use outside a simulation.
+fn clock(epoch: &mut Option<Instant>) -> Duration {
+    if sim::in_simulation() {
+        return sim::now();
+    }
+    epoch.get_or_insert_with(Instant::now).elapsed()
+}
+
+async fn delay(latency: Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SimCache
+// ---------------------------------------------------------------------------------------
+
+/// An error from [`SimCache::incr`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheError {
+    /// The key holds a value that is not an integer (Redis: `ERR value is not an integer`).
+    NotAnInteger {
+        /// The key.
+        key: String,
+    },
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::NotAnInteger { key } => {
+                write!(f, "cache key `{key}` does not hold an integer")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+#[derive(Debug)]
+struct Entry {
+    value: String,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|at| at > now)
+    }
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entries: BTreeMap<String, Entry>,
+    ops: u64,
+}
+
+#[derive(Debug)]
+struct CacheInner {
+    latency: Duration,
+    state: Mutex<CacheState>,
+}
+
+/// A Redis-like cache on the virtual clock; a clonable handle to shared state.
+///
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct SimCache {
+    inner: Arc<CacheInner>,
+}
+
+impl Default for SimCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimCache {
+    /// An empty cache with 1 ms latency per operation.
+    pub fn new() -> Self {
+        Self::with_latency(Duration::from_millis(1))
+    }
+
+    /// An empty cache with this latency per operation.
+    pub fn with_latency(latency: Duration) -> Self {
+        SimCache {
+            inner: Arc::new(CacheInner {
+                latency,
+                state: Mutex::new(CacheState::default()),
+            }),
+        }
+    }
+
+    /// The latency of one operation.
+    pub fn latency(&self) -> Duration {
+        self.inner.latency
+    }
+
+    /// Runs `f` on the state after the latency, with expired entries removed first.
+    async fn op<R>(&self, key: &str, f: impl FnOnce(&mut CacheState, Instant) -> R) -> R {
+        delay(self.inner.latency).await;
+        sim::touch();
+        let now = Instant::now();
+        let mut st = self.inner.state.lock();
+        st.ops += 1;
+        if st.entries.get(key).is_some_and(|e| !e.live(now)) {
+            st.entries.remove(key);
+        }
+        f(&mut st, now)
+    }
+
+    /// The value of `key`, or `None` when it is absent or expired (Redis `GET`).
+    pub async fn get(&self, key: &str) -> Option<String> {
+        self.op(key, |st, _| st.entries.get(key).map(|e| e.value.clone()))
+            .await
+    }
+
+    /// The value of `key` with its remaining time to live (`None` for no expiry), in one
+    /// round trip (Redis `GET` and `PTTL` pipelined). What probabilistic early refresh needs.
+    pub async fn get_with_ttl(&self, key: &str) -> Option<(String, Option<Duration>)> {
+        self.op(key, |st, now| {
+            st.entries.get(key).map(|e| {
+                (
+                    e.value.clone(),
+                    e.expires.map(|at| at.saturating_duration_since(now)),
+                )
+            })
+        })
+        .await
+    }
+
+    /// Stores `value` under `key`, expiring after `ttl` (Redis `SET key value PX ttl`).
+    pub async fn set(&self, key: &str, value: impl Into<String>, ttl: Duration) {
+        let value = value.into();
+        self.op(key, |st, now| {
+            st.entries.insert(
+                key.to_string(),
+                Entry {
+                    value,
+                    expires: Some(now + ttl),
+                },
+            );
+        })
+        .await
+    }
+
+    /// Stores `value` under `key` without expiry (Redis `SET key value`).
+    pub async fn set_persistent(&self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        self.op(key, |st, _| {
+            st.entries.insert(
+                key.to_string(),
+                Entry {
+                    value,
+                    expires: None,
+                },
+            );
+        })
+        .await
+    }
+
+    /// Stores `value` under `key` only if the key is absent, expiring after `ttl`; true when
+    /// it was stored (Redis `SET key value NX PX ttl`). The building block of a lock or a
+    /// lease: whoever stores the key holds it until it is deleted or expires.
+    pub async fn set_nx(&self, key: &str, value: impl Into<String>, ttl: Duration) -> bool {
+        let value = value.into();
+        self.op(key, |st, now| {
+            if st.entries.contains_key(key) {
+                return false;
+            }
+            st.entries.insert(
+                key.to_string(),
+                Entry {
+                    value,
+                    expires: Some(now + ttl),
+                },
+            );
+            true
+        })
+        .await
+    }
+
+    /// Deletes `key`; true when it existed (Redis `DEL`).
+    pub async fn del(&self, key: &str) -> bool {
+        self.op(key, |st, _| st.entries.remove(key).is_some()).await
+    }
+
+    /// Adds one to the integer under `key` (an absent key counts as 0) and returns the new
+    /// value, keeping any expiry (Redis `INCR`).
+    pub async fn incr(&self, key: &str) -> Result<i64, CacheError> {
+        self.op(key, |st, _| {
+            let entry = st.entries.entry(key.to_string()).or_insert(Entry {
+                value: "0".into(),
+                expires: None,
+            });
+            let n: i64 = entry
+                .value
+                .parse()
+                .map_err(|_| CacheError::NotAnInteger { key: key.into() })?;
+            let n = n.checked_add(1).ok_or(CacheError::NotAnInteger {
+                key: key.to_string(),
+            })?;
+            entry.value = n.to_string();
+            Ok(n)
+        })
+        .await
+    }
+
+    /// The value of `key` now, without latency (for assertions and detectors).
+    pub fn peek(&self, key: &str) -> Option<String> {
+        let now = Instant::now();
+        let st = self.inner.state.lock();
+        st.entries
+            .get(key)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone())
+    }
+
+    /// Operations served so far.
+    pub fn ops(&self) -> u64 {
+        self.inner.state.lock().ops
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SimDb
+// ---------------------------------------------------------------------------------------
+
+/// An error from the database double.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbError {
+    /// The load failed (an injected failure: the database is down or timing out).
+    Unavailable {
+        /// The key that was loaded.
+        key: String,
+    },
+    /// A unique constraint refused a second row with this key.
+    UniqueViolation {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable { key } => write!(f, "database unavailable loading `{key}`"),
+            DbError::UniqueViolation { table, key } => {
+                write!(
+                    f,
+                    "duplicate key {table}[{key}] violates its unique constraint"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// One recorded database load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// The key loaded.
+    pub key: String,
+    /// When the load started (virtual time).
+    pub at: Duration,
+    /// When it finished (equal to `at` while it is in flight).
+    pub done: Duration,
+    /// The client whose task made the load, if any.
+    pub client: Option<ClientId>,
+    /// Whether it failed.
+    pub failed: bool,
+    /// Loads of any key in flight when this one started, this one included.
+    pub in_flight: usize,
+}
+
+#[derive(Clone, Debug)]
+struct DbConfig {
+    name: String,
+    latency: Duration,
+    failing: Vec<Range<Duration>>,
+    fail_rate: f64,
+    table_latency: Duration,
+}
+
+/// The database's mutable state. One struct so that later features (tables, transactions,
+/// row locks) add fields here without changing the handle.
+#[derive(Debug, Default)]
+struct DbState {
+    epoch: Option<Instant>,
+    /// Every load, in start order.
+    loads: Vec<Load>,
+    /// Explicit rows; keys without one load a row derived from the key.
+    rows: BTreeMap<String, String>,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Tables, constraints and row locks (see [`crate::components::db`]).
+    tables: Tables,
+}
+
+#[derive(Debug)]
+struct DbInner {
+    config: DbConfig,
+    state: Mutex<DbState>,
+    /// Woken when a transaction releases its row locks.
+    unlocked: tokio::sync::Notify,
+}
+
+/// A database double: loads with latency, per-key load counts, injected failures; a
+/// clonable handle to shared state.
+///
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct SimDb {
+    inner: Arc<DbInner>,
+}
+
+/// Builds a [`SimDb`] with latency and injected failures.
+#[derive(Clone, Debug)]
+pub struct SimDbBuilder {
+    config: DbConfig,
+}
+
+impl SimDbBuilder {
+    /// Latency of one load (default 100 ms).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.config.latency = latency;
+        self
+    }
+
+    /// Loads that start inside `window` fail after the latency (add as many as needed).
+    pub fn failing(mut self, window: Range<Duration>) -> Self {
+        self.config.failing.push(window);
+        self
+    }
+
+    /// Loads fail with probability `rate`, drawn from the simulation's seed.
+    pub fn fail_rate(mut self, rate: f64) -> Self {
+        self.config.fail_rate = rate;
+        self
+    }
+
+    /// Largest seeded latency of a table operation (default 2 ms; zero makes every
+    /// operation a bare await point, so only the race explorer's choices order them).
+    pub fn table_latency(mut self, max: Duration) -> Self {
+        self.config.table_latency = max;
+        self
+    }
+
+    /// The database.
+    pub fn build(self) -> SimDb {
+        SimDb {
+            inner: Arc::new(DbInner {
+                config: self.config,
+                state: Mutex::new(DbState::default()),
+                unlocked: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+}
+
+impl Default for SimDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimDb {
+    /// A healthy database named `db` with 100 ms load latency.
+    pub fn new() -> Self {
+        Self::builder("db").build()
+    }
+
+    /// A builder for a database named `name` (used in messages).
+    pub fn builder(name: impl Into<String>) -> SimDbBuilder {
+        SimDbBuilder {
+            config: DbConfig {
+                name: name.into(),
+                latency: Duration::from_millis(100),
+                failing: Vec::new(),
+                fail_rate: 0.0,
+                table_latency: Duration::from_millis(2),
+            },
+        }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    /// The latency of one load.
+    pub fn latency(&self) -> Duration {
+        self.inner.config.latency
+    }
+
+    /// One phrase about the database, e.g. ``db `db` (100ms per load, loads fail 0s..1s)``.
+    pub fn describe(&self) -> String {
+        let c = &self.inner.config;
+        let mut s = format!("db `{}` ({} per load", c.name, format_duration(c.latency));
+        for w in &c.failing {
+            s.push_str(&format!(
+                ", loads fail {}..{}",
+                format_duration(w.start),
+                format_duration(w.end)
+            ));
+        }
+        if c.fail_rate > 0.0 {
+            s.push_str(&format!(", {:.0}% of loads fail", c.fail_rate * 100.0));
+        }
+        s.push(')');
+        s
+    }
+
+    /// Sets the row of `key` (without latency); other keys load a row derived from the key.
+    pub fn put_row(&self, key: &str, row: impl Into<String>) {
+        self.inner
+            .state
+            .lock()
+            .rows
+            .insert(key.to_string(), row.into());
+    }
+
+    /// Loads the row of `key` (`SELECT * FROM … WHERE id = $1`): after the latency, the row
+    /// as a `String`, or an error when a failure is injected. Every load is recorded.
+    pub async fn load(&self, key: &str) -> Result<String, DbError> {
+        let c = &self.inner.config;
+        let index = {
+            let mut st = self.inner.state.lock();
+            let at = clock(&mut st.epoch);
+            st.in_flight += 1;
+            st.max_in_flight = st.max_in_flight.max(st.in_flight);
+            let in_flight = st.in_flight;
+            st.loads.push(Load {
+                key: key.to_string(),
+                at,
+                done: at,
+                client: sim::current_client(),
+                failed: false,
+                in_flight,
+            });
+            st.loads.len() - 1
+        };
+        sim::touch();
+        let started = self.inner.state.lock().loads[index].at;
+        let fails = c.failing.iter().any(|w| w.contains(&started)) || sim::chance(c.fail_rate);
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(started),
+            key,
+            client = sim::current_client(),
+            in_flight = self.inner.state.lock().loads[index].in_flight,
+            fails,
+            "database load"
+        );
+        // Finish the record even if the caller drops the future mid-load.
+        let guard = FinishLoad {
+            db: self,
+            index,
+            failed: true,
+        };
+        delay(c.latency).await;
+        sim::touch();
+        let mut guard = guard;
+        guard.failed = fails;
+        drop(guard);
+        if fails {
+            return Err(DbError::Unavailable { key: key.into() });
+        }
+        let st = self.inner.state.lock();
+        Ok(st
+            .rows
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("{{\"id\":\"{key}\",\"name\":\"item {key}\"}}")))
+    }
+
+    /// Every load so far, in start order.
+    pub fn loads(&self) -> Vec<Load> {
+        self.inner.state.lock().loads.clone()
+    }
+
+    /// Runs `f` on the loads without copying them.
+    pub fn with_loads<R>(&self, f: impl FnOnce(&[Load]) -> R) -> R {
+        f(&self.inner.state.lock().loads)
+    }
+
+    /// Loads of `key` so far.
+    pub fn loads_of(&self, key: &str) -> usize {
+        self.with_loads(|l| l.iter().filter(|l| l.key == key).count())
+    }
+
+    /// Loads per key, in key order.
+    pub fn load_counts(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        self.with_loads(|loads| {
+            for l in loads {
+                *out.entry(l.key.clone()).or_insert(0) += 1;
+            }
+        });
+        out
+    }
+
+    /// Most loads in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.state.lock().max_in_flight
+    }
+
+    /// A hash of the load trace (key, times, client, outcome): equal for equal runs.
+    pub fn trace_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        self.with_loads(|loads| {
+            for l in loads {
+                eat(l.key.as_bytes());
+                eat(&(l.at.as_micros() as u64).to_le_bytes());
+                eat(&(l.done.as_micros() as u64).to_le_bytes());
+                eat(&l.client.map_or(u64::MAX, u64::from).to_le_bytes());
+                eat(&[u8::from(l.failed)]);
+            }
+        });
+        h
+    }
+}
+
+// Tables: string-keyed rows, unique constraints, transactions, row locks (crate::components::db).
+impl SimDb {
+    fn tables<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> R {
+        f(&mut self.inner.state.lock().tables)
+    }
+
+    async fn step(&self) {
+        explorer::latency(self.inner.config.table_latency).await;
+    }
+
+    /// Declares a unique constraint on the keys of `table` (returns the handle for chaining).
+    pub fn unique(self, table: &str) -> Self {
+        self.tables(|t| t.declare_unique(table));
+        self
+    }
+
+    /// Rows of `table` with `key`, committed (no await: for assertions).
+    pub fn count(&self, table: &str, key: &str) -> usize {
+        self.tables(|t| t.count(table, key))
+    }
+
+    /// All committed rows of `table` (no await: for assertions).
+    pub fn count_table(&self, table: &str) -> usize {
+        self.tables(|t| t.count_table(table))
+    }
+
+    /// The committed value of a row, without an await or a trace entry (for assertions).
+    pub fn peek(&self, table: &str, key: &str) -> Option<String> {
+        self.tables(|t| t.get(table, key))
+    }
+
+    /// `SELECT value FROM table WHERE key = $1 LIMIT 1`.
+    pub async fn get(&self, table: &str, key: &str) -> Option<String> {
+        self.step().await;
+        let v = self.tables(|t| t.get(table, key));
+        trace(format!("SELECT {table}[{key}] -> {}", shown(&v)));
+        v
+    }
+
+    /// `INSERT`; fails on a unique constraint.
+    ///
+    /// # Errors
+    /// [`DbError::UniqueViolation`] when `table` is unique and `key` exists.
+    pub async fn insert(
+        &self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> Result<(), DbError> {
+        self.write(Write::Insert {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+            ignore_conflict: false,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `INSERT … ON CONFLICT DO NOTHING`: true when the row was inserted.
+    pub async fn insert_or_ignore(&self, table: &str, key: &str, value: impl Into<String>) -> bool {
+        self.write(Write::Insert {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+            ignore_conflict: true,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// `UPDATE table SET value = $2 WHERE key = $1`: true when a row changed.
+    pub async fn update(&self, table: &str, key: &str, value: impl Into<String>) -> bool {
+        self.write(Write::Update {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// `DELETE FROM table WHERE key = $1`: true when rows were deleted.
+    pub async fn delete(&self, table: &str, key: &str) -> bool {
+        self.write(Write::Delete {
+            table: table.into(),
+            key: key.into(),
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    async fn write(&self, w: Write) -> Result<bool, DbError> {
+        self.step().await;
+        let r = self.tables(|t| t.apply(&w));
+        trace(describe(&w, &r, None));
+        r
+    }
+
+    /// `BEGIN`: a read-committed transaction. Dropping it without commit rolls it back.
+    pub async fn begin(&self) -> Transaction {
+        self.step().await;
+        let id = self.tables(Tables::new_tx);
+        trace(format!("BEGIN tx{id}"));
+        Transaction {
+            db: self.clone(),
+            id,
+            writes: Vec::new(),
+            open: true,
+        }
+    }
+}
+
+struct FinishLoad<'a> {
+    db: &'a SimDb,
+    index: usize,
+    failed: bool,
+}
+
+impl Drop for FinishLoad<'_> {
+    fn drop(&mut self) {
+        let mut st = self.db.inner.state.lock();
+        let done = clock(&mut st.epoch);
+        st.in_flight = st.in_flight.saturating_sub(1);
+        if let Some(l) = st.loads.get_mut(self.index) {
+            l.done = done;
+            l.failed = self.failed;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::sim::{RunLimits, run_clients, simulate};
+
+    fn limits() -> RunLimits {
+        RunLimits {
+            seed: 1,
+            time_limit: Duration::from_secs(3_600),
+            watchdog: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn cache_ttl_set_nx_del_incr_follow_virtual_time() {
+        let run = simulate(&limits(), || async {
+            let c = SimCache::new();
+            assert!(c.set_nx("lock", "a", Duration::from_secs(5)).await);
+            assert!(!c.set_nx("lock", "b", Duration::from_secs(5)).await);
+            assert_eq!(c.get("lock").await.as_deref(), Some("a"));
+            let (_, ttl) = c.get_with_ttl("lock").await.unwrap();
+            assert!(ttl.unwrap() <= Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert!(
+                c.set_nx("lock", "b", Duration::from_secs(5)).await,
+                "expired"
+            );
+            assert!(c.del("lock").await);
+            assert!(!c.del("lock").await);
+            assert_eq!(c.incr("n").await, Ok(1));
+            assert_eq!(c.incr("n").await, Ok(2));
+            c.set_persistent("s", "x").await;
+            assert!(c.incr("s").await.is_err());
+            assert_eq!(c.peek("n").as_deref(), Some("2"));
+            (sim::now(), c.ops())
+        });
+        let (t, ops) = run.value.unwrap();
+        assert!(
+            t >= Duration::from_secs(5) && t < Duration::from_secs(6),
+            "{t:?}"
+        );
+        assert_eq!(ops, 11);
+    }
+
+    #[test]
+    fn db_counts_loads_per_key_with_times_and_failures() {
+        let run = simulate(&limits(), || async {
+            let db = SimDb::builder("products")
+                .failing(Duration::ZERO..Duration::from_millis(50))
+                .build();
+            let d = db.clone();
+            run_clients(&[Duration::ZERO, Duration::from_millis(60)], move |_| {
+                let d = d.clone();
+                async move {
+                    let _ = d.load("1").await;
+                }
+            })
+            .await;
+            db
+        });
+        let db = run.value.unwrap();
+        let loads = db.loads();
+        assert_eq!(loads.len(), 2);
+        assert!(loads[0].failed && !loads[1].failed);
+        assert_eq!(loads[0].client, Some(0));
+        assert_eq!(loads[1].at, Duration::from_millis(60));
+        assert_eq!(loads[1].done, Duration::from_millis(160));
+        assert_eq!(loads[1].in_flight, 2);
+        assert_eq!(db.loads_of("1"), 2);
+        assert_eq!(db.max_in_flight(), 2);
+        assert!(
+            db.describe().contains("loads fail 0s..50ms"),
+            "{}",
+            db.describe()
+        );
+    }
+}
+
+fn describe(w: &Write, r: &Result<bool, DbError>, tx: Option<u64>) -> String {
+    let tx = tx.map(|t| format!(" (tx{t})")).unwrap_or_default();
+    match (w, r) {
+        (
+            Write::Insert {
+                table,
+                key,
+                ignore_conflict: true,
+                ..
+            },
+            Ok(false),
+        ) => {
+            format!("INSERT {table}[{key}] ON CONFLICT DO NOTHING -> skipped{tx}")
+        }
+        (Write::Insert { table, key, .. }, Ok(_)) => format!("INSERT {table}[{key}]{tx}"),
+        (Write::Insert { table, key, .. }, Err(_)) => {
+            format!("INSERT {table}[{key}] -> unique violation{tx}")
+        }
+        (Write::Update { table, key, value }, r) => {
+            let hit = if matches!(r, Ok(true)) {
+                ""
+            } else {
+                " -> no row"
+            };
+            format!("UPDATE {table}[{key}] = {value:?}{hit}{tx}")
+        }
+        (Write::Delete { table, key }, _) => format!("DELETE {table}[{key}]{tx}"),
+    }
+}
+
+/// A transaction on a [`SimDb`]: writes are buffered and become visible at [`commit`].
+///
+/// [`commit`]: Transaction::commit
+#[derive(Debug)]
+pub struct Transaction {
+    db: SimDb,
+    id: u64,
+    writes: Vec<Write>,
+    open: bool,
+}
+
+impl Transaction {
+    /// `SELECT … FOR UPDATE`: locks the row if it exists (waiting for another transaction's
+    /// lock on it), then reads it, seeing this transaction's own writes.
+    pub async fn select_for_update(&mut self, table: &str, key: &str) -> Option<String> {
+        self.db.step().await;
+        loop {
+            let notified = self.db.inner.unlocked.notified();
+            let attempt = self.db.tables(|t| t.try_lock(table, key, self.id));
+            match attempt {
+                Ok(_) => break,
+                Err(holder) => {
+                    trace(format!(
+                        "SELECT {table}[{key}] FOR UPDATE (tx{}) waits for tx{holder}",
+                        self.id
+                    ));
+                    notified.await;
+                }
+            }
+        }
+        let v = self.read(table, key);
+        trace(format!(
+            "SELECT {table}[{key}] FOR UPDATE (tx{}) -> {}",
+            self.id,
+            shown(&v)
+        ));
+        v
+    }
+
+    /// `SELECT` inside the transaction (no lock), seeing its own writes.
+    pub async fn get(&mut self, table: &str, key: &str) -> Option<String> {
+        self.db.step().await;
+        let v = self.read(table, key);
+        trace(format!(
+            "SELECT {table}[{key}] (tx{}) -> {}",
+            self.id,
+            shown(&v)
+        ));
+        v
+    }
+
+    fn read(&self, table: &str, key: &str) -> Option<String> {
+        let mut v = self.db.tables(|t| t.get(table, key));
+        for w in &self.writes {
+            match w {
+                Write::Insert {
+                    table: t,
+                    key: k,
+                    value,
+                    ..
+                } if t == table && k == key && v.is_none() => v = Some(value.clone()),
+                Write::Update {
+                    table: t,
+                    key: k,
+                    value,
+                } if t == table && k == key && v.is_some() => v = Some(value.clone()),
+                Write::Delete { table: t, key: k } if t == table && k == key => v = None,
+                _ => {}
+            }
+        }
+        v
+    }
+
+    /// Buffers an `INSERT` (checked against unique constraints at commit).
+    pub async fn insert(&mut self, table: &str, key: &str, value: impl Into<String>) {
+        self.buffer(Write::Insert {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+            ignore_conflict: false,
+        })
+        .await;
+    }
+
+    /// Buffers an `INSERT … ON CONFLICT DO NOTHING`.
+    pub async fn insert_or_ignore(&mut self, table: &str, key: &str, value: impl Into<String>) {
+        self.buffer(Write::Insert {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+            ignore_conflict: true,
+        })
+        .await;
+    }
+
+    /// Buffers an `UPDATE`.
+    pub async fn update(&mut self, table: &str, key: &str, value: impl Into<String>) {
+        self.buffer(Write::Update {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+        })
+        .await;
+    }
+
+    /// Buffers a `DELETE`.
+    pub async fn delete(&mut self, table: &str, key: &str) {
+        self.buffer(Write::Delete {
+            table: table.into(),
+            key: key.into(),
+        })
+        .await;
+    }
+
+    async fn buffer(&mut self, w: Write) {
+        self.db.step().await;
+        trace(describe(&w, &Ok(true), Some(self.id)).replace(')', ", buffered)"));
+        self.writes.push(w);
+    }
+
+    /// `COMMIT`: applies the writes in order, then releases the row locks. On a unique
+    /// violation nothing is applied and the transaction is rolled back.
+    ///
+    /// # Errors
+    /// [`DbError::UniqueViolation`] from a buffered insert.
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        self.db.step().await;
+        let writes = std::mem::take(&mut self.writes);
+        let id = self.id;
+        let result = self.db.tables(|t| {
+            // All or nothing: check every insert first.
+            for w in &writes {
+                if let Write::Insert {
+                    table,
+                    key,
+                    ignore_conflict: false,
+                    ..
+                } = w
+                {
+                    if t.count(table, key) > 0 && t.is_unique(table) {
+                        return Err(DbError::UniqueViolation {
+                            table: table.clone(),
+                            key: key.clone(),
+                        });
+                    }
+                }
+            }
+            for w in &writes {
+                let _ = t.apply(w);
+            }
+            Ok(())
+        });
+        trace(match &result {
+            Ok(()) => format!("COMMIT tx{id}"),
+            Err(e) => format!("COMMIT tx{id} -> {e}, rolled back"),
+        });
+        self.finish();
+        result
+    }
+
+    /// `ROLLBACK`: drops the writes and releases the row locks.
+    pub async fn rollback(mut self) {
+        self.db.step().await;
+        trace(format!("ROLLBACK tx{}", self.id));
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if self.open {
+            self.open = false;
+            self.db.tables(|t| t.release(self.id));
+            self.db.inner.unlocked.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

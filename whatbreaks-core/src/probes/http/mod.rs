@@ -1,0 +1,1282 @@
+//! Trust boundaries of HTTP services: auth-context leaks (IDOR), mass assignment, and
+//! unvalidated input stored as data. Needs the `http` cargo feature.
+//!
+//! Rust web services are `tower::Service<http::Request<_>>`s (an axum `Router` is one), and
+//! the probes call them in-process with `ServiceExt::oneshot`: no network, no server.
+//!
+//! - [`AuthProbe`] sends, for every endpoint and every pair of principals, requests as one
+//!   principal that name the other's identity or resources (in the path, the query, an
+//!   identity header such as `X-User-Id`, and the body), plus unauthenticated and
+//!   malformed-token requests. It flags another principal's data in a response, and a
+//!   state-changing request on another principal's resource that succeeds (read back as the
+//!   owner to show what changed).
+//! - [`MassAssignmentProbe`] derives hostile JSON bodies from one valid body with proptest
+//!   ([`hostile_bodies`]): extra privileged fields, oversized strings, invalid emails, wrong
+//!   types, nulls, unicode edge cases, duplicated keys. With a state oracle it flags a
+//!   privileged field that changed, invalid input that was stored, and 5xx answers, each with
+//!   the shrunk counterexample and the proptest seed.
+
+use crate::report::{Finding, FindingKind, Report, replay_line};
+use crate::runtime::rng::splitmix64;
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+
+/// The request body type probes send: any axum `Router` (and most tower HTTP services) accept it.
+pub type Body = http_body_util::Full<bytes::Bytes>;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use tower::{Service, ServiceExt};
+
+/// The pattern name of auth-context findings.
+pub const AUTH_PATTERN: &str = "auth-context leak";
+/// The pattern name of privileged-field findings.
+pub const MASS_ASSIGNMENT_PATTERN: &str = "mass assignment";
+/// The pattern name of stored-invalid-input findings.
+pub const INVALID_INPUT_PATTERN: &str = "unvalidated input";
+/// The pattern name of 5xx-on-hostile-input findings.
+pub const SERVER_ERROR_PATTERN: &str = "server error on hostile input";
+
+/// A request a probe is about to send; principals add their credentials to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// The method.
+    pub method: Method,
+    /// Path and query.
+    pub uri: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, if any (JSON text).
+    pub body: Option<String>,
+}
+
+impl ProbeRequest {
+    fn new(method: Method, uri: impl Into<String>) -> Self {
+        ProbeRequest {
+            method,
+            uri: uri.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: impl fmt::Display) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a JSON body (and `Content-Type: application/json`).
+    pub fn json(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self.header("content-type", "application/json")
+    }
+
+    fn to_http(&self) -> Request<Body> {
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.uri);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        builder
+            .body(Body::from(self.body.clone().unwrap_or_default()))
+            .expect("whatbreaks: the probe built an invalid request (check the endpoint template)")
+    }
+
+    /// One line for evidence: `GET /api/orders?userId=bob [X-User-Id: bob]`.
+    fn describe(&self) -> String {
+        let mut s = format!("{} {}", self.method, self.uri);
+        for (k, v) in &self.headers {
+            if !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("content-type") {
+                s.push_str(&format!(" [{k}: {v}]"));
+            }
+        }
+        if let Some(b) = &self.body {
+            s.push_str(&format!(" body {}", shorten(b, 80)));
+        }
+        s
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}… ({} chars)", s.chars().count())
+    }
+}
+
+/// What a service answered.
+#[derive(Clone, Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+async fn send<S, ResB>(service: &S, request: &ProbeRequest) -> Answer
+where
+    S: Service<Request<Body>, Response = Response<ResB>> + Clone,
+    S::Error: fmt::Debug,
+    ResB: http_body::Body,
+    ResB::Error: fmt::Debug,
+{
+    match service.clone().oneshot(request.to_http()).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = match response.into_body().collect().await {
+                Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+                Err(e) => format!("<body error: {e:?}>"),
+            };
+            Answer { status, body }
+        }
+        Err(e) => Answer {
+            status: 599,
+            body: format!("<service error: {e:?}>"),
+        },
+    }
+}
+
+type Auth = Arc<dyn Fn(ProbeRequest) -> ProbeRequest + Send + Sync>;
+
+struct Principal {
+    name: String,
+    auth: Auth,
+}
+
+/// Probes every endpoint for cross-principal access. See the [module docs](self).
+///
+/// `{owner}` in an endpoint template stands for a principal's name, `{resource}` for one of
+/// its resources. Resources must be recognisable in response bodies (an id that appears in
+/// the JSON of the resource).
+pub struct AuthProbe<S> {
+    service: S,
+    principals: Vec<Principal>,
+    resources: Vec<(String, String)>,
+    endpoints: Vec<(Method, String)>,
+    identity_headers: Vec<String>,
+}
+
+impl<S> fmt::Debug for AuthProbe<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthProbe")
+            .field(
+                "principals",
+                &self.principals.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
+            .field("resources", &self.resources)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a foreign identity travelled in a request.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Carrier {
+    Path,
+    Query(String),
+    Header(String),
+    Body,
+    NoCredentials,
+    BadToken,
+}
+
+impl fmt::Display for Carrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Carrier::Path => f.write_str("a path segment"),
+            Carrier::Query(k) => write!(f, "the query parameter `{k}`"),
+            Carrier::Header(h) => write!(f, "the header `{h}`"),
+            Carrier::Body => f.write_str("identity fields in the body"),
+            Carrier::NoCredentials => f.write_str("a request without credentials"),
+            Carrier::BadToken => f.write_str("a malformed token"),
+        }
+    }
+}
+
+impl<S> AuthProbe<S> {
+    /// A probe of `service` (an axum `Router`, or any cloneable `tower::Service`).
+    pub fn new(service: S) -> Self {
+        AuthProbe {
+            service,
+            principals: Vec::new(),
+            resources: Vec::new(),
+            endpoints: Vec::new(),
+            identity_headers: vec!["X-User-Id".into()],
+        }
+    }
+
+    /// A principal, and how its requests carry its credentials.
+    pub fn principal(
+        mut self,
+        name: impl Into<String>,
+        auth: impl Fn(ProbeRequest) -> ProbeRequest + Send + Sync + 'static,
+    ) -> Self {
+        self.principals.push(Principal {
+            name: name.into(),
+            auth: Arc::new(auth),
+        });
+        self
+    }
+
+    /// A resource owned by `owner`, recognisable by `id` in response bodies.
+    pub fn resource(mut self, owner: impl Into<String>, id: impl Into<String>) -> Self {
+        self.resources.push((owner.into(), id.into()));
+        self
+    }
+
+    /// An endpoint: a method and a template with `{owner}` and/or `{resource}`.
+    pub fn endpoint(mut self, method: Method, template: impl Into<String>) -> Self {
+        self.endpoints.push((method, template.into()));
+        self
+    }
+
+    /// Identity headers to try (default `X-User-Id`).
+    pub fn identity_header(mut self, name: impl Into<String>) -> Self {
+        self.identity_headers.push(name.into());
+        self
+    }
+
+    fn resources_of(&self, owner: &str) -> Vec<&str> {
+        self.resources
+            .iter()
+            .filter(|(o, _)| o == owner)
+            .map(|(_, id)| id.as_str())
+            .collect()
+    }
+
+    /// Concrete URIs of a template for one owner: one per resource when it names one.
+    fn uris(&self, template: &str, owner: &str) -> Vec<(String, Option<String>)> {
+        let with_owner = template.replace("{owner}", owner);
+        if template.contains("{resource}") {
+            self.resources_of(owner)
+                .into_iter()
+                .map(|r| (with_owner.replace("{resource}", r), Some(r.to_string())))
+                .collect()
+        } else {
+            vec![(with_owner, None)]
+        }
+    }
+
+    fn carrier(template: &str) -> Carrier {
+        let (path, query) = template.split_once('?').unwrap_or((template, ""));
+        let in_path = path.contains("{owner}") || path.contains("{resource}");
+        if in_path {
+            return Carrier::Path;
+        }
+        let key = query
+            .split('&')
+            .find(|kv| kv.contains("{owner}") || kv.contains("{resource}"))
+            .and_then(|kv| kv.split('=').next())
+            .unwrap_or("?");
+        Carrier::Query(key.to_string())
+    }
+
+    fn foreign_data(&self, body: &str, victim: &str) -> Vec<String> {
+        self.resources_of(victim)
+            .into_iter()
+            .filter(|id| body.contains(id))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One suspicious request and what came back.
+struct Leak {
+    attacker: String,
+    victim: String,
+    request: ProbeRequest,
+    status: u16,
+    data: Vec<String>,
+    carrier: Carrier,
+    read_back: Option<String>,
+}
+
+fn is_mutation(m: &Method) -> bool {
+    !(m == Method::GET || m == Method::HEAD || m == Method::OPTIONS)
+}
+
+impl<S, ResB> AuthProbe<S>
+where
+    S: Service<Request<Body>, Response = Response<ResB>> + Clone,
+    S::Error: fmt::Debug,
+    ResB: http_body::Body,
+    ResB::Error: fmt::Debug,
+{
+    /// Sends every probe and returns the findings; never panics.
+    pub async fn run(self) -> Report {
+        let started = std::time::Instant::now();
+        let mut leaks: BTreeMap<(usize, Carrier), Vec<Leak>> = BTreeMap::new();
+        let mut owner_reads = (0usize, 0usize);
+        let mut sent = 0usize;
+        // Reads first, so that mutations do not hide data from them.
+        let mut order: Vec<usize> = (0..self.endpoints.len()).collect();
+        order.sort_by_key(|&i| is_mutation(&self.endpoints[i].0));
+        for e in order {
+            let (method, template) = self.endpoints[e].clone();
+            for victim in &self.principals {
+                // The owner's own request: proves the probe can see data at all.
+                if !is_mutation(&method) {
+                    for (uri, _) in self.uris(&template, &victim.name) {
+                        let req = (victim.auth)(ProbeRequest::new(method.clone(), uri));
+                        let a = send(&self.service, &req).await;
+                        sent += 1;
+                        owner_reads.1 += 1;
+                        if (200..300).contains(&a.status)
+                            && !self.foreign_data(&a.body, &victim.name).is_empty()
+                        {
+                            owner_reads.0 += 1;
+                        }
+                    }
+                }
+                for attacker in self.principals.iter().filter(|p| p.name != victim.name) {
+                    for req in self.requests_naming(&method, &template, attacker, victim) {
+                        let (req, carrier) = req;
+                        let a = send(&self.service, &req).await;
+                        sent += 1;
+                        if let Some(leak) =
+                            self.judge(&method, attacker, victim, req, carrier, a).await
+                        {
+                            leaks
+                                .entry((e, leak.carrier.clone()))
+                                .or_default()
+                                .push(leak);
+                        }
+                    }
+                }
+                // No credentials, and a malformed token.
+                for (uri, _) in self.uris(&template, &victim.name) {
+                    for (carrier, req) in [
+                        (
+                            Carrier::NoCredentials,
+                            ProbeRequest::new(method.clone(), uri.clone()),
+                        ),
+                        (
+                            Carrier::BadToken,
+                            ProbeRequest::new(method.clone(), uri.clone())
+                                .bearer("not-a-valid-token"),
+                        ),
+                    ] {
+                        let a = send(&self.service, &req).await;
+                        sent += 1;
+                        let anon = Principal {
+                            name: "anonymous".into(),
+                            auth: Arc::new(|r| r),
+                        };
+                        if let Some(leak) =
+                            self.judge(&method, &anon, victim, req, carrier, a).await
+                        {
+                            leaks
+                                .entry((e, leak.carrier.clone()))
+                                .or_default()
+                                .push(leak);
+                        }
+                    }
+                }
+            }
+        }
+        let mut findings: Vec<Finding> = leaks
+            .into_iter()
+            .map(|((e, carrier), leaks)| self.finding(e, &carrier, &leaks))
+            .collect();
+        if owner_reads.1 > 0 && owner_reads.0 == 0 {
+            let mut f = Finding::bug(
+                "probe set-up",
+                "no owner could read their own data through any read endpoint, so leaks cannot be recognised",
+            );
+            f.kind = FindingKind::Harness;
+            f.evidence = vec![format!(
+                "{} owner reads, none returned 2xx with the owner's resource ids",
+                owner_reads.1
+            )];
+            f.fix = "check the principals' credentials, the endpoint templates and that resource ids appear in responses".into();
+            findings.push(f);
+        }
+        let replay = replay_line(0);
+        let replay = replay
+            .split_once(' ')
+            .map_or(replay.clone(), |(_, rest)| rest.to_string());
+        for f in &mut findings {
+            f.replay = replay.clone();
+        }
+        Report {
+            scenario: format!(
+                "{} principals, {} endpoints",
+                self.principals.len(),
+                self.endpoints.len()
+            ),
+            key_figure: if findings.is_empty() {
+                format!("{sent} cross-principal requests, none leaked")
+            } else {
+                format!(
+                    "{} leaking endpoint/carrier pair(s) in {sent} requests",
+                    findings.len()
+                )
+            },
+            figures: vec![("requests".into(), sent.to_string())],
+            findings,
+            seeds: vec![0],
+            wall_time: started.elapsed(),
+            charts: Vec::new(),
+        }
+    }
+
+    /// Requests as `attacker` that name `victim`: in the URI, an identity header, the body.
+    fn requests_naming(
+        &self,
+        method: &Method,
+        template: &str,
+        attacker: &Principal,
+        victim: &Principal,
+    ) -> Vec<(ProbeRequest, Carrier)> {
+        let mut out = Vec::new();
+        for (uri, _) in self.uris(template, &victim.name) {
+            out.push((
+                (attacker.auth)(ProbeRequest::new(method.clone(), uri)),
+                Self::carrier(template),
+            ));
+        }
+        // The attacker's own URI, with the victim's identity smuggled elsewhere. Not for
+        // templates that name a resource: there the URI already says whose it is (and a
+        // mutation would only change the attacker's own resource).
+        if template.contains("{resource}") {
+            return out;
+        }
+        if let Some((own, _)) = self.uris(template, &attacker.name).into_iter().next() {
+            for h in &self.identity_headers {
+                let req = (attacker.auth)(ProbeRequest::new(method.clone(), own.clone()))
+                    .header(h.clone(), victim.name.clone());
+                out.push((req, Carrier::Header(h.clone())));
+            }
+            if is_mutation(method) {
+                let body = serde_json::json!({
+                    "userId": victim.name, "user_id": victim.name, "ownerId": victim.name, "owner_id": victim.name
+                });
+                let req =
+                    (attacker.auth)(ProbeRequest::new(method.clone(), own)).json(body.to_string());
+                out.push((req, Carrier::Body));
+            }
+        }
+        out
+    }
+
+    async fn judge(
+        &self,
+        method: &Method,
+        attacker: &Principal,
+        victim: &Principal,
+        req: ProbeRequest,
+        carrier: Carrier,
+        a: Answer,
+    ) -> Option<Leak> {
+        if !(200..300).contains(&a.status) {
+            return None;
+        }
+        let data = self.foreign_data(&a.body, &victim.name);
+        let names_victim_resource = req.uri.contains(&victim.name)
+            || self
+                .resources_of(&victim.name)
+                .iter()
+                .any(|r| req.uri.contains(r));
+        let mutated = is_mutation(method) && names_victim_resource;
+        if data.is_empty() && !mutated {
+            return None;
+        }
+        let read_back = if mutated {
+            self.read_back(victim, &req.uri).await
+        } else {
+            None
+        };
+        Some(Leak {
+            attacker: attacker.name.clone(),
+            victim: victim.name.clone(),
+            request: req,
+            status: a.status,
+            data,
+            carrier,
+            read_back,
+        })
+    }
+
+    /// After a foreign mutation, reads the resource back as its owner through a read endpoint.
+    async fn read_back(&self, victim: &Principal, uri: &str) -> Option<String> {
+        let resource = self
+            .resources_of(&victim.name)
+            .into_iter()
+            .find(|r| uri.contains(r))?;
+        let (_, read) = self
+            .endpoints
+            .iter()
+            .find(|(m, t)| !is_mutation(m) && t.contains("{resource}"))?;
+        let read_uri = read
+            .replace("{owner}", &victim.name)
+            .replace("{resource}", resource);
+        let req = (victim.auth)(ProbeRequest::new(Method::GET, read_uri));
+        let a = send(&self.service, &req).await;
+        Some(format!(
+            "read back as {}: {} -> {}{}",
+            victim.name,
+            req.describe(),
+            a.status,
+            if a.status == 404 { " (it is gone)" } else { "" }
+        ))
+    }
+
+    fn finding(&self, e: usize, carrier: &Carrier, leaks: &[Leak]) -> Finding {
+        let (method, template) = &self.endpoints[e];
+        let data_leak = leaks.iter().any(|l| !l.data.is_empty());
+        let verdict = if data_leak {
+            format!("{method} {template} returns another principal's data")
+        } else {
+            format!("{method} {template} lets a principal change another principal's resource")
+        };
+        let mut f = Finding::bug(AUTH_PATTERN, verdict);
+        f.scenario = format!(
+            "principals {}, identity carried by {carrier}",
+            self.principals
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for l in leaks {
+            let what = if l.data.is_empty() {
+                format!("{} accepted", l.status)
+            } else {
+                format!("{} with {}'s {}", l.status, l.victim, l.data.join(", "))
+            };
+            f.evidence.push(format!(
+                "as {}: {} -> {what}",
+                l.attacker,
+                l.request.describe()
+            ));
+            if let Some(rb) = &l.read_back {
+                f.evidence.push(format!("  {rb}"));
+            }
+        }
+        f.fix = match carrier {
+            Carrier::NoCredentials | Carrier::BadToken => {
+                "require valid credentials on this endpoint: reject missing and malformed tokens with 401 before any lookup".into()
+            }
+            _ => "take the user from the verified credentials (the token), never from the path, query, headers or body; check that the authenticated user owns every resource before reading or changing it".into(),
+        };
+        f
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile inputs
+// ---------------------------------------------------------------------------------------
+
+/// Fields that a client must never set, tried by default as extra fields.
+pub const PRIVILEGED_FIELDS: &[&str] = &[
+    "role",
+    "is_admin",
+    "isAdmin",
+    "admin",
+    "owner_id",
+    "id",
+    "user_id",
+    "balance",
+    "verified",
+    "permissions",
+];
+
+/// What makes a hostile body hostile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostileKind {
+    /// A privileged field the valid body does not have.
+    ExtraPrivileged {
+        /// The field.
+        field: String,
+        /// Its value.
+        value: Value,
+    },
+    /// A string field made very long.
+    Oversized {
+        /// The field.
+        field: String,
+        /// Its length in characters.
+        len: usize,
+    },
+    /// An email field with an invalid address.
+    InvalidEmail {
+        /// The field.
+        field: String,
+        /// The address.
+        value: String,
+    },
+    /// A field with a value of another JSON type.
+    WrongType {
+        /// The field.
+        field: String,
+        /// The value.
+        value: Value,
+    },
+    /// A field set to `null`.
+    Null {
+        /// The field.
+        field: String,
+    },
+    /// A string field with unicode edge cases (bidi overrides, zero-width, NUL).
+    Unicode {
+        /// The field.
+        field: String,
+        /// The value.
+        value: String,
+    },
+    /// A field given twice; the second value is privileged-looking.
+    DuplicatedKey {
+        /// The field.
+        field: String,
+        /// The second value.
+        value: Value,
+    },
+}
+
+/// A hostile JSON body and why it is hostile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hostile {
+    /// Ordered `(key, value)` pairs (a key may repeat).
+    pub pairs: Vec<(String, Value)>,
+    /// What was changed.
+    pub kind: HostileKind,
+}
+
+impl Hostile {
+    /// The body as JSON text (keys in order, repeats kept).
+    pub fn body(&self) -> String {
+        let parts: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v))
+            .collect();
+        format!("{{{}}}", parts.join(","))
+    }
+
+    /// The field the change is about.
+    pub fn field(&self) -> &str {
+        match &self.kind {
+            HostileKind::ExtraPrivileged { field, .. }
+            | HostileKind::Oversized { field, .. }
+            | HostileKind::InvalidEmail { field, .. }
+            | HostileKind::WrongType { field, .. }
+            | HostileKind::Null { field }
+            | HostileKind::Unicode { field, .. }
+            | HostileKind::DuplicatedKey { field, .. } => field,
+        }
+    }
+
+    /// The value the field gets, for comparing with what was stored.
+    pub fn value(&self) -> Value {
+        match &self.kind {
+            HostileKind::ExtraPrivileged { value, .. }
+            | HostileKind::WrongType { value, .. }
+            | HostileKind::DuplicatedKey { value, .. } => value.clone(),
+            HostileKind::Oversized { field, .. } => self.get(field),
+            HostileKind::InvalidEmail { value, .. } | HostileKind::Unicode { value, .. } => {
+                Value::String(value.clone())
+            }
+            HostileKind::Null { .. } => Value::Null,
+        }
+    }
+
+    fn get(&self, field: &str) -> Value {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// A short description for findings (long values are shortened).
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            HostileKind::ExtraPrivileged { field, value } => {
+                format!("extra field `{field}`: {value}")
+            }
+            HostileKind::Oversized { field, len } => format!("`{field}` of {len} characters"),
+            HostileKind::InvalidEmail { field, value } => {
+                format!("`{field}` = {value:?} (not an email address)")
+            }
+            HostileKind::WrongType { field, value } => format!("`{field}` = {value} (wrong type)"),
+            HostileKind::Null { field } => format!("`{field}` = null"),
+            HostileKind::Unicode { field, value } => {
+                format!("`{field}` = {value:?} (unicode edge case)")
+            }
+            HostileKind::DuplicatedKey { field, value } => {
+                format!("`{field}` given twice, second {value}")
+            }
+        }
+    }
+}
+
+/// One family of hostile bodies: small families are listed in full (and tried exhaustively
+/// by [`MassAssignmentProbe`]); large ones (lengths, malformed emails) are sampled and shrunk.
+#[derive(Debug)]
+pub struct Family {
+    /// The family's name, e.g. `"extra privileged field"`.
+    pub name: &'static str,
+    /// Every case, for a small family.
+    pub all: Option<Vec<Hostile>>,
+    /// The family as a proptest strategy.
+    pub strategy: BoxedStrategy<Hostile>,
+}
+
+/// The families of [`hostile_bodies`], derived from a valid body.
+pub fn hostile_families(valid: &Value, privileged: &[String]) -> Vec<Family> {
+    let base: Vec<(String, Value)> = valid
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let fields: Vec<String> = base.iter().map(|(k, _)| k.clone()).collect();
+    let strings: Vec<String> = base
+        .iter()
+        .filter(|(_, v)| v.is_string())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let emails: Vec<String> = strings
+        .iter()
+        .filter(|k| k.to_lowercase().contains("email"))
+        .cloned()
+        .collect();
+    let extra: Vec<String> = privileged
+        .iter()
+        .filter(|p| !fields.contains(p))
+        .cloned()
+        .collect();
+    let with = move |field: &str, value: Value| -> Vec<(String, Value)> {
+        let mut pairs = base.clone();
+        match pairs.iter_mut().find(|(k, _)| k == field) {
+            Some(slot) => slot.1 = value,
+            None => pairs.push((field.to_string(), value)),
+        }
+        pairs
+    };
+    let privileged_values = [
+        Value::from("admin"),
+        Value::from(true),
+        Value::from(1_000_000),
+        Value::from("someone-else"),
+    ];
+    let mut listed: Vec<(&'static str, Vec<Hostile>)> = Vec::new();
+    listed.push((
+        "extra privileged field",
+        extra
+            .iter()
+            .flat_map(|f| {
+                privileged_values
+                    .iter()
+                    .map(move |v| (f.clone(), v.clone()))
+            })
+            .map(|(field, value)| Hostile {
+                pairs: with(&field, value.clone()),
+                kind: HostileKind::ExtraPrivileged { field, value },
+            })
+            .collect(),
+    ));
+    listed.push((
+        "duplicated key",
+        fields
+            .iter()
+            .chain(extra.iter())
+            .flat_map(|f| {
+                privileged_values
+                    .iter()
+                    .map(move |v| (f.clone(), v.clone()))
+            })
+            .map(|(field, value)| {
+                let mut pairs = with(&field, Value::from("user"));
+                pairs.push((field.clone(), value.clone()));
+                Hostile {
+                    pairs,
+                    kind: HostileKind::DuplicatedKey { field, value },
+                }
+            })
+            .collect(),
+    ));
+    listed.push((
+        "null",
+        fields
+            .iter()
+            .map(|f| Hostile {
+                pairs: with(f, Value::Null),
+                kind: HostileKind::Null { field: f.clone() },
+            })
+            .collect(),
+    ));
+    let odd = [
+        Value::from(42),
+        serde_json::json!([1, 2]),
+        serde_json::json!({"$gt": ""}),
+    ];
+    listed.push((
+        "wrong type",
+        fields
+            .iter()
+            .flat_map(|f| odd.iter().map(move |v| (f.clone(), v.clone())))
+            .filter(|(f, v)| {
+                valid
+                    .get(f)
+                    .is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(v))
+            })
+            .map(|(field, value)| Hostile {
+                pairs: with(&field, value.clone()),
+                kind: HostileKind::WrongType { field, value },
+            })
+            .collect(),
+    ));
+    let weird = [
+        "admin\u{202e}txt.exe",
+        "\u{200b}",
+        "a\u{0000}b",
+        "\u{1d552}\u{1d555}\u{1d55e}\u{1d55a}\u{1d55f} \u{1f469}\u{200d}\u{1f467}",
+    ];
+    listed.push((
+        "unicode edge case",
+        strings
+            .iter()
+            .flat_map(|f| weird.iter().map(move |w| (f.clone(), w.to_string())))
+            .map(|(field, value)| Hostile {
+                pairs: with(&field, Value::String(value.clone())),
+                kind: HostileKind::Unicode { field, value },
+            })
+            .collect(),
+    ));
+    let mut out: Vec<Family> = listed
+        .into_iter()
+        .filter(|(_, all)| !all.is_empty())
+        .map(|(name, all)| Family {
+            name,
+            strategy: proptest::sample::select(all.clone()).boxed(),
+            all: Some(all),
+        })
+        .collect();
+    if !strings.is_empty() {
+        let with = with.clone();
+        out.push(Family {
+            name: "oversized string",
+            all: None,
+            // Mostly up to a megabyte, sometimes 10 MiB; failures shrink to the shortest.
+            strategy: (
+                proptest::sample::select(strings.clone()),
+                prop_oneof![7 => 10_001usize..=1_000_000, 1 => Just(10 << 20)],
+            )
+                .prop_map(move |(field, len)| Hostile {
+                    pairs: with(&field, Value::String("A".repeat(len))),
+                    kind: HostileKind::Oversized { field, len },
+                })
+                .boxed(),
+        });
+    }
+    if !emails.is_empty() {
+        out.push(Family {
+            name: "invalid email",
+            all: None,
+            strategy: (
+                proptest::sample::select(emails),
+                prop_oneof![
+                    Just("not-an-email".to_string()),
+                    Just("a@".to_string()),
+                    Just("@b.io".to_string()),
+                    Just("a b@c.io".to_string()),
+                    "[a-z]{1,12}",
+                ],
+            )
+                .prop_map(move |(field, value)| Hostile {
+                    pairs: with(&field, Value::String(value.clone())),
+                    kind: HostileKind::InvalidEmail { field, value },
+                })
+                .boxed(),
+        });
+    }
+    out
+}
+
+/// All hostile bodies derived from a valid one, as one proptest strategy (for your own
+/// `proptest!` tests).
+pub fn hostile_bodies(valid: &Value, privileged: &[String]) -> BoxedStrategy<Hostile> {
+    let families: Vec<BoxedStrategy<Hostile>> = hostile_families(valid, privileged)
+        .into_iter()
+        .map(|f| f.strategy)
+        .collect();
+    proptest::strategy::Union::new(families).boxed()
+}
+
+/// Sends hostile bodies to a write endpoint and checks, with a state oracle, that privileged
+/// fields did not change, invalid values were not stored, and nothing answered 5xx.
+///
+/// `factory` builds a fresh app and its oracle for every case (so one case's damage does not
+/// leak into the next): `|| { let state = State::default(); (router(state.clone()), move || state.profile_json()) }`.
+pub struct MassAssignmentProbe<F> {
+    factory: F,
+    method: Method,
+    path: String,
+    auth: Auth,
+    valid: Value,
+    privileged: Vec<String>,
+    cases: u32,
+    seed: u64,
+    max_len: usize,
+}
+
+impl<F> fmt::Debug for MassAssignmentProbe<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MassAssignmentProbe")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("cases", &self.cases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, S, O, ResB> MassAssignmentProbe<F>
+where
+    F: Fn() -> (S, O),
+    O: Fn() -> Value + 'static,
+    S: Service<Request<Body>, Response = Response<ResB>> + Clone,
+    S::Error: fmt::Debug,
+    ResB: http_body::Body,
+    ResB::Error: fmt::Debug,
+{
+    /// A probe of `method path` on apps built by `factory`.
+    pub fn new(factory: F, method: Method, path: impl Into<String>) -> Self {
+        MassAssignmentProbe {
+            factory,
+            method,
+            path: path.into(),
+            auth: Arc::new(|r| r),
+            valid: Value::Object(Map::new()),
+            privileged: PRIVILEGED_FIELDS.iter().map(|s| s.to_string()).collect(),
+            cases: 64,
+            seed: 0x5eed,
+            max_len: 10_000,
+        }
+    }
+
+    /// How requests carry credentials.
+    pub fn principal(
+        mut self,
+        auth: impl Fn(ProbeRequest) -> ProbeRequest + Send + Sync + 'static,
+    ) -> Self {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    /// A body the endpoint accepts; hostile bodies are derived from it.
+    pub fn valid_body(mut self, body: Value) -> Self {
+        self.valid = body;
+        self
+    }
+
+    /// Adds a privileged field to try (besides [`PRIVILEGED_FIELDS`]).
+    pub fn privileged(mut self, field: impl Into<String>) -> Self {
+        self.privileged.push(field.into());
+        self
+    }
+
+    /// Cases per family of hostile input (default 64).
+    pub fn cases(mut self, cases: u32) -> Self {
+        self.cases = cases.max(1);
+        self
+    }
+
+    /// The proptest seed (default `0x5eed`; `WHATBREAKS_SEED` overrides).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Longest string that counts as valid when stored (default 10,000 characters).
+    pub fn max_len(mut self, max: usize) -> Self {
+        self.max_len = max;
+        self
+    }
+
+    fn one(&self, rt: &tokio::runtime::Runtime, body: String) -> (u16, Value, Value) {
+        let (service, oracle) = (self.factory)();
+        let before = oracle();
+        let req = (self.auth)(ProbeRequest::new(self.method.clone(), self.path.clone())).json(body);
+        let a = rt.block_on(send(&service, &req));
+        (a.status, before, oracle())
+    }
+
+    /// What is wrong with the outcome of one case, if anything: `(pattern, explanation)`.
+    fn judge(
+        &self,
+        h: &Hostile,
+        status: u16,
+        before: &Value,
+        after: &Value,
+    ) -> Option<(&'static str, String)> {
+        if status >= 500 {
+            return Some((SERVER_ERROR_PATTERN, format!("answered {status}")));
+        }
+        let field = h.field();
+        let now = after.get(field).cloned().unwrap_or(Value::Null);
+        let was = before.get(field).cloned().unwrap_or(Value::Null);
+        let changed = now != was;
+        match &h.kind {
+            HostileKind::ExtraPrivileged { .. } if changed => Some((
+                MASS_ASSIGNMENT_PATTERN,
+                format!("answered {status} and `{field}` changed from {was} to {now}"),
+            )),
+            HostileKind::DuplicatedKey { .. }
+                if changed && self.privileged.iter().any(|p| p == field) =>
+            {
+                Some((
+                    MASS_ASSIGNMENT_PATTERN,
+                    format!("answered {status} and `{field}` changed from {was} to {now}"),
+                ))
+            }
+            HostileKind::Oversized { .. }
+                if (200..300).contains(&status)
+                    && now
+                        .as_str()
+                        .is_some_and(|s| s.chars().count() > self.max_len) =>
+            {
+                Some((
+                    INVALID_INPUT_PATTERN,
+                    format!(
+                        "answered {status} and stored {} characters in `{field}`",
+                        now.as_str().map_or(0, |s| s.chars().count())
+                    ),
+                ))
+            }
+            HostileKind::InvalidEmail { value, .. }
+                if (200..300).contains(&status) && now == Value::String(value.clone()) =>
+            {
+                Some((
+                    INVALID_INPUT_PATTERN,
+                    format!("answered {status} and stored `{field}` = {value:?}"),
+                ))
+            }
+            HostileKind::WrongType { value, .. }
+                if (200..300).contains(&status) && &now == value =>
+            {
+                Some((
+                    INVALID_INPUT_PATTERN,
+                    format!("answered {status} and stored `{field}` = {value}"),
+                ))
+            }
+            HostileKind::Null { .. }
+                if (200..300).contains(&status) && changed && now.is_null() =>
+            {
+                Some((
+                    INVALID_INPUT_PATTERN,
+                    format!("answered {status} and stored `{field}` = null"),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs every family of hostile input; one finding per family that fails, with the shrunk
+    /// counterexample. Builds its own runtime: call it from a plain `#[test]`.
+    pub fn run(self) -> Report {
+        let started = std::time::Instant::now();
+        let seed = crate::scenario::config::EnvOverrides::from_env()
+            .ok()
+            .and_then(|e| e.seed)
+            .unwrap_or(self.seed);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("whatbreaks: cannot build a runtime for the probe");
+        let mut findings = Vec::new();
+        // Sanity: the valid body must be accepted, or every verdict below is vacuous.
+        let (status, _, after) = self.one(&rt, self.valid.to_string());
+        if !(200..300).contains(&status) || after.is_null() {
+            let mut f = Finding::bug(
+                "probe set-up",
+                format!("the valid body was not accepted ({status}) or the oracle shows nothing"),
+            );
+            f.kind = FindingKind::Harness;
+            f.evidence = vec![format!(
+                "{} {} body {} -> {status}",
+                self.method,
+                self.path,
+                shorten(&self.valid.to_string(), 80)
+            )];
+            f.fix = "check the credentials, the path, the valid body and the oracle".into();
+            findings.push(f);
+        }
+        let mut tried = 0u32;
+        for family in hostile_families(&self.valid, &self.privileged) {
+            let name = family.name;
+            let check = |h: &Hostile| {
+                let (status, before, after) = self.one(&rt, h.body());
+                self.judge(h, status, &before, &after)
+            };
+            let outcome = match &family.all {
+                // Small families: every case, in order; the first failure is the counterexample.
+                Some(all) => {
+                    tried += all.len() as u32;
+                    all.iter()
+                        .find_map(|h| check(h).map(|(p, why)| (p, why, h.clone(), false)))
+                }
+                None => {
+                    let mut bytes = [0u8; 32];
+                    let mut x = splitmix64(seed ^ name.len() as u64);
+                    for chunk in bytes.chunks_mut(8) {
+                        x = splitmix64(x);
+                        chunk.copy_from_slice(&x.to_le_bytes());
+                    }
+                    let config = Config {
+                        cases: self.cases,
+                        failure_persistence: None,
+                        ..Config::default()
+                    };
+                    let mut runner = TestRunner::new_with_rng(
+                        config,
+                        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+                    );
+                    tried += self.cases;
+                    match runner.run(&family.strategy, |h| match check(&h) {
+                        Some((pattern, why)) => {
+                            Err(TestCaseError::fail(format!("{pattern}\u{0}{why}")))
+                        }
+                        None => Ok(()),
+                    }) {
+                        Err(TestError::Fail(reason, minimal)) => {
+                            let text = reason.message().to_string();
+                            let (pattern, why) =
+                                text.split_once('\u{0}').unwrap_or(("", text.as_str()));
+                            let pattern = [MASS_ASSIGNMENT_PATTERN, SERVER_ERROR_PATTERN]
+                                .into_iter()
+                                .find(|p| *p == pattern)
+                                .unwrap_or(INVALID_INPUT_PATTERN);
+                            Some((pattern, why.to_string(), minimal, true))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            if let Some((pattern, why, minimal, shrunk)) = outcome {
+                let family = name;
+                let verdict = match pattern {
+                    MASS_ASSIGNMENT_PATTERN => format!(
+                        "a client can set the privileged field `{}`",
+                        minimal.field()
+                    ),
+                    SERVER_ERROR_PATTERN => format!("hostile input ({family}) crashes the handler"),
+                    _ => format!("invalid input ({family}) is stored"),
+                };
+                let mut f = Finding::bug(pattern, verdict);
+                f.scenario = format!(
+                    "{} {}, small families in full, {} sampled cases per large family, proptest seed {seed:#x}",
+                    self.method, self.path, self.cases
+                );
+                f.evidence = vec![
+                    format!(
+                        "{}: {}",
+                        if shrunk {
+                            "shrunk counterexample"
+                        } else {
+                            "counterexample"
+                        },
+                        minimal.describe()
+                    ),
+                    format!("request body: {}", shorten(&minimal.body(), 120)),
+                    format!("outcome: {why}"),
+                ];
+                f.fix = match pattern {
+                    MASS_ASSIGNMENT_PATTERN => "deserialize the request into a DTO with only the fields a client may set (`#[serde(deny_unknown_fields)]`), never into the storage model; copy fields across explicitly".into(),
+                    SERVER_ERROR_PATTERN => "validate and reject bad input with 4xx before it reaches code that can fail; never let a parse or length error become a 500".into(),
+                    _ => "validate the DTO before storing it (email format, length limits, types) with a validation crate, and answer 422 instead of storing".into(),
+                };
+                f.seed = seed;
+                let replay = replay_line(seed);
+                f.replay = replay;
+                findings.push(f);
+            }
+        }
+        Report {
+            scenario: format!("{} {}", self.method, self.path),
+            seeds: vec![seed],
+            key_figure: if findings.is_empty() {
+                format!("{tried} hostile bodies, none accepted wrongly")
+            } else {
+                format!("{} problem(s) in {tried} hostile bodies", findings.len())
+            },
+            figures: vec![("cases".into(), tried.to_string())],
+            findings,
+            wall_time: started.elapsed(),
+            charts: Vec::new(),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub fn __sample(valid: &Value, n: usize) -> Vec<Hostile> {
+    let strategy = hostile_bodies(
+        valid,
+        &PRIVILEGED_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+    );
+    let mut runner = TestRunner::deterministic();
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).expect("strategy").current())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_bodies_cover_every_family_and_keep_duplicates() {
+        let valid = serde_json::json!({"name": "Alice", "email": "alice@example.com"});
+        let fams: Vec<&str> = hostile_families(&valid, &["role".to_string()])
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(
+            fams,
+            [
+                "extra privileged field",
+                "duplicated key",
+                "null",
+                "wrong type",
+                "unicode edge case",
+                "oversized string",
+                "invalid email"
+            ]
+        );
+        let dup = Hostile {
+            pairs: vec![
+                ("role".into(), Value::from("user")),
+                ("role".into(), Value::from("admin")),
+            ],
+            kind: HostileKind::DuplicatedKey {
+                field: "role".into(),
+                value: Value::from("admin"),
+            },
+        };
+        assert_eq!(dup.body(), r#"{"role":"user","role":"admin"}"#);
+        assert_eq!(__sample(&valid, 20).len(), 20);
+    }
+
+    #[test]
+    fn templates_name_their_carrier() {
+        type P = AuthProbe<()>;
+        assert_eq!(
+            P::carrier("/api/orders?userId={owner}"),
+            Carrier::Query("userId".into())
+        );
+        assert_eq!(P::carrier("/api/orders/{resource}"), Carrier::Path);
+    }
+}

@@ -1,0 +1,186 @@
+//! Virtual wall-clock time, for code that reads the time of day (cron-style schedulers).
+//!
+//! tokio's paused clock moves `tokio::time`, but not `std::time::SystemTime`: a scheduler that
+//! asks "is it 02:00 yet?" through `SystemTime::now()` never sees virtual time pass, so it
+//! never fires in a simulation. whatbreaks keeps a *virtual wall clock* instead:
+//!
+//! - [`system_now()`] is the wall time of the instance the calling task belongs to (see
+//!   [`crate::components::cluster`]): [`epoch()`] plus the virtual time elapsed, plus that instance's
+//!   skew and the clock jumps it has seen so far. Outside an instance but inside a
+//!   simulation it is `epoch() + sim::now()`; outside any simulation it is `SystemTime::now()`,
+//!   so code that calls it keeps working in production.
+//! - [`Clock`] is a handle on one instance's clock; [`WallClock`] is the trait for code that
+//!   takes a clock as a parameter, with [`SystemClock`] as the production implementation.
+//!
+//! # Injecting the clock
+//! Code that calls `SystemTime::now()` (or `chrono::Utc::now()`) directly **cannot be moved by
+//! any in-process simulator**: the call reads the operating system's clock. Give such code a
+//! clock instead, and pass [`SystemClock`] in production and the instance's [`Clock`] in
+//! tests:
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use whatbreaks_core::runtime::clock::{SystemClock, WallClock};
+//!
+//! struct Scheduler<C: WallClock> { clock: C }
+//! impl<C: WallClock> Scheduler<C> {
+//!     fn due(&self, next_run: SystemTime) -> bool { self.clock.now() >= next_run }
+//! }
+//! let production = Scheduler { clock: SystemClock };
+//! assert!(production.due(SystemTime::UNIX_EPOCH));
+//! ```
+//!
+//! # chrono
+//! whatbreaks does not depend on chrono. A `SystemTime` converts losslessly:
+//! `chrono::DateTime::<chrono::Utc>::from(whatbreaks::clock::system_now())`; for code that
+//! takes a chrono clock, implement its clock trait on a wrapper around [`Clock`] with that
+//! conversion.
+//!
+//! # Real time
+//! For code whose clock cannot be injected (a third-party crate that reads
+//! `chrono::Utc::now()`, such as tokio-cron-scheduler), the only option is to run it in real
+//! time with scaled-down periods (`every = "1s"`, `run_for = "15s"` instead of minutes) and
+//! apply the same analysis to what it committed: [`crate::detectors::double_execution::Analysis::of`]
+//! takes a plain list of effects. whatbreaks does not yet start such real-time runs itself.
+
+use crate::runtime::sim;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds from the Unix epoch to [`epoch()`]: 2026-01-01T00:00:00Z.
+pub const EPOCH_SECS: u64 = 1_767_225_600;
+
+/// The wall time at which every simulation starts: 2026-01-01T00:00:00Z.
+///
+/// A fixed, round instant, so that a slot at "1m" reads as `00:01:00` in every run.
+pub fn epoch() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(EPOCH_SECS)
+}
+
+/// Code that reads wall-clock time through a parameter instead of `SystemTime::now()`.
+pub trait WallClock {
+    /// The current wall time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The real clock, for production: `SystemTime::now()`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// One instance's virtual wall clock: `epoch() + virtual time + skew + jumps so far`.
+///
+/// Cheap to clone, `Send + Sync`. Read it with [`Clock::now`] (or through [`WallClock`]).
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    skew_ms: i64,
+    /// `(virtual time, signed milliseconds)`, sorted by time.
+    jumps: Arc<[(Duration, i64)]>,
+}
+
+impl Clock {
+    /// A clock with a constant skew (signed milliseconds) and jumps at points of virtual time.
+    pub fn new(skew_ms: i64, mut jumps: Vec<(Duration, i64)>) -> Self {
+        jumps.sort_by_key(|j| j.0);
+        Clock {
+            skew_ms,
+            jumps: jumps.into(),
+        }
+    }
+
+    /// The clock's offset from true virtual wall time at virtual time `at`, in milliseconds.
+    pub fn offset_ms_at(&self, at: Duration) -> i64 {
+        self.skew_ms
+            + self
+                .jumps
+                .iter()
+                .take_while(|(t, _)| *t <= at)
+                .map(|(_, d)| d)
+                .sum::<i64>()
+    }
+
+    /// The wall time this clock shows at virtual time `at`.
+    pub fn at(&self, at: Duration) -> SystemTime {
+        shift(epoch() + at, self.offset_ms_at(at))
+    }
+
+    /// The wall time this clock shows now.
+    pub fn now(&self) -> SystemTime {
+        self.at(sim::now())
+    }
+
+    /// Sleeps (on virtual time) until this clock shows `target`, assuming no jump on the way.
+    /// Returns at once if it already does.
+    pub async fn sleep_until(&self, target: SystemTime) {
+        if let Ok(wait) = target.duration_since(self.now()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl WallClock for Clock {
+    fn now(&self) -> SystemTime {
+        Clock::now(self)
+    }
+}
+
+fn shift(t: SystemTime, ms: i64) -> SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 { t + d } else { t - d }
+}
+
+/// The virtual wall time of the calling task's instance (see the module docs).
+///
+/// Inside an instance of a [`crate::components::cluster`] run: that instance's clock, with its skew and
+/// jumps. Elsewhere in a simulation: `epoch() + sim::now()`. Outside a simulation:
+/// `SystemTime::now()`.
+pub fn system_now() -> SystemTime {
+    if let Some(clock) = crate::components::cluster::current_clock() {
+        return clock.now();
+    }
+    if sim::in_simulation() {
+        return epoch() + sim::now();
+    }
+    SystemTime::now()
+}
+
+/// The time since [`epoch()`] of a wall time, for messages (`None` before the epoch).
+pub fn since_epoch(t: SystemTime) -> Option<Duration> {
+    t.duration_since(epoch()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::sim::{RunLimits, simulate};
+
+    #[test]
+    fn the_virtual_wall_clock_follows_virtual_time_with_skew_and_jumps() {
+        let limits = RunLimits::new(1);
+        let run = simulate(&limits, || async {
+            let clock = Clock::new(2_000, vec![(Duration::from_secs(60), -30_000)]);
+            let t0 = (system_now(), clock.now());
+            tokio::time::sleep(Duration::from_secs(90)).await;
+            let t1 = (system_now(), clock.now());
+            clock
+                .sleep_until(clock.now() + Duration::from_secs(10))
+                .await;
+            (t0, t1, sim::now())
+        });
+        let ((plain0, skewed0), (plain1, skewed1), end) = run.value.unwrap();
+        assert_eq!(plain0, epoch());
+        assert_eq!(skewed0, epoch() + Duration::from_secs(2));
+        assert_eq!(plain1, epoch() + Duration::from_secs(90));
+        assert_eq!(skewed1, epoch() + Duration::from_secs(62));
+        assert_eq!(end, Duration::from_secs(100));
+        assert!(
+            system_now() > epoch(),
+            "outside a simulation: the real clock"
+        );
+    }
+}

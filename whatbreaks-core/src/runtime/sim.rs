@@ -1,0 +1,884 @@
+//! The simulation runtime: virtual time, seeded randomness, client populations, limits.
+//!
+//! A simulation runs on its own thread, on a current-thread tokio runtime whose clock is
+//! paused: `tokio::time::sleep`, `timeout` and `tokio::time::Instant` follow *virtual* time,
+//! and the clock jumps to the next timer whenever every task is waiting, so a ten-minute
+//! outage takes milliseconds. Only `tokio::time` is virtual: `std::time::Instant`,
+//! `SystemTime` and `chrono::Utc::now()` keep real time (see [`crate::runtime::clock`] for code that
+//! reads wall time).
+//!
+//! Inside a simulation:
+//! - [`rng()`] is a random number generator seeded from the scenario seed. Each client has its
+//!   own stream derived from `(seed, client id)`, so one client's draws do not shift another's.
+//! - [`now()`] is the virtual time since the simulation started.
+//! - [`current_client()`] and [`current_request()`] name the client and the logical request
+//!   the calling task works for; simulated components record them with every event.
+//!
+//! Two limits end a run that would not: a virtual-time limit (an endless retry loop, or a
+//! deadlock while a timer is pending, reaches it at once in wall time) and a wall-clock
+//! watchdog on a separate thread (a task that keeps yielding without letting time advance).
+//! Both end with a finding that names the clients still pending. A panic in a client is
+//! caught and reported with the seed.
+//!
+//! Tracing: the simulation emits [`tracing`] events with target `whatbreaks`, each with the
+//! virtual time in milliseconds as the field `t_ms` (clients starting and finishing, upstream
+//! calls, answers, faults and effects, database loads, pool checkouts). Without a subscriber
+//! they cost a check per call site. The subscriber of the thread that calls [`simulate`] (its
+//! scoped default, or the global one) also receives the events of the simulation thread.
+
+use crate::runtime::rng::splitmix64;
+use crate::spec::format_duration;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng, TryRng};
+use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Default virtual-time limit of one run.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(3_600);
+/// Default wall-clock limit of one run.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(60);
+
+/// A client's id inside a scenario, `0..clients`.
+pub type ClientId = u32;
+
+struct SimState {
+    seed: u64,
+    rng: Xoshiro256PlusPlus,
+    start: tokio::time::Instant,
+    last_activity: Duration,
+    /// Status of every client, indexed by client id (ids are dense: `0..clients`).
+    clients: Vec<ClientStatus>,
+    abort: Arc<AtomicBool>,
+    next_request: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientStatus {
+    Waiting,
+    Running,
+    Done,
+    Panicked,
+}
+
+thread_local! {
+    static SIM: RefCell<Option<SimState>> = const { RefCell::new(None) };
+}
+
+struct ClientCtx {
+    id: ClientId,
+    request: Cell<u64>,
+    rng: RefCell<Xoshiro256PlusPlus>,
+}
+
+tokio::task_local! {
+    static CLIENT: ClientCtx;
+}
+
+fn with_sim<R>(f: impl FnOnce(&mut SimState) -> R) -> Option<R> {
+    SIM.with(|s| s.borrow_mut().as_mut().map(f))
+}
+
+/// True when called from inside a running simulation.
+pub fn in_simulation() -> bool {
+    SIM.with(|s| s.borrow().is_some())
+}
+
+/// The seed of the running simulation, if any.
+pub fn seed() -> Option<u64> {
+    with_sim(|s| s.seed)
+}
+
+/// Virtual time elapsed since the simulation started (zero outside a simulation).
+pub fn now() -> Duration {
+    with_sim(|s| s.start.elapsed()).unwrap_or_default()
+}
+
+/// The client the calling task works for, if it runs inside a client of a population.
+pub fn current_client() -> Option<ClientId> {
+    CLIENT.try_with(|c| c.id).ok()
+}
+
+/// The logical request the calling task works on: retries of one request share it.
+///
+/// Each client starts with its own logical request; scenarios where one client makes several
+/// requests (or where every arrival is one request) set it with [`begin_request`].
+pub fn current_request() -> Option<u64> {
+    CLIENT.try_with(|c| c.request.get()).ok()
+}
+
+/// Starts a new logical request for the calling client and returns its id.
+///
+/// Returns `None` outside a client.
+pub fn begin_request() -> Option<u64> {
+    let id = with_sim(|s| {
+        s.next_request += 1;
+        s.next_request
+    })?;
+    CLIENT.try_with(|c| c.request.set(id)).ok().map(|()| id)
+}
+
+/// Restarts the simulation's random stream from `seed` (one stream per explored schedule).
+pub(crate) fn reseed(seed: u64) {
+    with_sim(|s| s.rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)));
+}
+
+/// A virtual time as milliseconds, for the `t_ms` field of tracing events.
+pub(crate) fn ms(at: Duration) -> f64 {
+    at.as_secs_f64() * 1e3
+}
+
+/// Records that something happened now (used to tell a deadlock from an endless loop).
+pub fn touch() {
+    with_sim(|s| s.last_activity = s.start.elapsed());
+}
+
+/// Where a call is made from, in one look-up: the virtual time (recorded as activity, as
+/// [`touch`] does), the client and its logical request. `None` outside a simulation.
+pub(crate) fn call_site() -> Option<(Duration, Option<ClientId>, Option<u64>)> {
+    let at = with_sim(|s| {
+        let at = s.start.elapsed();
+        s.last_activity = at;
+        at
+    })?;
+    let (client, request) = CLIENT
+        .try_with(|c| (Some(c.id), Some(c.request.get())))
+        .unwrap_or((None, None));
+    Some((at, client, request))
+}
+
+/// The simulation's random number generator.
+///
+/// Inside a client it draws from that client's stream; elsewhere in a simulation from the
+/// simulation's stream; outside any simulation from a generator seeded by the OS (so code
+/// that uses it in production keeps working). Implements [`rand::Rng`]: use
+/// `rand::RngExt` for `random_range` and friends.
+///
+/// ```
+/// use rand::RngExt;
+/// let jitter_ms: u64 = whatbreaks_core::runtime::sim::rng().random_range(0..100);
+/// assert!(jitter_ms < 100);
+/// ```
+pub fn rng() -> SimRng {
+    SimRng { _private: () }
+}
+
+/// Handle returned by [`rng()`]; see there.
+#[derive(Debug, Clone, Copy)]
+pub struct SimRng {
+    _private: (),
+}
+
+thread_local! {
+    static OUTSIDE: RefCell<Xoshiro256PlusPlus> =
+        RefCell::new(Xoshiro256PlusPlus::seed_from_u64(crate::runtime::rng::fresh_seed()));
+}
+
+impl SimRng {
+    fn next(&mut self) -> u64 {
+        use rand::Rng;
+        if let Ok(v) = CLIENT.try_with(|c| c.rng.borrow_mut().next_u64()) {
+            return v;
+        }
+        if let Some(v) = with_sim(|s| s.rng.next_u64()) {
+            return v;
+        }
+        OUTSIDE.with(|r| r.borrow_mut().next_u64())
+    }
+}
+
+impl TryRng for SimRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok((self.next() >> 32) as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.next())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// Draws `true` with probability `p` from the simulation's generator.
+pub fn chance(p: f64) -> bool {
+    p > 0.0 && (p >= 1.0 || rng().random_bool(p))
+}
+
+/// When the clients of a population make their first move.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrivals {
+    /// Every client starts at t=0 (a correlated event: a deploy, a failover).
+    AtOnce,
+    /// Start times drawn uniformly over `[0, over)`.
+    Uniform {
+        /// The window.
+        over: Duration,
+    },
+    /// A Poisson process at `rate` arrivals per second (exponential gaps).
+    Poisson {
+        /// Mean arrivals per second.
+        rate: f64,
+    },
+    /// Evenly spaced at `rate` arrivals per second.
+    Steady {
+        /// Arrivals per second.
+        rate: f64,
+    },
+}
+
+impl Arrivals {
+    /// The start offsets of `clients` clients, in client-id order, drawn from `seed`.
+    pub fn offsets(&self, clients: u32, seed: u64) -> Vec<Duration> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed ^ 0xA77_1BA1));
+        let mut t = 0.0f64;
+        (0..clients)
+            .map(|i| match self {
+                Arrivals::AtOnce => Duration::ZERO,
+                Arrivals::Uniform { over } => {
+                    Duration::from_millis(rng.random_range(0..over.as_millis().max(1) as u64))
+                }
+                Arrivals::Poisson { rate } => {
+                    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                    t += -u.ln() / rate.max(f64::MIN_POSITIVE);
+                    Duration::from_secs_f64(t)
+                }
+                Arrivals::Steady { rate } => Duration::from_secs_f64(i as f64 / rate),
+            })
+            .collect()
+    }
+
+    /// Arrival offsets of an open-loop process over `window` (Poisson or steady), from `seed`.
+    pub fn offsets_for(&self, window: Duration, seed: u64) -> Vec<Duration> {
+        let rate = match self {
+            Arrivals::Poisson { rate } | Arrivals::Steady { rate } => *rate,
+            _ => return self.offsets(0, seed),
+        };
+        let expected = (rate * window.as_secs_f64()).ceil() as u32;
+        // Draw generously, then keep those inside the window.
+        let mut v = self.offsets(expected.saturating_mul(2).saturating_add(16), seed);
+        v.retain(|d| *d < window);
+        v
+    }
+}
+
+/// Limits and seed of one simulation run.
+#[derive(Clone, Debug)]
+pub struct RunLimits {
+    /// The run's seed.
+    pub seed: u64,
+    /// Virtual-time limit.
+    pub time_limit: Duration,
+    /// Wall-clock limit.
+    pub watchdog: Duration,
+}
+
+impl RunLimits {
+    /// Limits for `seed` with the documented defaults: a 1 h virtual-time limit and a 60 s
+    /// watchdog.
+    pub fn new(seed: u64) -> Self {
+        RunLimits {
+            seed,
+            time_limit: DEFAULT_TIME_LIMIT,
+            watchdog: DEFAULT_WATCHDOG,
+        }
+    }
+}
+
+/// How a simulation run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The scenario finished.
+    Completed,
+    /// Virtual time reached the limit with work still pending.
+    TimeLimit,
+    /// The wall-clock watchdog fired.
+    Watchdog {
+        /// False when the simulation thread did not stop when asked (a task that never awaits).
+        stopped: bool,
+    },
+    /// The scenario itself (not a client) panicked.
+    Panicked(String),
+}
+
+/// A client that panicked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientPanic {
+    /// The client.
+    pub client: ClientId,
+    /// The panic message.
+    pub message: String,
+    /// Virtual time of the panic.
+    pub at: Duration,
+}
+
+/// What a simulation run produced.
+#[derive(Debug)]
+pub struct Run<T> {
+    /// The scenario's output (absent when the run did not complete).
+    pub value: Option<T>,
+    /// How it ended.
+    pub end: RunEnd,
+    /// Clients that panicked.
+    pub panics: Vec<ClientPanic>,
+    /// Clients that had not finished when the run ended.
+    pub pending: Vec<ClientId>,
+    /// Clients that had not yet started when the run ended.
+    pub not_started: usize,
+    /// Virtual time at the end.
+    pub virtual_elapsed: Duration,
+    /// Virtual time of the last recorded activity.
+    pub last_activity: Duration,
+    /// Wall-clock time the run took.
+    pub wall_elapsed: Duration,
+}
+
+impl<T> Run<T> {
+    /// True when the run completed without panics.
+    pub fn is_clean(&self) -> bool {
+        self.end == RunEnd::Completed && self.panics.is_empty()
+    }
+}
+
+struct Outcome {
+    end: RunEnd,
+    panics: Vec<ClientPanic>,
+    pending: Vec<ClientId>,
+    not_started: usize,
+    virtual_elapsed: Duration,
+    last_activity: Duration,
+}
+
+/// Runs `main` as a simulation with the given limits, on its own thread.
+///
+/// `main` is called on the simulation thread and may spawn `!Send` tasks with
+/// `tokio::task::spawn_local`; use [`run_clients`] to start a population.
+pub fn simulate<T, F, Fut>(limits: &RunLimits, main: F) -> Run<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let wall_start = std::time::Instant::now();
+    let abort = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel::<(Option<T>, Outcome)>();
+    let (seed, time_limit) = (limits.seed, limits.time_limit);
+    let thread_abort = abort.clone();
+    // The caller's tracing subscriber also hears the simulation thread (a scoped default, as
+    // test subscribers often are, would not otherwise cross threads).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let spawned = std::thread::Builder::new()
+        .name("whatbreaks-sim".into())
+        .spawn(move || {
+            let _dispatch = (!dispatch.is::<tracing::subscriber::NoSubscriber>())
+                .then(|| tracing::dispatcher::set_default(&dispatch));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .start_paused(true)
+                    .build()
+                    .expect("[whatbreaks internal bug] cannot build the simulation runtime");
+                let local = tokio::task::LocalSet::new();
+                rt.block_on(local.run_until(async move {
+                    SIM.with(|s| {
+                        *s.borrow_mut() = Some(SimState {
+                            seed,
+                            rng: Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)),
+                            start: tokio::time::Instant::now(),
+                            last_activity: Duration::ZERO,
+                            clients: Vec::new(),
+                            abort: thread_abort.clone(),
+                            next_request: 1 << 32,
+                        })
+                    });
+                    tracing::debug!(target: "whatbreaks", t_ms = 0.0, seed, "simulation starts");
+                    let value = tokio::time::timeout(time_limit, abortable(main(), &thread_abort))
+                        .await
+                        .ok()
+                        .flatten();
+                    (value, tokio::time::Instant::now())
+                }))
+            }));
+            let state = SIM.with(|s| s.borrow_mut().take());
+            // The virtual instant the run ended at: read inside the runtime, because outside
+            // it tokio's clock is real time again.
+            let ended_at = result.as_ref().ok().map(|(_, at)| *at);
+            let (value, end) = match result {
+                Ok((Some(v), _)) => (Some(v), RunEnd::Completed),
+                Ok((None, _)) => {
+                    let aborted = state
+                        .as_ref()
+                        .is_some_and(|s| s.abort.load(Ordering::SeqCst));
+                    let end = if aborted {
+                        RunEnd::Watchdog { stopped: true }
+                    } else {
+                        RunEnd::TimeLimit
+                    };
+                    (None, end)
+                }
+                Err(payload) => (None, RunEnd::Panicked(panic_message(&*payload))),
+            };
+            let outcome = match state {
+                Some(s) => {
+                    let mut pending = Vec::new();
+                    let mut not_started = 0;
+                    for (id, status) in s.clients.iter().enumerate() {
+                        match status {
+                            ClientStatus::Waiting => not_started += 1,
+                            ClientStatus::Running => pending.push(id as ClientId),
+                            ClientStatus::Panicked | ClientStatus::Done => {}
+                        }
+                    }
+                    Outcome {
+                        end,
+                        panics: PANICS.with(|p| std::mem::take(&mut *p.borrow_mut())),
+                        pending,
+                        not_started,
+                        virtual_elapsed: ended_at
+                            .map(|at| at.saturating_duration_since(s.start))
+                            .unwrap_or(s.last_activity),
+                        last_activity: s.last_activity,
+                    }
+                }
+                None => Outcome {
+                    end,
+                    panics: Vec::new(),
+                    pending: Vec::new(),
+                    not_started: 0,
+                    virtual_elapsed: Duration::ZERO,
+                    last_activity: Duration::ZERO,
+                },
+            };
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = ms(outcome.virtual_elapsed),
+                end = ?outcome.end,
+                pending = outcome.pending.len(),
+                not_started = outcome.not_started,
+                "simulation ends"
+            );
+            let _ = tx.send((value, outcome));
+        });
+    if let Err(e) = spawned {
+        return failed_run(
+            RunEnd::Panicked(format!("cannot start the simulation thread: {e}")),
+            wall_start,
+        );
+    }
+    let received = match rx.recv_timeout(limits.watchdog) {
+        Ok(r) => Some(r),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            // Ask every client to stop at its next poll, then give it a moment to unwind.
+            abort.store(true, Ordering::SeqCst);
+            rx.recv_timeout(Duration::from_secs(2)).ok()
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+    };
+    match received {
+        Some((value, o)) => Run {
+            value,
+            end: o.end,
+            panics: o.panics,
+            pending: o.pending,
+            not_started: o.not_started,
+            virtual_elapsed: o.virtual_elapsed,
+            last_activity: o.last_activity,
+            wall_elapsed: wall_start.elapsed(),
+        },
+        None if abort.load(Ordering::SeqCst) => {
+            failed_run(RunEnd::Watchdog { stopped: false }, wall_start)
+        }
+        None => failed_run(
+            RunEnd::Panicked("[whatbreaks internal bug] the simulation thread vanished".into()),
+            wall_start,
+        ),
+    }
+}
+
+fn failed_run<T>(end: RunEnd, wall_start: std::time::Instant) -> Run<T> {
+    Run {
+        value: None,
+        end,
+        panics: Vec::new(),
+        pending: Vec::new(),
+        not_started: 0,
+        virtual_elapsed: Duration::ZERO,
+        last_activity: Duration::ZERO,
+        wall_elapsed: wall_start.elapsed(),
+    }
+}
+
+thread_local! {
+    static PANICS: RefCell<Vec<ClientPanic>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic with a non-string payload)".to_string()
+    }
+}
+
+/// Runs `fut` until it ends, or ends with `None` at its first poll after the watchdog asked
+/// the simulation to stop. Pinned in place (no box of its own).
+async fn abortable<F: Future>(fut: F, abort: &AtomicBool) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        if abort.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// One client's task: waits for the client's start time, marks it running, then runs its
+/// body until the body ends or the watchdog asks the simulation to stop (checked before every
+/// poll of the body).
+///
+/// Written by hand rather than as an `async` block so the body is stored once, in place: an
+/// `async` block keeps the captured body and the copy it awaits side by side, which doubled
+/// the memory of every simulated client.
+struct ClientTask<F> {
+    id: ClientId,
+    /// The wait for the start time; `None` once started (or when starting at once).
+    start: Option<tokio::time::Sleep>,
+    /// Set once the start time passed.
+    running: bool,
+    abort: Arc<AtomicBool>,
+    body: F,
+}
+
+impl<F: Future<Output = ()>> Future for ClientTask<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `start` and `body` are structurally pinned: they are never moved out of
+        // `self`, only polled through pinned references or dropped in place (`start = None`
+        // drops the `Sleep` where it lies); `ClientTask` implements neither `Unpin` by hand
+        // nor `Drop`. The other fields are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.running {
+            if let Some(sleep) = this.start.as_mut() {
+                // SAFETY: see above; `sleep` lives inside the pinned `self`.
+                if unsafe { Pin::new_unchecked(sleep) }.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.start = None;
+            }
+            this.running = true;
+            set_status(this.id, ClientStatus::Running);
+            tracing::debug!(target: "whatbreaks", t_ms = ms(now()), client = this.id, "client arrives");
+        }
+        if this.abort.load(Ordering::Relaxed) {
+            return Poll::Ready(());
+        }
+        // SAFETY: see above; `body` lives inside the pinned `self`.
+        unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx)
+    }
+}
+
+/// Sets a client's status (ids index `SimState::clients`).
+fn set_status(id: ClientId, status: ClientStatus) {
+    with_sim(|s| {
+        if let Some(slot) = s.clients.get_mut(id as usize) {
+            *slot = status;
+        }
+    });
+}
+
+/// Starts one client per offset, each running `body(client_id)` from its offset on, and
+/// waits for all of them. Must be called inside [`simulate`].
+///
+/// Each client runs as its own task with its client id, its first logical request and its own
+/// random stream in task-local context. A client that panics is recorded (see [`Run::panics`])
+/// and the others go on.
+pub async fn run_clients<B, Fut>(offsets: &[Duration], body: B)
+where
+    B: Fn(ClientId) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let Some((seed, start, abort)) = with_sim(|s| (s.seed, s.start, s.abort.clone())) else {
+        panic!("[whatbreaks internal bug] run_clients called outside a simulation");
+    };
+    // Every client of this population starts out waiting; ids follow those of earlier
+    // populations of the same simulation.
+    let base = with_sim(|s| {
+        let base = s.clients.len() as ClientId;
+        s.clients
+            .extend(std::iter::repeat_n(ClientStatus::Waiting, offsets.len()));
+        base
+    })
+    .unwrap_or(0);
+    let mut handles = Vec::with_capacity(offsets.len());
+    for (i, &offset) in offsets.iter().enumerate() {
+        let id = base + i as ClientId;
+        let fut = body(id);
+        let ctx = ClientCtx {
+            id,
+            request: Cell::new(u64::from(id)),
+            rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
+                seed ^ splitmix64(u64::from(id) + 1),
+            ))),
+        };
+        handles.push((
+            id,
+            tokio::task::spawn_local(CLIENT.scope(
+                ctx,
+                ClientTask {
+                    id,
+                    start: (!offset.is_zero()).then(|| tokio::time::sleep_until(start + offset)),
+                    running: false,
+                    abort: abort.clone(),
+                    body: fut,
+                },
+            )),
+        ));
+    }
+    for (id, handle) in handles {
+        let status = match handle.await {
+            Ok(()) => ClientStatus::Done,
+            Err(e) if e.is_panic() => {
+                let message = panic_message(&*e.into_panic());
+                let at = now();
+                tracing::warn!(
+                    target: "whatbreaks",
+                    t_ms = ms(at),
+                    client = id,
+                    message = %message,
+                    "client panicked"
+                );
+                PANICS.with(|p| {
+                    p.borrow_mut().push(ClientPanic {
+                        client: id,
+                        message,
+                        at,
+                    })
+                });
+                ClientStatus::Panicked
+            }
+            Err(_) => ClientStatus::Done,
+        };
+        set_status(id, status);
+    }
+}
+
+/// Runs `fut` as client `id` outside a simulation (real-time mode, see
+/// [`crate::backends::realtime`]): [`current_client`] and [`rng`] answer as they do inside
+/// [`run_clients`], the random stream seeded from `seed` and the id.
+pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output {
+    let ctx = ClientCtx {
+        id,
+        request: Cell::new(u64::from(id)),
+        rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
+            seed ^ splitmix64(u64::from(id) + 1),
+        ))),
+    };
+    CLIENT.scope(ctx, fut).await
+}
+
+/// A one-line description of why a run did not complete, for findings.
+pub fn describe_end<T>(run: &Run<T>, limits: &RunLimits) -> Option<(String, Vec<String>, String)> {
+    let pending = list_clients(&run.pending);
+    match &run.end {
+        RunEnd::Completed => None,
+        RunEnd::TimeLimit => {
+            let idle = run.virtual_elapsed.saturating_sub(run.last_activity);
+            let probable = if idle >= run.virtual_elapsed / 2 {
+                format!(
+                    "probable deadlock: nothing happened after t={} while {} client(s) waited",
+                    format_duration(run.last_activity),
+                    run.pending.len()
+                )
+            } else {
+                format!(
+                    "probable endless loop: activity went on until t={}",
+                    format_duration(run.last_activity)
+                )
+            };
+            Some((
+                format!(
+                    "virtual time limit {} reached with work still pending",
+                    format_duration(limits.time_limit)
+                ),
+                vec![
+                    probable,
+                    format!("pending clients: {pending}"),
+                    format!("clients not yet started: {}", run.not_started),
+                ],
+                "look for a wait that nothing wakes (a lock or connection never released) or a retry loop without a bound; raise `time_limit` if the scenario really needs longer".into(),
+            ))
+        }
+        RunEnd::Watchdog { stopped } => Some((
+            format!(
+                "wall-clock watchdog fired after {:?}",
+                limits.watchdog
+            ),
+            vec![
+                format!(
+                    "virtual time stood at t={} with clients pending: {pending}",
+                    format_duration(run.virtual_elapsed)
+                ),
+                if *stopped {
+                    "the clients were stopped at their next await".into()
+                } else {
+                    "the simulation thread did not stop: some code loops without ever awaiting".into()
+                },
+            ],
+            "a task keeps running without letting virtual time advance (a busy loop of `yield_now`, or blocking code); await a timer or a simulated component inside the loop, or raise `watchdog`".into(),
+        )),
+        RunEnd::Panicked(message) => Some((
+            "the scenario panicked".into(),
+            vec![format!("panic: {message}")],
+            "the panic came from the scenario set-up, not from one client: see the message".into(),
+        )),
+    }
+}
+
+fn list_clients(ids: &[ClientId]) -> String {
+    if ids.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = ids.iter().take(10).map(|id| format!("#{id}")).collect();
+    if ids.len() > 10 {
+        format!(
+            "{} (+{} more, {} in all)",
+            shown.join(", "),
+            ids.len() - 10,
+            ids.len()
+        )
+    } else {
+        shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(seed: u64) -> RunLimits {
+        RunLimits::new(seed)
+    }
+
+    #[test]
+    fn virtual_time_is_fast_and_clients_have_context() {
+        let run = simulate(&limits(1), || async {
+            let offsets = Arrivals::Uniform {
+                over: Duration::from_secs(10),
+            }
+            .offsets(50, 1);
+            let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
+            let s = seen.clone();
+            run_clients(&offsets, move |id| {
+                let s = s.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    assert_eq!(current_client(), Some(id));
+                    s.borrow_mut().push((id, now()));
+                }
+            })
+            .await;
+            seen.borrow().clone()
+        });
+        assert!(run.is_clean(), "{:?}", run.end);
+        let seen = run.value.unwrap();
+        assert_eq!(seen.len(), 50);
+        assert!(seen.iter().all(|(_, t)| *t >= Duration::from_secs(600)));
+        assert!(run.wall_elapsed < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn same_seed_same_draws() {
+        let draw = |seed| {
+            simulate(&limits(seed), || async {
+                let out = std::rc::Rc::new(RefCell::new(Vec::new()));
+                let o = out.clone();
+                run_clients(&[Duration::ZERO; 4], move |_| {
+                    let o = o.clone();
+                    async move { o.borrow_mut().push(rng().random_range(0..1_000_000u32)) }
+                })
+                .await;
+                out.borrow().clone()
+            })
+            .value
+            .unwrap()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+
+    #[test]
+    fn deadlock_ends_at_the_time_limit_with_pending_clients() {
+        // (virtual_elapsed is virtual: exactly the limit, not the wall time it took)
+        let mut l = limits(3);
+        l.time_limit = Duration::from_secs(60);
+        let run = simulate(&l, || async {
+            let lock = std::rc::Rc::new(tokio::sync::Semaphore::new(0));
+            run_clients(&[Duration::ZERO; 3], move |_| {
+                let lock = lock.clone();
+                async move {
+                    let _p = lock.acquire().await;
+                }
+            })
+            .await;
+        });
+        assert_eq!(run.end, RunEnd::TimeLimit);
+        assert_eq!(run.virtual_elapsed, Duration::from_secs(60));
+        assert_eq!(run.pending, vec![0, 1, 2]);
+        let (verdict, evidence, _) = describe_end(&run, &l).unwrap();
+        assert!(verdict.contains("time limit 1m"), "{verdict}");
+        assert!(evidence[0].contains("probable deadlock"), "{evidence:?}");
+    }
+
+    #[test]
+    fn watchdog_stops_a_yield_loop() {
+        let mut l = limits(4);
+        l.watchdog = Duration::from_millis(300);
+        let run = simulate(&l, || async {
+            run_clients(&[Duration::ZERO], |_| async {
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+        });
+        assert_eq!(run.end, RunEnd::Watchdog { stopped: true });
+    }
+
+    #[test]
+    fn client_panics_are_collected() {
+        let run = simulate(&limits(5), || async {
+            run_clients(&[Duration::ZERO; 3], |id| async move {
+                if id == 1 {
+                    panic!("boom in client");
+                }
+            })
+            .await;
+        });
+        assert_eq!(run.end, RunEnd::Completed);
+        assert_eq!(run.panics.len(), 1);
+        assert_eq!(run.panics[0].client, 1);
+        assert!(run.panics[0].message.contains("boom"));
+    }
+
+    #[test]
+    fn arrivals() {
+        let p = Arrivals::Poisson { rate: 100.0 }.offsets_for(Duration::from_secs(10), 1);
+        assert!((800..1200).contains(&p.len()), "{}", p.len());
+        let s = Arrivals::Steady { rate: 10.0 }.offsets_for(Duration::from_secs(1), 1);
+        assert_eq!(s.len(), 10);
+        assert!(Arrivals::AtOnce.offsets(3, 1).iter().all(|d| d.is_zero()));
+    }
+}
