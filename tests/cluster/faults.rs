@@ -179,7 +179,7 @@ fn fault_strings_are_checked_at_run_time_too() {
     assert!(
         report.findings[0]
             .verdict
-            .contains("invalid `skew`: `1:2s`: `2s` needs a sign"),
+            .contains("`skew` = \"1:2s\" cannot be used: `1:2s`: `2s` needs a sign"),
         "{report}"
     );
 }

@@ -680,12 +680,6 @@ pub fn current() -> Option<Instance> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// The clock of the instance the calling task belongs to (used by
-/// [`crate::runtime::clock::system_now`]).
-pub fn current_clock() -> Option<Clock> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|i| i.inner.clock.clone()))
-}
-
 impl Instance {
     /// This instance's id, `0..instances`.
     pub fn id(&self) -> InstanceId {
@@ -830,7 +824,9 @@ impl Future for Gated {
             }
         }
         let previous = CURRENT.with(|c| c.replace(Some(self.instance.clone())));
+        let clock = clock::enter(Some(self.instance.inner.clock.clone()));
         let result = self.inner.as_mut().poll(cx);
+        clock::enter(clock);
         CURRENT.with(|c| *c.borrow_mut() = previous);
         result
     }

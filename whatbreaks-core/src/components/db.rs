@@ -17,9 +17,42 @@
 //!   which is why locking a missing "like" row does not stop two inserts: lock the parent row,
 //!   or rely on a unique constraint.
 
-use crate::components::store::DbError;
 use crate::runtime::explorer;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// An error from the database double.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbError {
+    /// The load failed (an injected failure: the database is down or timing out).
+    Unavailable {
+        /// The key that was loaded.
+        key: String,
+    },
+    /// A unique constraint refused a second row with this key.
+    UniqueViolation {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable { key } => write!(f, "database unavailable loading `{key}`"),
+            DbError::UniqueViolation { table, key } => {
+                write!(
+                    f,
+                    "duplicate key {table}[{key}] violates its unique constraint"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
 
 /// A buffered write of a transaction.
 #[derive(Clone, Debug)]

@@ -490,6 +490,23 @@ pub fn format_signed_bytes(bytes: f64) -> String {
 #[global_allocator]
 static TEST_ALLOCATOR: CountingAllocator = CountingAllocator::system();
 
+/// The configuration finding for a binary without the counting allocator, for `what` (a
+/// detector's attribute, e.g. `#[leak_test]`) that needs it; `None` when it is installed.
+pub fn allocator_missing(what: &str) -> Option<crate::report::Finding> {
+    if installed() {
+        return None;
+    }
+    Some(
+        crate::report::Finding::config(format!(
+            "the counting allocator is not installed in this binary: {what} cannot measure memory"
+        ))
+        .with_evidence(vec![
+            "whatbreaks::measure::installed() is false: no allocation went through whatbreaks::measure::CountingAllocator".into(),
+        ])
+        .with_fix("add `whatbreaks::install_counting_allocator!();` once, at the top of the test binary's root file (`tests/<area>/main.rs`, or `lib.rs` / `main.rs`)"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

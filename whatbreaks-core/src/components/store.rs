@@ -35,6 +35,7 @@
 //! });
 //! ```
 
+pub use crate::components::db::DbError;
 use crate::components::db::{Tables, Write, shown, trace};
 /// A generated table with a streaming cursor (the Contract path `whatbreaks::store::Table`).
 pub use crate::components::table::Table;
@@ -278,39 +279,6 @@ impl SimCache {
 // ---------------------------------------------------------------------------------------
 // SimDb
 // ---------------------------------------------------------------------------------------
-
-/// An error from the database double.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DbError {
-    /// The load failed (an injected failure: the database is down or timing out).
-    Unavailable {
-        /// The key that was loaded.
-        key: String,
-    },
-    /// A unique constraint refused a second row with this key.
-    UniqueViolation {
-        /// The table.
-        table: String,
-        /// The key.
-        key: String,
-    },
-}
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::Unavailable { key } => write!(f, "database unavailable loading `{key}`"),
-            DbError::UniqueViolation { table, key } => {
-                write!(
-                    f,
-                    "duplicate key {table}[{key}] violates its unique constraint"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
 
 /// One recorded database load.
 #[derive(Clone, Debug, PartialEq, Eq)]

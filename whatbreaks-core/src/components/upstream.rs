@@ -707,6 +707,16 @@ impl Upstream {
         self.inner.state.lock().arrivals.clone()
     }
 
+    /// When each call arrived; with `retries_only`, first attempts are left out.
+    pub fn arrival_times(&self, retries_only: bool) -> Vec<Duration> {
+        self.with_arrivals(|a| {
+            a.iter()
+                .filter(|a| !retries_only || a.attempt > 0)
+                .map(|a| a.at)
+                .collect()
+        })
+    }
+
     /// Runs `f` over the arrivals without copying them.
     pub fn with_arrivals<R>(&self, f: impl FnOnce(&[Arrival]) -> R) -> R {
         f(&self.inner.state.lock().arrivals)

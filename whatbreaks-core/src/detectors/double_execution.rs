@@ -43,10 +43,10 @@
 use crate::components::cluster::{
     Cluster, Effect, Faults, Instance, LeaseGrant, Ledger, Occurrence, Window,
 };
-use crate::report::{Finding, FindingKind, Report};
+use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Activity, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -67,10 +67,10 @@ pub struct DoubleExecutionTest {
     run_for: Duration,
     every: Option<Duration>,
     faults: Faults,
-    errors: Vec<String>,
+    errors: Vec<(&'static str, String, String)>,
 }
 
-crate::impl_common_settings!(DoubleExecutionTest);
+crate::scenario::impl_common_settings!(DoubleExecutionTest);
 
 impl Default for DoubleExecutionTest {
     fn default() -> Self {
@@ -217,12 +217,12 @@ impl DoubleExecutionTest {
 
     fn add(
         mut self,
-        name: &str,
+        name: &'static str,
         text: &str,
         f: fn(&mut Faults, &str) -> Result<(), String>,
     ) -> Self {
         if let Err(e) = f(&mut self.faults, text) {
-            self.errors.push(format!("invalid `{name}`: {e}"));
+            self.errors.push((name, text.to_string(), e));
         }
         self
     }
@@ -255,28 +255,6 @@ impl DoubleExecutionTest {
     /// The fault schedule parsed so far.
     pub fn faults(&self) -> &Faults {
         &self.faults
-    }
-
-    fn config_errors(&self) -> Vec<String> {
-        let mut errors = self.errors.clone();
-        if self.instances == 0 {
-            errors.push("`instances` must be at least 1".into());
-        }
-        if let Some(max) = self.faults.max_instance()
-            && max >= self.instances
-        {
-            errors.push(format!(
-                "a fault names instance {max}, but there are only {} instance(s) (ids 0..{})",
-                self.instances, self.instances
-            ));
-        }
-        if self.run_for.is_zero() {
-            errors.push("`run_for` must be longer than zero".into());
-        }
-        if self.every.is_some_and(|e| e.is_zero()) {
-            errors.push("`every` must be longer than zero".into());
-        }
-        errors
     }
 
     /// Whether `instance` is running, not paused and not cut off from the lease store at `t`.
@@ -335,22 +313,7 @@ impl DoubleExecutionTest {
         B: Fn(Instance) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let errors = self.config_errors();
-        if !errors.is_empty() {
-            let mut f = Finding::bug("configuration", errors.join("; "));
-            f.kind = FindingKind::Config;
-            f.scenario = self.scenario();
-            f.fix = "fix the arguments: each message names the form it expects".into();
-            return Report {
-                scenario: "double execution".into(),
-                findings: vec![f],
-                ..Report::default()
-            };
-        }
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "double execution", |limits| {
-            self.run_seed(limits, body.clone()).0
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the ledger (for its effects and trace hash).
@@ -373,12 +336,11 @@ impl DoubleExecutionTest {
         let mut findings = harness_findings(&run, &limits, &scenario);
         let panics = cluster.panics();
         if !panics.is_empty() {
-            let mut f = Finding::bug(
+            let mut f = Finding::harness(
                 "instance panic",
                 format!("{} instance task(s) panicked", panics.len()),
-            );
-            f.kind = FindingKind::Harness;
-            f.scenario = scenario.clone();
+            )
+            .with_scenario(scenario.clone());
             f.evidence = panics
                 .iter()
                 .map(|p| {
@@ -395,12 +357,11 @@ impl DoubleExecutionTest {
         }
         let ledger = cluster.ledger();
         let effects = ledger.effects();
-        crate::scenario::warn_real_clock(
-            "double execution",
-            run.virtual_elapsed,
-            effects.len(),
-            "effect (`instance.effect(..)`)",
-        );
+        let activity = Activity {
+            virtual_elapsed: run.virtual_elapsed,
+            count: effects.len(),
+            what: "effect (`instance.effect(..)`)",
+        };
         let (expected, excused) = self.expected();
         let analysis = Analysis::of(&effects, &expected);
         let grants = cluster.lease_store().grants();
@@ -414,6 +375,7 @@ impl DoubleExecutionTest {
         findings.splice(0..0, bugs);
         let committed: usize = analysis.commits.values().map(Vec::len).sum();
         let result = SeedResult {
+            activity: Some(activity),
             findings,
             key_figure: analysis.key_figure(),
             figures: vec![
@@ -779,9 +741,52 @@ fn timeline_chart(effects: &[Effect], analysis: &Analysis) -> crate::report::Cha
     chart
 }
 
+impl<B, Fut> Scenario<Arc<B>> for DoubleExecutionTest
+where
+    B: Fn(Instance) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "double execution".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario()
+    }
+    fn check(&self, p: &mut Problems) {
+        for (knob, text, problem) in &self.errors {
+            p.invalid(knob, text, problem.clone());
+        }
+        p.at_least("instances", self.instances.into(), 1);
+        if let Some(max) = self.faults.max_instance()
+            && max >= self.instances
+            && self.instances > 0
+        {
+            p.invalid(
+                "instances",
+                self.instances,
+                format!(
+                    "a fault names instance {max}, but instance ids run 0..{}",
+                    self.instances
+                ),
+            );
+        }
+        p.positive("run_for", self.run_for);
+        if let Some(every) = self.every {
+            p.positive("every", every);
+        }
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::FindingKind;
 
     fn effect(instance: u32, slot_s: u64, at_s: u64, token: Option<u64>, accepted: bool) -> Effect {
         Effect {
@@ -837,7 +842,12 @@ mod tests {
             .crash("5@1m")
             .run(|_i: Instance| async {});
         assert_eq!(r.findings[0].kind, FindingKind::Config);
-        assert!(r.findings[0].verdict.contains("invalid `pause`"), "{r}");
+        assert!(
+            r.findings[0]
+                .verdict
+                .contains("`pause` = \"1@90s\" cannot be used"),
+            "{r}"
+        );
         assert!(r.findings[0].verdict.contains("instance 5"), "{r}");
     }
 

@@ -36,10 +36,10 @@
 //! ```
 
 use crate::components::upstream::{Arrival, Upstream};
-use crate::report::{Chart, ChartKind, Finding, Report, histogram, time_buckets};
+use crate::report::{Finding, Report, arrivals_chart, histogram};
 use crate::runtime::sim::{self, Arrivals, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Activity, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -65,7 +65,7 @@ pub struct HerdTest {
     upstream_name: String,
 }
 
-crate::impl_common_settings!(HerdTest);
+crate::scenario::impl_common_settings!(HerdTest);
 
 impl Default for HerdTest {
     fn default() -> Self {
@@ -198,7 +198,7 @@ impl HerdTest {
 
     /// Synchronized rounds needed to flag (default 2; fewer if there are fewer rounds).
     pub fn min_rounds(mut self, rounds: u32) -> Self {
-        self.min_rounds = rounds.max(1);
+        self.min_rounds = rounds;
         self
     }
 
@@ -241,11 +241,7 @@ impl HerdTest {
         B: Fn(Upstream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "herd", |limits| {
-            let (result, _) = self.run_seed(limits, body.clone());
-            result
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the upstream (for its arrivals and trace hash).
@@ -268,8 +264,12 @@ impl HerdTest {
             findings.insert(0, self.finding(&analysis, &upstream, scenario));
         }
         let stats = upstream.stats();
-        crate::scenario::warn_real_clock("herd", run.virtual_elapsed, stats.calls, "upstream call");
         let result = SeedResult {
+            activity: Some(Activity {
+                virtual_elapsed: run.virtual_elapsed,
+                count: stats.calls,
+                what: "upstream call",
+            }),
             findings,
             key_figure: analysis.key_figure(),
             figures: vec![
@@ -287,7 +287,11 @@ impl HerdTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
-            charts: vec![arrivals_chart(&upstream, "retries", true)],
+            charts: vec![arrivals_chart(
+                &upstream.arrival_times(true),
+                "retry",
+                "retries",
+            )],
         };
         (result, upstream)
     }
@@ -333,24 +337,34 @@ impl HerdTest {
     }
 }
 
-/// Upstream arrivals per 100 ms of virtual time, as one series named `name`; with
-/// `retries_only`, first attempts are left out (the herd's chart: its waves are retries). The
-/// tour puts one series per retry strategy side by side with [`crate::report::html::merge_series`].
-pub fn arrivals_chart(upstream: &Upstream, name: &str, retries_only: bool) -> Chart {
-    let times: Vec<Duration> = upstream.with_arrivals(|a| {
-        a.iter()
-            .filter(|a| !retries_only || a.attempt > 0)
-            .map(|a| a.at)
-            .collect()
-    });
-    let what = if retries_only { "retry" } else { "upstream" };
-    Chart::new(
-        format!("{what} arrivals over virtual time"),
-        ChartKind::Line,
-        "virtual time (s)",
-        "arrivals per 100 ms",
-    )
-    .series(name, time_buckets(&times, Duration::from_millis(100), 600))
+impl<B, Fut> Scenario<Arc<B>> for HerdTest
+where
+    B: Fn(Upstream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "herd".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario()
+    }
+    fn check(&self, p: &mut Problems) {
+        p.at_least("clients", self.clients.into(), 1);
+        p.window("outage", &self.outage);
+        p.require(
+            self.max_cohort > 0.0 && self.max_cohort <= 1.0,
+            "max_cohort",
+            self.max_cohort,
+            "a share greater than 0 and at most 1",
+        );
+        p.at_least("min_rounds", self.min_rounds.into(), 1);
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
 }
 
 #[cfg(test)]

@@ -49,10 +49,10 @@
 use crate::components::measure::{
     self, GaugeValue, Trend, format_count, format_signed_bytes, sparkline,
 };
-use crate::report::{Chart, ChartKind, Finding, FindingKind, Report};
+use crate::report::{Chart, ChartKind, Finding, Report};
 use crate::runtime::sim::{self, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_bytes;
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
@@ -83,7 +83,7 @@ pub struct LeakTest {
     unit: String,
 }
 
-crate::impl_common_settings!(LeakTest);
+crate::scenario::impl_common_settings!(LeakTest);
 
 impl Default for LeakTest {
     fn default() -> Self {
@@ -375,9 +375,15 @@ impl LeakTest {
     }
 
     /// Cycles measured after the warm-up (default 2,000).
-    pub fn cycles(mut self, cycles: u64) -> Self {
-        self.cycles = cycles.max(1);
+    pub fn iterations(mut self, cycles: u64) -> Self {
+        self.cycles = cycles;
         self
+    }
+
+    /// Old name of [`iterations`](Self::iterations) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `iterations`")]
+    pub fn cycles(self, cycles: u64) -> Self {
+        self.iterations(cycles)
     }
 
     /// Cycles run before sampling starts (default: a tenth of `cycles`, from 10 to 1,000).
@@ -388,7 +394,7 @@ impl LeakTest {
 
     /// Cycles the finding extrapolates to (default 1,000,000).
     pub fn extrapolate(mut self, cycles: u64) -> Self {
-        self.extrapolate = cycles.max(1);
+        self.extrapolate = cycles;
         self
     }
 
@@ -443,13 +449,7 @@ impl LeakTest {
         B: Fn(LeakEnv) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        if let Some(report) = allocator_missing("leak", "#[leak_test]") {
-            return report;
-        }
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "leak", |limits| {
-            self.run_seed(limits, body.clone()).0
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the samples.
@@ -579,6 +579,7 @@ impl LeakTest {
             key_figure: analysis.key_figure(&self.unit),
             figures,
             charts,
+            activity: None,
         };
         (result, samples)
     }
@@ -696,27 +697,36 @@ impl LeakTest {
     }
 }
 
-/// A report with a configuration finding when the counting allocator is not installed.
-pub(crate) fn allocator_missing(label: &str, what: &str) -> Option<Report> {
-    if measure::installed() {
-        return None;
+impl<B, Fut> Scenario<Arc<B>> for LeakTest
+where
+    B: Fn(LeakEnv) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "leak".into()
     }
-    let mut f = Finding::bug(
-        "configuration",
-        format!(
-            "the counting allocator is not installed in this binary: {what} cannot measure memory"
-        ),
-    );
-    f.kind = FindingKind::Config;
-    f.evidence = vec![
-        "whatbreaks::measure::installed() is false: no allocation went through whatbreaks::measure::CountingAllocator".into(),
-    ];
-    f.fix = "add `whatbreaks::install_counting_allocator!();` once, at the top of the test binary's root file (`tests/<area>/main.rs`, or `lib.rs` / `main.rs`)".into();
-    Some(Report {
-        scenario: label.to_string(),
-        findings: vec![f],
-        ..Report::default()
-    })
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario()
+    }
+    fn check(&self, p: &mut Problems) {
+        p.at_least("iterations", self.cycles, 1);
+        p.at_least("extrapolate", self.extrapolate, 1);
+        p.require(
+            self.max_gauge_growth_per_cycle.is_finite() && self.max_gauge_growth_per_cycle >= 0.0,
+            "max_gauge_growth_per_cycle",
+            self.max_gauge_growth_per_cycle,
+            "a number of at least 0",
+        );
+        if let Some(f) = measure::allocator_missing("#[leak_test]") {
+            p.setup(f);
+        }
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
 }
 
 #[cfg(test)]

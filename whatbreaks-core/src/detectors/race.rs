@@ -15,12 +15,14 @@ pub use crate::runtime::explorer::{
 };
 use crate::runtime::explorer::{begin_schedule, end_schedule, run_root};
 use crate::runtime::sim;
+use crate::runtime::sim::RunLimits;
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, run_seeds_in_one};
+use crate::scenario::{self, Problems, Scenario, SeedResult, Seeds, Timing, harness_findings};
 use crate::spec::format_duration;
 use futures::FutureExt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The pattern name of race findings.
@@ -52,10 +54,11 @@ pub const DEFAULT_SCHEDULES: u32 = 1_000;
 #[derive(Clone, Debug)]
 pub struct RaceTest {
     settings: Settings,
-    mode: Mode,
+    /// The mode, or the unknown name given (reported by `check`).
+    mode: Result<Mode, String>,
 }
 
-crate::impl_common_settings!(RaceTest);
+crate::scenario::impl_common_settings!(RaceTest);
 
 impl Default for RaceTest {
     fn default() -> Self {
@@ -78,35 +81,35 @@ impl RaceTest {
                 runs_per_seed: DEFAULT_SCHEDULES,
                 ..Settings::default()
             },
-            mode: Mode::Random,
+            mode: Ok(Mode::Random),
         }
     }
 
-    /// How many schedules to explore per seed, each with its own derived seed.
+    /// How many schedules to explore per seed, each with its own derived seed (default 1000).
     ///
-    /// `WHATBREAKS_SEEDS=n` (or `.seeds(n)`) explores `n × schedules`; a replay
+    /// `WHATBREAKS_SEEDS=n` (or `.seeds(n)`) explores `n × iterations`; a replay
     /// (`WHATBREAKS_SEED` alone) runs exactly the one schedule it names.
-    pub fn schedules(mut self, schedules: u32) -> Self {
-        self.settings.runs_per_seed = schedules.max(1);
+    pub fn iterations(mut self, schedules: u32) -> Self {
+        self.settings.runs_per_seed = schedules;
         self
     }
 
-    /// `"random"` (default), `"pct"` or `"fifo"`.
-    ///
-    /// # Panics
-    /// On any other name (the attribute checks it at compile time).
+    /// Old name of [`iterations`](Self::iterations) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `iterations`")]
+    pub fn schedules(self, schedules: u32) -> Self {
+        self.iterations(schedules)
+    }
+
+    /// `"random"` (default), `"pct"` or `"fifo"`; any other name is reported as a
+    /// configuration finding when the test runs (the attribute rejects it at compile time).
     pub fn mode(mut self, mode: &str) -> Self {
-        self.mode = Mode::parse(mode).unwrap_or_else(|| {
-            panic!(
-                "whatbreaks: unknown race mode {mode:?}; expected \"random\", \"pct\" or \"fifo\""
-            )
-        });
+        self.mode = Mode::parse(mode).ok_or_else(|| mode.to_string());
         self
     }
 
     /// The mode as a value (for PCT with another depth).
     pub fn explore(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.mode = Ok(mode);
         self
     }
 
@@ -116,55 +119,96 @@ impl RaceTest {
         B: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let mode = self.mode;
+        scenario::run(self, Arc::new(body))
+    }
+}
+
+impl<B, Fut> Scenario<Arc<B>> for RaceTest
+where
+    B: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "race".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        match &self.mode {
+            Ok(mode) => format!("{} mode", mode.name()),
+            Err(_) => "race".into(),
+        }
+    }
+    fn check(&self, p: &mut Problems) {
+        if let Err(name) = &self.mode {
+            p.push("mode", name, "\"random\", \"pct\" or \"fifo\"");
+        }
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seeds(&[limits.seed], &|_| limits.clone(), body)
+            .result
+    }
+
+    /// Every schedule runs in one simulation, one after the other, until one breaks.
+    fn run_seeds(&self, seeds: &[u64], limits: &dyn Fn(u64) -> RunLimits, body: &Arc<B>) -> Seeds {
+        let Ok(mode) = self.mode else {
+            return Seeds::default();
+        };
         let time_limit = self.settings.time_limit;
-        run_seeds_in_one(&self.settings, "race", move |seeds, limits| {
-            let seeds = seeds.to_vec();
-            let schedules = seeds.len() as u32;
-            let run = sim::simulate(limits, move || async move {
-                let mut tried = 0usize;
-                for seed in seeds {
-                    tried += 1;
-                    begin_schedule(seed, mode);
-                    let fut: Pin<Box<dyn Future<Output = ()>>> = Box::pin(body());
-                    let outcome = tokio::time::timeout(
-                        time_limit,
-                        std::panic::AssertUnwindSafe(run_root(fut)).catch_unwind(),
-                    )
-                    .await;
-                    let trace = end_schedule();
-                    match outcome {
-                        Ok(Ok(())) => continue,
-                        Ok(Err(p)) => {
-                            return (
-                                tried,
-                                Some((seed, Failure::Panic(sim::panic_message(&*p)), trace)),
-                            );
-                        }
-                        Err(_) => return (tried, Some((seed, Failure::Stuck, trace))),
+        let limits = limits(seeds[0]);
+        let all = seeds.to_vec();
+        let schedules = seeds.len() as u32;
+        let body = body.clone();
+        let run = sim::simulate(&limits, move || async move {
+            let mut tried = 0usize;
+            for seed in all {
+                tried += 1;
+                begin_schedule(seed, mode);
+                let fut: Pin<Box<dyn Future<Output = ()>>> = Box::pin((*body)());
+                let outcome = tokio::time::timeout(
+                    time_limit,
+                    std::panic::AssertUnwindSafe(run_root(fut)).catch_unwind(),
+                )
+                .await;
+                let trace = end_schedule();
+                match outcome {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(p)) => {
+                        return (
+                            tried,
+                            Some((seed, Failure::Panic(sim::panic_message(&*p)), trace)),
+                        );
                     }
+                    Err(_) => return (tried, Some((seed, Failure::Stuck, trace))),
                 }
-                (tried, None)
-            });
-            let scenario = format!("{} mode", mode.name());
-            let mut findings = crate::scenario::harness_findings(&run, limits, &scenario);
-            let (tried, failure) = run.value.unwrap_or((0, None));
-            let mut result = SeedResult {
-                key_figure: format!("{tried} schedules explored, invariant held"),
-                figures: vec![("schedules".into(), tried.to_string())],
-                ..SeedResult::default()
-            };
-            let failed_seed = failure.as_ref().map(|(s, _, _)| *s);
-            if let Some((_, failure, trace)) = failure {
-                result.key_figure = format!("invariant broken in schedule {tried} of {schedules}");
-                findings.insert(
-                    0,
-                    finding(&failure, &trace, tried, schedules, mode, time_limit),
-                );
             }
-            result.findings = findings;
-            (result, failed_seed)
-        })
+            (tried, None)
+        });
+        let scenario = format!("{} mode", mode.name());
+        let mut findings = harness_findings(&run, &limits, &scenario);
+        let (tried, failure) = run.value.unwrap_or((0, None));
+        let mut result = SeedResult {
+            key_figure: format!("{tried} schedules explored, invariant held"),
+            figures: vec![("schedules".into(), tried.to_string())],
+            ..SeedResult::default()
+        };
+        let failed_seed = failure.as_ref().map(|(s, _, _)| *s);
+        if let Some((_, failure, trace)) = failure {
+            result.key_figure = format!("invariant broken in schedule {tried} of {schedules}");
+            findings.insert(
+                0,
+                finding(&failure, &trace, tried, schedules, mode, time_limit),
+            );
+        }
+        result.findings = findings;
+        let upto = failed_seed
+            .and_then(|f| seeds.iter().position(|s| *s == f))
+            .map_or(seeds.len(), |i| i + 1);
+        Seeds {
+            ran: seeds[..upto].to_vec(),
+            result,
+        }
     }
 }
 

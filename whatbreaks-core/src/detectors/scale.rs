@@ -38,10 +38,10 @@
 //! ```
 
 use crate::components::measure::{PowerFit, Span, bar, format_count, power_fit};
-use crate::report::{Finding, FindingKind, Report};
+use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::{format_bytes, format_duration};
 use std::cell::RefCell;
 use std::future::Future;
@@ -69,7 +69,7 @@ pub struct ScaleTest {
     unit: String,
 }
 
-crate::impl_common_settings!(ScaleTest);
+crate::scenario::impl_common_settings!(ScaleTest);
 
 impl Default for ScaleTest {
     fn default() -> Self {
@@ -213,7 +213,7 @@ impl ScaleTest {
 
     /// The production size to extrapolate to (default 500,000,000).
     pub fn target(mut self, n: u64) -> Self {
-        self.target = n.max(1);
+        self.target = n;
         self
     }
 
@@ -258,29 +258,7 @@ impl ScaleTest {
         B: Fn(u64) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        if let Some(report) = crate::detectors::leak::allocator_missing("scale", "#[scale_test]") {
-            return report;
-        }
-        if self.sizes.len() < 2 || self.sizes[0] == 0 {
-            let mut f = Finding::bug(
-                "configuration",
-                format!(
-                    "`sizes` needs at least two sizes above zero to measure growth, got {:?}",
-                    self.sizes
-                ),
-            );
-            f.kind = FindingKind::Config;
-            f.fix = "give at least two sizes a factor of ten apart, e.g. `sizes = [1_000, 10_000, 100_000]`".into();
-            return Report {
-                scenario: "scale".into(),
-                findings: vec![f],
-                ..Report::default()
-            };
-        }
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "scale", |limits| {
-            self.run_seed(limits, body.clone()).0
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the analysis.
@@ -362,6 +340,7 @@ impl ScaleTest {
             key_figure: analysis.key_figure(&self.unit),
             figures,
             charts,
+            activity: None,
         };
         (result, analysis)
     }
@@ -470,10 +449,43 @@ pub fn peak_of<T>(work: impl FnOnce() -> T) -> (T, i64) {
     (out, span.finish().peak.max(0))
 }
 
+impl<B, Fut> Scenario<Arc<B>> for ScaleTest
+where
+    B: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "scale".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario()
+    }
+    fn check(&self, p: &mut Problems) {
+        if self.sizes.len() < 2 || self.sizes[0] == 0 {
+            p.invalid(
+                "sizes",
+                &self.sizes,
+                "needs at least two sizes above zero to measure growth: give at least two sizes a factor of ten apart, e.g. `sizes = [1_000, 10_000, 100_000]`",
+            );
+        }
+        p.at_least("target", self.target, 1);
+        if let Some(f) = crate::components::measure::allocator_missing("#[scale_test]") {
+            p.setup(f);
+        }
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::components::table::Table;
+    use crate::report::FindingKind;
 
     fn point(n: u64, peak: i64, ms: u64) -> Measured {
         Measured {

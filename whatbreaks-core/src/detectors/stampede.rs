@@ -69,10 +69,10 @@
 //! [`SimDb`]: crate::components::store::SimDb
 
 use crate::components::store::{Load, SimCache, SimDb};
-use crate::report::{Finding, FindingKind, Report, histogram};
+use crate::report::{Finding, Report, histogram};
 use crate::runtime::sim::{self, Arrivals, ClientId, RunLimits};
 use crate::scenario::config::{Settings, splitmix64};
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Activity, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use parking_lot::Mutex;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -205,7 +205,7 @@ pub struct StampedeTest {
     failing_loads: Option<Range<Duration>>,
 }
 
-crate::impl_common_settings!(StampedeTest);
+crate::scenario::impl_common_settings!(StampedeTest);
 
 impl Default for StampedeTest {
     fn default() -> Self {
@@ -462,13 +462,13 @@ impl StampedeTest {
 
     /// Hot keys (default 1).
     pub fn keys(mut self, keys: u32) -> Self {
-        self.keys = keys.max(1);
+        self.keys = keys;
         self
     }
 
     /// Simulated instances of the service (default 1).
     pub fn instances(mut self, instances: u32) -> Self {
-        self.instances = instances.max(1);
+        self.instances = instances;
         self
     }
 
@@ -477,11 +477,7 @@ impl StampedeTest {
         match name {
             "cold" => self.scenario = StampedeScenario::Cold,
             "expiry" => self.scenario = StampedeScenario::Expiry,
-            other => {
-                self.scenario_error = Some(format!(
-                    "unknown stampede scenario \"{other}\"; expected \"cold\" or \"expiry\""
-                ))
-            }
+            other => self.scenario_error = Some(other.to_string()),
         }
         self
     }
@@ -500,14 +496,20 @@ impl StampedeTest {
     }
 
     /// How long the expiry scenario's traffic lasts (default 10 s).
-    pub fn duration(mut self, duration: Duration) -> Self {
-        self.duration = duration;
+    pub fn run_for(mut self, run_for: Duration) -> Self {
+        self.duration = run_for;
         self
+    }
+
+    /// Old name of [`run_for`](Self::run_for) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `run_for`")]
+    pub fn duration(self, duration: Duration) -> Self {
+        self.run_for(duration)
     }
 
     /// Loads allowed per key per cold start or expiry, across all instances (default 1).
     pub fn max_loads_per_key(mut self, max: u32) -> Self {
-        self.max_loads_per_key = max.max(1);
+        self.max_loads_per_key = max;
         self
     }
 
@@ -529,10 +531,17 @@ impl StampedeTest {
         self
     }
 
-    /// Database loads that start inside `window` fail (default: none fail).
-    pub fn failing_loads(mut self, window: Range<Duration>) -> Self {
+    /// Database loads that start inside `window` fail: the database's outage (default: none
+    /// fail).
+    pub fn outage(mut self, window: Range<Duration>) -> Self {
         self.failing_loads = Some(window);
         self
+    }
+
+    /// Old name of [`outage`](Self::outage) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `outage`")]
+    pub fn failing_loads(self, window: Range<Duration>) -> Self {
+        self.outage(window)
     }
 
     fn db(&self) -> SimDb {
@@ -571,20 +580,7 @@ impl StampedeTest {
         B: Fn(StampedeEnv) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        if let Some(problem) = &self.scenario_error {
-            let mut f = Finding::bug("configuration", problem.clone());
-            f.kind = FindingKind::Config;
-            f.fix = "use scenario = \"cold\" or scenario = \"expiry\"".into();
-            return Report {
-                scenario: "stampede".into(),
-                findings: vec![f],
-                ..Report::default()
-            };
-        }
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "stampede", |limits| {
-            self.run_seed(limits, body.clone()).0
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the database (for its loads and trace hash).
@@ -659,6 +655,11 @@ impl StampedeTest {
             findings.insert(0, self.finding(&analysis, &db, scenario));
         }
         let result = SeedResult {
+            activity: Some(Activity {
+                virtual_elapsed: run.virtual_elapsed,
+                count: db.with_loads(|l| l.len()),
+                what: "database load",
+            }),
             findings,
             key_figure: analysis.key_figure(),
             figures: vec![
@@ -880,9 +881,49 @@ fn loads_chart(db: &SimDb, analysis: &StampedeAnalysis, expiry: bool) -> crate::
     chart
 }
 
+impl<B, Fut> Scenario<Arc<B>> for StampedeTest
+where
+    B: Fn(StampedeEnv) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "stampede".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario_line(&self.db())
+    }
+    fn check(&self, p: &mut Problems) {
+        if let Some(name) = &self.scenario_error {
+            p.push("scenario", name, "\"cold\" or \"expiry\"");
+        }
+        p.at_least("clients", self.clients.into(), 1);
+        p.at_least("keys", self.keys.into(), 1);
+        p.at_least("instances", self.instances.into(), 1);
+        p.at_least("max_loads_per_key", self.max_loads_per_key.into(), 1);
+        p.require(
+            self.rps.is_finite() && self.rps > 0.0 && self.rps <= 1e6,
+            "rps",
+            self.rps,
+            "requests per second greater than 0 and at most 1000000",
+        );
+        p.positive("run_for", self.duration);
+        p.positive("ttl", self.ttl);
+        if let Some(w) = &self.failing_loads {
+            p.window("outage", w);
+        }
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::FindingKind;
 
     fn load(key: &str, at_ms: u64, client: ClientId, failed: bool) -> Load {
         Load {

@@ -51,10 +51,10 @@
 //! ```
 
 use crate::components::upstream::{Arrival, Degradation, Outcome, Upstream, UpstreamError};
-use crate::report::{Finding, Report, histogram};
+use crate::report::{Finding, Report, arrivals_chart, histogram};
 use crate::runtime::sim::{self, Arrivals, ClientId, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Activity, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -85,7 +85,7 @@ pub struct RetryStormTest {
     upstream_name: String,
 }
 
-crate::impl_common_settings!(RetryStormTest);
+crate::scenario::impl_common_settings!(RetryStormTest);
 
 impl Default for RetryStormTest {
     fn default() -> Self {
@@ -450,34 +450,52 @@ impl RetryStormTest {
 
     /// Logical requests per second (default 100), arriving as a seeded Poisson process.
     pub fn rps(mut self, rps: f64) -> Self {
-        self.rps = rps.max(f64::MIN_POSITIVE);
+        self.rps = rps;
         self
     }
 
     /// How long requests keep arriving (default 60 s).
-    pub fn duration(mut self, duration: Duration) -> Self {
-        self.duration = duration;
+    pub fn run_for(mut self, run_for: Duration) -> Self {
+        self.duration = run_for;
         self
     }
 
+    /// Old name of [`run_for`](Self::run_for) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `run_for`")]
+    pub fn duration(self, duration: Duration) -> Self {
+        self.run_for(duration)
+    }
+
     /// When the upstream is degraded (default `10s..40s`; an empty range for none).
-    pub fn degraded(mut self, window: Range<Duration>) -> Self {
+    pub fn outage(mut self, window: Range<Duration>) -> Self {
         self.degraded = window;
         self
+    }
+
+    /// Old name of [`outage`](Self::outage) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `outage`")]
+    pub fn degraded(self, window: Range<Duration>) -> Self {
+        self.outage(window)
     }
 
     /// Share of calls that fail inside the degraded window (default 1: all of them, at once;
     /// below 1 they are answered 503 after the latency).
     pub fn error_rate(mut self, rate: f64) -> Self {
-        self.error_rate = rate.clamp(0.0, 1.0);
+        self.error_rate = rate;
         self
     }
 
-    /// Latency of every call inside the degraded window (default: none, failures are fast).
+    /// Latency of every call inside the outage window (default: none, failures are fast).
     /// Slow responses make clients with a timeout give up and retry.
-    pub fn degraded_latency(mut self, latency: Duration) -> Self {
+    pub fn outage_latency(mut self, latency: Duration) -> Self {
         self.degraded_latency = Some(latency);
         self
+    }
+
+    /// Old name of [`outage_latency`](Self::outage_latency) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `outage_latency`")]
+    pub fn degraded_latency(self, latency: Duration) -> Self {
+        self.outage_latency(latency)
     }
 
     /// Latency of a served call (default 20 ms).
@@ -495,20 +513,26 @@ impl RetryStormTest {
     /// Share of effect-committing calls (`POST`, `PUT`, `DELETE`) that commit, then lose
     /// their response (default 0).
     pub fn ambiguous(mut self, share: f64) -> Self {
-        self.ambiguous = share.clamp(0.0, 1.0);
+        self.ambiguous = share;
         self
     }
 
     /// Share of calls answered 400 Bad Request (default 0.01).
     pub fn bad_requests(mut self, share: f64) -> Self {
-        self.bad_requests = share.clamp(0.0, 1.0);
+        self.bad_requests = share;
         self
     }
 
     /// The upstream's name in messages (default `upstream`).
-    pub fn upstream_name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<String>) -> Self {
         self.upstream_name = name.into();
         self
+    }
+
+    /// Old name of [`name`](Self::name) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `name`")]
+    pub fn upstream_name(self, name: impl Into<String>) -> Self {
+        self.name(name)
     }
 
     fn upstream(&self) -> Upstream {
@@ -552,11 +576,7 @@ impl RetryStormTest {
         B: Fn(Upstream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "retry storm", |limits| {
-            let (result, _) = self.run_seed(limits, body.clone());
-            result
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the upstream (for its arrivals and trace hash).
@@ -582,12 +602,11 @@ impl RetryStormTest {
         let scenario = self.scenario(&upstream, requests);
         let mut findings = harness_findings(&run, limits, &scenario);
         let effects = upstream.effects();
-        crate::scenario::warn_real_clock(
-            "retry storm",
-            run.virtual_elapsed,
-            upstream.with_arrivals(|a| a.len()),
-            "upstream call",
-        );
+        let activity = Activity {
+            virtual_elapsed: run.virtual_elapsed,
+            count: upstream.with_arrivals(|a| a.len()),
+            what: "upstream call",
+        };
         let analysis = upstream.with_arrivals(|a| {
             StormAnalysis::of(a, &effects, &self.degraded, self.max_amplification)
         });
@@ -603,6 +622,7 @@ impl RetryStormTest {
         }
         bugs.append(&mut findings);
         let result = SeedResult {
+            activity: Some(activity),
             findings: bugs,
             key_figure: analysis.key_figure(),
             figures: vec![
@@ -629,8 +649,10 @@ impl RetryStormTest {
                     format!("{:#018x}", upstream.trace_hash()),
                 ),
             ],
-            charts: vec![crate::detectors::herd::arrivals_chart(
-                &upstream, "calls", false,
+            charts: vec![arrivals_chart(
+                &upstream.arrival_times(false),
+                "upstream",
+                "calls",
             )],
         };
         (result, upstream)
@@ -801,6 +823,57 @@ fn classification_finding(a: &StormAnalysis, scenario: String) -> Finding {
     }
     f.fix = "retry only errors that a retry can fix: connection failures, 5xx, 408 and 429 (`UpstreamError::is_retryable`); a 400 means the request itself is wrong and fails the same way every time".into();
     f
+}
+
+impl<B, Fut> Scenario<Arc<B>> for RetryStormTest
+where
+    B: Fn(Upstream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "retry storm".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{} requests/s for {}, upstream `{}`",
+            self.rps,
+            format_duration(self.duration),
+            self.upstream_name
+        )
+    }
+    fn check(&self, p: &mut Problems) {
+        p.require(
+            self.rps.is_finite() && self.rps > 0.0 && self.rps <= 1e6,
+            "rps",
+            self.rps,
+            "requests per second greater than 0 and at most 1000000",
+        );
+        p.positive("run_for", self.duration);
+        p.require(
+            self.degraded.start <= self.degraded.end,
+            "outage",
+            &self.degraded,
+            format!(
+                "a window that does not end before it starts: {}",
+                crate::spec::WINDOW_FORM
+            ),
+        );
+        p.within("error_rate", self.error_rate, 0.0, 1.0);
+        p.within("ambiguous", self.ambiguous, 0.0, 1.0);
+        p.within("bad_requests", self.bad_requests, 0.0, 1.0);
+        p.require(
+            self.max_amplification.is_finite() && self.max_amplification > 0.0,
+            "max_amplification",
+            self.max_amplification,
+            "calls per request greater than 0, e.g. 1.5",
+        );
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
+    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,15 @@ pub enum FindingKind {
     Config,
 }
 
+/// The pattern name of [`FindingKind::Config`] findings.
+pub const CONFIGURATION: &str = "configuration";
+
 /// One thing that breaks, with its evidence and its fix.
+///
+/// Built with [`Finding::bug`], [`Finding::harness`] or [`Finding::config`] and the
+/// `with_*` setters; the fields are public to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// The failure mode, e.g. `"thundering herd"`; see the detector's docs for its name.
     pub pattern: &'static str,
@@ -53,11 +60,10 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of kind [`FindingKind::Bug`] with empty evidence, to be filled in.
-    pub fn bug(pattern: &'static str, verdict: impl Into<String>) -> Self {
+    fn new(kind: FindingKind, pattern: &'static str, verdict: impl Into<String>) -> Self {
         Finding {
             pattern,
-            kind: FindingKind::Bug,
+            kind,
             verdict: verdict.into(),
             scenario: String::new(),
             evidence: Vec::new(),
@@ -66,6 +72,48 @@ impl Finding {
             seed: 0,
             replay: String::new(),
         }
+    }
+
+    /// A failure pattern in the code under test ([`FindingKind::Bug`]), with empty evidence
+    /// to be filled in.
+    pub fn bug(pattern: &'static str, verdict: impl Into<String>) -> Self {
+        Finding::new(FindingKind::Bug, pattern, verdict)
+    }
+
+    /// The scenario could not run to the end ([`FindingKind::Harness`]): a time limit, the
+    /// watchdog, a panic, an unreachable backend.
+    pub fn harness(pattern: &'static str, verdict: impl Into<String>) -> Self {
+        Finding::new(FindingKind::Harness, pattern, verdict)
+    }
+
+    /// The configuration was unusable ([`FindingKind::Config`], pattern `configuration`): a
+    /// builder value, an attribute argument or a `WHATBREAKS_*` variable.
+    pub fn config(verdict: impl Into<String>) -> Self {
+        Finding::new(FindingKind::Config, CONFIGURATION, verdict)
+    }
+
+    /// Sets the scenario line (without the seed: the run path adds it).
+    pub fn with_scenario(mut self, scenario: impl Into<String>) -> Self {
+        self.scenario = scenario.into();
+        self
+    }
+
+    /// Sets the evidence, one line each.
+    pub fn with_evidence(mut self, evidence: Vec<String>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// Sets the small text picture and its label.
+    pub fn with_picture(mut self, label: impl Into<String>, picture: impl Into<String>) -> Self {
+        self.picture = Some((label.into(), picture.into()));
+        self
+    }
+
+    /// Sets the one actionable hint.
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = fix.into();
+        self
     }
 
     /// The finding in the fixed message shape, without the trailing newline.
@@ -132,6 +180,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty report of a scenario (`scenario` is its one-line name).
+    pub fn new(scenario: impl Into<String>) -> Self {
+        Report {
+            scenario: scenario.into(),
+            ..Report::default()
+        }
+    }
+
+    /// A report of one finding that stopped the scenario before any seed ran (bad
+    /// configuration, an unreachable backend).
+    pub fn stopped(scenario: impl Into<String>, finding: Finding) -> Self {
+        Report {
+            findings: vec![finding],
+            ..Report::new(scenario)
+        }
+    }
+
     /// True when nothing was found.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
@@ -309,6 +374,19 @@ pub fn time_buckets(times: &[Duration], bucket: Duration, max_buckets: usize) ->
         Some(last) => time_buckets_to(times, bucket, *last, max_buckets),
         None => Vec::new(),
     }
+}
+
+/// Arrivals per 100 ms of virtual time, as one series named `name`, on a chart titled
+/// "`what` arrivals over virtual time" (the herd's retries, the storm's upstream calls). The
+/// tour puts one series per retry strategy side by side with [`html::merge_series`].
+pub fn arrivals_chart(times: &[Duration], what: &str, name: &str) -> Chart {
+    Chart::new(
+        format!("{what} arrivals over virtual time"),
+        ChartKind::Line,
+        "virtual time (s)",
+        "arrivals per 100 ms",
+    )
+    .series(name, time_buckets(times, Duration::from_millis(100), 600))
 }
 
 /// Like [`time_buckets`], with buckets up to `last` (so series of one chart share an axis).

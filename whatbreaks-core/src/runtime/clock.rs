@@ -44,6 +44,7 @@
 //! takes a plain list of effects. whatbreaks does not yet start such real-time runs itself.
 
 use crate::runtime::sim;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,13 +135,29 @@ fn shift(t: SystemTime, ms: i64) -> SystemTime {
     if ms >= 0 { t + d } else { t - d }
 }
 
+thread_local! {
+    static CURRENT: RefCell<Option<Clock>> = const { RefCell::new(None) };
+}
+
+/// Makes `clock` the current task's clock (what [`system_now`] answers) until the next call,
+/// and returns the one it replaces. The cluster sets each instance's clock while it polls
+/// that instance's tasks.
+pub fn enter(clock: Option<Clock>) -> Option<Clock> {
+    CURRENT.with(|c| c.replace(clock))
+}
+
+/// The clock of the instance the calling task belongs to, inside a cluster run.
+pub fn current() -> Option<Clock> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// The virtual wall time of the calling task's instance (see the module docs).
 ///
 /// Inside an instance of a [`crate::components::cluster`] run: that instance's clock, with its skew and
 /// jumps. Elsewhere in a simulation: `epoch() + sim::now()`. Outside a simulation:
 /// `SystemTime::now()`.
 pub fn system_now() -> SystemTime {
-    if let Some(clock) = crate::components::cluster::current_clock() {
+    if let Some(clock) = current() {
         return clock.now();
     }
     if sim::in_simulation() {

@@ -27,7 +27,6 @@
 //! scoped default, or the global one) also receives the events of the simulation thread.
 
 use crate::runtime::rng::splitmix64;
-use crate::spec::format_duration;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng, TryRng};
 use std::cell::{Cell, RefCell};
@@ -689,81 +688,6 @@ pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output 
     CLIENT.scope(ctx, fut).await
 }
 
-/// A one-line description of why a run did not complete, for findings.
-pub fn describe_end<T>(run: &Run<T>, limits: &RunLimits) -> Option<(String, Vec<String>, String)> {
-    let pending = list_clients(&run.pending);
-    match &run.end {
-        RunEnd::Completed => None,
-        RunEnd::TimeLimit => {
-            let idle = run.virtual_elapsed.saturating_sub(run.last_activity);
-            let probable = if idle >= run.virtual_elapsed / 2 {
-                format!(
-                    "probable deadlock: nothing happened after t={} while {} client(s) waited",
-                    format_duration(run.last_activity),
-                    run.pending.len()
-                )
-            } else {
-                format!(
-                    "probable endless loop: activity went on until t={}",
-                    format_duration(run.last_activity)
-                )
-            };
-            Some((
-                format!(
-                    "virtual time limit {} reached with work still pending",
-                    format_duration(limits.time_limit)
-                ),
-                vec![
-                    probable,
-                    format!("pending clients: {pending}"),
-                    format!("clients not yet started: {}", run.not_started),
-                ],
-                "look for a wait that nothing wakes (a lock or connection never released) or a retry loop without a bound; raise `time_limit` if the scenario really needs longer".into(),
-            ))
-        }
-        RunEnd::Watchdog { stopped } => Some((
-            format!(
-                "wall-clock watchdog fired after {:?}",
-                limits.watchdog
-            ),
-            vec![
-                format!(
-                    "virtual time stood at t={} with clients pending: {pending}",
-                    format_duration(run.virtual_elapsed)
-                ),
-                if *stopped {
-                    "the clients were stopped at their next await".into()
-                } else {
-                    "the simulation thread did not stop: some code loops without ever awaiting".into()
-                },
-            ],
-            "a task keeps running without letting virtual time advance (a busy loop of `yield_now`, or blocking code); await a timer or a simulated component inside the loop, or raise `watchdog`".into(),
-        )),
-        RunEnd::Panicked(message) => Some((
-            "the scenario panicked".into(),
-            vec![format!("panic: {message}")],
-            "the panic came from the scenario set-up, not from one client: see the message".into(),
-        )),
-    }
-}
-
-fn list_clients(ids: &[ClientId]) -> String {
-    if ids.is_empty() {
-        return "none".into();
-    }
-    let shown: Vec<String> = ids.iter().take(10).map(|id| format!("#{id}")).collect();
-    if ids.len() > 10 {
-        format!(
-            "{} (+{} more, {} in all)",
-            shown.join(", "),
-            ids.len() - 10,
-            ids.len()
-        )
-    } else {
-        shown.join(", ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,9 +761,6 @@ mod tests {
         assert_eq!(run.end, RunEnd::TimeLimit);
         assert_eq!(run.virtual_elapsed, Duration::from_secs(60));
         assert_eq!(run.pending, vec![0, 1, 2]);
-        let (verdict, evidence, _) = describe_end(&run, &l).unwrap();
-        assert!(verdict.contains("time limit 1m"), "{verdict}");
-        assert!(evidence[0].contains("probable deadlock"), "{evidence:?}");
     }
 
     #[test]

@@ -226,7 +226,33 @@ impl Default for Settings {
     }
 }
 
+/// The settings every real-time scenario shares (the harnesses against real services and
+/// the HTTP probes): one run, cut off at a wall-clock limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealTimeSettings {
+    /// Wall-clock limit of the run (`WHATBREAKS_WATCHDOG` overrides it).
+    pub limit: Duration,
+    /// The seed of the run's own random choices (the probes' proptest cases), if any;
+    /// `WHATBREAKS_SEED` overrides it. Real time itself is not replayable by seed.
+    pub seed: Option<u64>,
+}
+
+impl RealTimeSettings {
+    /// A wall-clock limit of `limit` and no seed.
+    pub fn new(limit: Duration) -> Self {
+        RealTimeSettings { limit, seed: None }
+    }
+}
+
 impl Settings {
+    /// Records the settings no run can use: zero seeds, runs or limits.
+    pub fn check(&self, problems: &mut crate::scenario::Problems) {
+        problems.at_least("seeds", u64::from(self.seeds), 1);
+        problems.at_least("iterations", u64::from(self.runs_per_seed), 1);
+        problems.positive("time_limit", self.time_limit);
+        problems.positive("watchdog", self.watchdog);
+    }
+
     /// Applies environment overrides (environment wins).
     pub fn with_env(mut self, env: &EnvOverrides) -> Self {
         if let Some(seed) = env.seed {

@@ -57,7 +57,7 @@ use crate::components::pool::*;
 use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, Arrivals, ClientId, RunEnd, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Activity, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -96,7 +96,8 @@ impl From<Option<Duration>> for AcquireTimeout {
 
 impl From<&str> for AcquireTimeout {
     fn from(text: &str) -> Self {
-        AcquireTimeout(crate::spec::parse_timeout(text))
+        // The text as given, when it does not parse: `check` reports it with the accepted form.
+        AcquireTimeout(crate::spec::parse_timeout(text).map_err(|_| text.to_string()))
     }
 }
 
@@ -113,7 +114,7 @@ pub struct PoolTest {
     name: String,
 }
 
-crate::impl_common_settings!(PoolTest);
+crate::scenario::impl_common_settings!(PoolTest);
 
 impl Default for PoolTest {
     fn default() -> Self {
@@ -139,7 +140,7 @@ impl PoolTest {
 
     /// Connections in the pool (default 10).
     pub fn size(mut self, size: usize) -> Self {
-        self.config.size = size.max(1);
+        self.config.size = size;
         self
     }
 
@@ -150,9 +151,15 @@ impl PoolTest {
     }
 
     /// The window over which clients arrive, uniformly (default `0s..10s`).
-    pub fn window(mut self, window: Range<Duration>) -> Self {
+    pub fn arrivals(mut self, window: Range<Duration>) -> Self {
         self.window = window;
         self
+    }
+
+    /// Old name of [`arrivals`](Self::arrivals) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `arrivals`")]
+    pub fn window(self, window: Range<Duration>) -> Self {
+        self.arrivals(window)
     }
 
     /// Acquire timeout: a `Duration`, `None`, or `"1s"` / `"none"` (default none: forever).
@@ -163,19 +170,19 @@ impl PoolTest {
 
     /// Share of queries that fail (default 0).
     pub fn error_rate(mut self, rate: f64) -> Self {
-        self.config.error_rate = rate.clamp(0.0, 1.0);
+        self.config.error_rate = rate;
         self
     }
 
     /// Share of queries that never return, losing their connection (default 0).
     pub fn hang_rate(mut self, rate: f64) -> Self {
-        self.config.hang_rate = rate.clamp(0.0, 1.0);
+        self.config.hang_rate = rate;
         self
     }
 
     /// Share of queries that take `slow_latency` (default 0).
     pub fn slow_rate(mut self, rate: f64) -> Self {
-        self.config.slow_rate = rate.clamp(0.0, 1.0);
+        self.config.slow_rate = rate;
         self
     }
 
@@ -245,20 +252,7 @@ impl PoolTest {
         B: Fn(SimPool) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        if let Err(e) = &self.timeout.0 {
-            let mut f = Finding::bug("configuration", format!("invalid `acquire_timeout`: {e}"));
-            f.kind = crate::report::FindingKind::Config;
-            f.fix = "pass a duration such as \"1s\", or \"none\"".into();
-            return Report {
-                scenario: "pool".into(),
-                findings: vec![f],
-                ..Report::default()
-            };
-        }
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "pool", |limits| {
-            self.run_seed(limits, body.clone()).0
-        })
+        scenario::run(self, Arc::new(body))
     }
 
     /// Runs one seed; returns the result and the pool (for its timeline and trace hash).
@@ -316,13 +310,12 @@ impl PoolTest {
         let mut findings = analysis.findings(&pool, &scenario, timeout, self.max_wait);
         findings.extend(harness_findings(&run, limits, &scenario));
         let stats = pool.stats();
-        crate::scenario::warn_real_clock(
-            "pool",
-            run.virtual_elapsed,
-            stats.acquires as usize,
-            "acquire from the pool",
-        );
         let result = SeedResult {
+            activity: Some(Activity {
+                virtual_elapsed: run.virtual_elapsed,
+                count: stats.acquires as usize,
+                what: "acquire from the pool",
+            }),
             findings,
             key_figure: analysis.key_figure(&stats, self.max_wait),
             figures: vec![
@@ -734,6 +727,44 @@ impl PoolAnalysis {
             }
         }
         out
+    }
+}
+
+impl<B, Fut> Scenario<Arc<B>> for PoolTest
+where
+    B: Fn(SimPool) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "pool".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        self.scenario(self.timeout.0.clone().unwrap_or(None))
+    }
+    fn check(&self, p: &mut Problems) {
+        p.at_least("size", self.config.size as u64, 1);
+        p.at_least("clients", self.clients.into(), 1);
+        p.require(
+            self.window.start <= self.window.end,
+            "arrivals",
+            &self.window,
+            format!(
+                "a window that does not end before it starts: {}",
+                crate::spec::WINDOW_FORM
+            ),
+        );
+        if let Err(e) = &self.timeout.0 {
+            p.push("acquire_timeout", e, crate::spec::TIMEOUT_FORM);
+        }
+        p.within("error_rate", self.config.error_rate, 0.0, 1.0);
+        p.within("hang_rate", self.config.hang_rate, 0.0, 1.0);
+        p.within("slow_rate", self.config.slow_rate, 0.0, 1.0);
+    }
+    fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {
+        self.run_seed(limits, body.clone()).0
     }
 }
 

@@ -23,7 +23,7 @@ use super::{LEAK, WAITS_FOREVER};
 use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, Arrivals, ClientId, RunLimits};
 use crate::scenario::config::Settings;
-use crate::scenario::{SeedResult, harness_findings, run_seeds};
+use crate::scenario::{self, Problems, Scenario, SeedResult, Timing, harness_findings};
 use crate::spec::format_duration;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -450,7 +450,7 @@ pub struct WatchTest {
     window: Range<Duration>,
 }
 
-crate::impl_common_settings!(WatchTest);
+crate::scenario::impl_common_settings!(WatchTest);
 
 impl Default for WatchTest {
     fn default() -> Self {
@@ -474,10 +474,16 @@ impl WatchTest {
         self
     }
 
-    /// The window over which clients arrive, uniformly.
-    pub fn window(mut self, window: Range<Duration>) -> Self {
+    /// The window over which clients arrive, uniformly (default `0s..5s`).
+    pub fn arrivals(mut self, window: Range<Duration>) -> Self {
         self.window = window;
         self
+    }
+
+    /// Old name of [`arrivals`](Self::arrivals) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `arrivals`")]
+    pub fn window(self, window: Range<Duration>) -> Self {
+        self.arrivals(window)
     }
 
     /// Runs every seed: `make` builds a fresh watched pool inside each run, `body` is one
@@ -489,11 +495,7 @@ impl WatchTest {
         B: Fn(P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let make = Arc::new(make);
-        let body = Arc::new(body);
-        run_seeds(&self.settings, "pool watch", |limits| {
-            self.run_seed(limits, make.clone(), body.clone())
-        })
+        scenario::run(self, (Arc::new(make), Arc::new(body)))
     }
 
     fn run_seed<P, MK, B, Fut>(&self, limits: &RunLimits, make: Arc<MK>, body: Arc<B>) -> SeedResult
@@ -578,6 +580,45 @@ impl WatchTest {
             figures: vec![("checkouts".into(), checkouts.to_string())],
             findings,
             charts: Vec::new(),
+            activity: None,
         }
+    }
+}
+
+impl<P, MK, B, Fut> Scenario<(Arc<MK>, Arc<B>)> for WatchTest
+where
+    P: WatchedPool,
+    MK: Fn() -> P + Send + Sync + 'static,
+    B: Fn(P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    fn label(&self) -> String {
+        "pool watch".into()
+    }
+    fn timing(&self) -> Timing<'_> {
+        Timing::Simulated(&self.settings)
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{} clients over {}..{}, a watched pool",
+            self.clients,
+            format_duration(self.window.start),
+            format_duration(self.window.end)
+        )
+    }
+    fn check(&self, p: &mut Problems) {
+        p.at_least("clients", self.clients.into(), 1);
+        p.require(
+            self.window.start <= self.window.end,
+            "arrivals",
+            &self.window,
+            format!(
+                "a window that does not end before it starts: {}",
+                crate::spec::WINDOW_FORM
+            ),
+        );
+    }
+    fn run_one(&self, limits: &RunLimits, (make, body): &(Arc<MK>, Arc<B>)) -> SeedResult {
+        self.run_seed(limits, make.clone(), body.clone())
     }
 }
