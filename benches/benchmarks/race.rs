@@ -21,7 +21,7 @@ fn race(c: &mut Criterion) {
     group.throughput(Throughput::Elements(u64::from(SCHEDULES)));
     group.bench_function("whatbreaks_schedules", |b| {
         b.iter(|| {
-            RaceTest::new().schedules(SCHEDULES).seed(1).run(|| async {
+            RaceTest::new().iterations(SCHEDULES).seed(1).run(|| async {
                 let c = Rc::new(Cell::new(0));
                 whatbreaks::join!(add(c.clone()), add(c.clone()));
                 assert!(c.get() <= 2);

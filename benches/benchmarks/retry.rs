@@ -17,8 +17,8 @@ const WINDOW: Duration = Duration::from_secs(10);
 fn scenario(clients: u32) -> RetryStormTest {
     RetryStormTest::new()
         .rps(f64::from(clients) / WINDOW.as_secs_f64())
-        .duration(WINDOW)
-        .degraded(Duration::ZERO..Duration::from_secs(3_600))
+        .run_for(WINDOW)
+        .outage(Duration::ZERO..Duration::from_secs(3_600))
         .bad_requests(0.0)
         .max_amplification(100.0)
         .seed(1)

@@ -128,7 +128,7 @@ impl Backoff {
 
 /// The scenario the example, the tour and the tests use: 1000 clients, 10 s outage.
 pub(crate) fn scenario() -> HerdTest {
-    HerdTest::new().clients(1000).upstream_name("payments")
+    HerdTest::new().clients(1000).name("payments")
 }
 
 /// The buggy wrapper (backoff 1 s, 4 tries) under the scenario.

@@ -516,7 +516,7 @@ pub(crate) async fn broadcast_cycle(env: &LeakEnv) {
 /// 1,000 connections after 100 warm-up ones, extrapolated to 1,000,000.
 pub(crate) fn scenario() -> LeakTest {
     LeakTest::new()
-        .cycles(1_000)
+        .iterations(1_000)
         .warmup(100)
         .extrapolate(1_000_000)
         .unit("connection")

@@ -206,7 +206,7 @@ pub(crate) fn nested_scenario() -> PoolTest {
     PoolTest::new()
         .size(4)
         .clients(4)
-        .window(Duration::ZERO..Duration::from_millis(1))
+        .arrivals(Duration::ZERO..Duration::from_millis(1))
 }
 
 /// Nested acquires, or one connection passed down.

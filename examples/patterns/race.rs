@@ -162,7 +162,7 @@ pub(crate) async fn register_atomic(db: &SimDb, email: &str) -> Result<(), &'sta
 
 /// The tour's scenario: 300 schedules.
 pub(crate) fn scenario() -> RaceTest {
-    RaceTest::new().schedules(300)
+    RaceTest::new().iterations(300)
 }
 
 /// Two taps of the buggy toggle.

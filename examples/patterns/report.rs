@@ -16,7 +16,7 @@ pub(crate) fn strategies(clients: u32) -> Section {
         .map(|&(strategy, _)| {
             let report = whatbreaks::HerdTest::new()
                 .clients(clients)
-                .upstream_name("payments")
+                .name("payments")
                 .run(move |up: whatbreaks::Upstream| async move { strategy.fetch(&up, 100).await });
             (format!("{strategy:?}"), report)
         })

@@ -204,9 +204,9 @@ pub(crate) const VARIANTS: [(&str, Policy, &[&str]); 6] = [
 pub(crate) fn storm() -> RetryStormTest {
     RetryStormTest::new()
         .rps(50.0)
-        .duration(Duration::from_secs(60))
-        .degraded(Duration::from_secs(10)..Duration::from_secs(40))
-        .upstream_name("payments")
+        .run_for(Duration::from_secs(60))
+        .outage(Duration::from_secs(10)..Duration::from_secs(40))
+        .name("payments")
 }
 
 /// The storm, plus 5% of charges that commit and then lose their response.
@@ -218,7 +218,7 @@ pub(crate) fn storm_with_ambiguity() -> RetryStormTest {
 /// then lose their response (a reset connection, a proxy timeout).
 pub(crate) fn ambiguous() -> RetryStormTest {
     storm()
-        .degraded(Duration::ZERO..Duration::ZERO)
+        .outage(Duration::ZERO..Duration::ZERO)
         .ambiguous(0.05)
 }
 

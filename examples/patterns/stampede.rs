@@ -418,7 +418,7 @@ pub(crate) fn expiry(instances: u32) -> StampedeTest {
     StampedeTest::new()
         .scenario("expiry")
         .rps(100.0)
-        .duration(Duration::from_secs(10))
+        .run_for(Duration::from_secs(10))
         .ttl(Duration::from_secs(1))
         .instances(instances)
 }

@@ -8,7 +8,7 @@ use whatbreaks::LeakEnv;
 fn leak_reports_of_equal_seeds_are_equal() {
     let run = |handler: Handler| {
         leak_code::scenario()
-            .cycles(400)
+            .iterations(400)
             .warmup(40)
             .seed(77)
             .seeds(3)
@@ -38,7 +38,7 @@ fn reference_leak_run_is_pinned() {
     // Memory is measured, not simulated, but the cycle schedule and the gauge are seeded: the
     // key figure of the reference run stays the same across refactors.
     let report = leak_code::scenario()
-        .cycles(400)
+        .iterations(400)
         .warmup(40)
         .seed(0x5eed)
         .run(move |env: LeakEnv| async move { Handler::Leaky.cycle(&env).await });

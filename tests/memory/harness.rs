@@ -6,7 +6,7 @@ use whatbreaks::{FindingKind, LeakEnv, LeakTest, ScaleTest};
 #[test]
 fn a_panicking_cycle_is_reported_not_judged() {
     let report = LeakTest::new()
-        .cycles(200)
+        .iterations(200)
         .seed(0xabc)
         .run(|env: LeakEnv| async move {
             if env.cycle() == 50 {
@@ -23,7 +23,7 @@ fn a_panicking_cycle_is_reported_not_judged() {
 #[test]
 fn a_cycle_that_never_finishes_ends_at_the_time_limit() {
     let report = LeakTest::new()
-        .cycles(100)
+        .iterations(100)
         .time_limit(Duration::from_secs(600))
         .seed(1)
         .run(|env: LeakEnv| async move {

@@ -8,7 +8,10 @@ use whatbreaks::leak::PATTERN;
 use whatbreaks::{LeakEnv, LeakTest, Report};
 
 fn small() -> LeakTest {
-    LeakTest::new().cycles(600).warmup(60).unit("connection")
+    LeakTest::new()
+        .iterations(600)
+        .warmup(60)
+        .unit("connection")
 }
 
 /// Runs `body` once per seed, each seed on its own, and asserts every one is flagged.

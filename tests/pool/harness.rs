@@ -40,7 +40,7 @@ fn figures_and_metrics_are_reported() {
     let report = PoolTest::new()
         .size(3)
         .clients(30)
-        .window(Duration::ZERO..Duration::from_secs(1))
+        .arrivals(Duration::ZERO..Duration::from_secs(1))
         .acquire_timeout(Duration::from_secs(1))
         .seed(2)
         .run(|pool: SimPool| async move {

@@ -114,7 +114,7 @@ fn nested_acquires_are_flagged_under_load_and_with_acquire_timeouts() {
         PoolTest::new()
             .size(4)
             .clients(200)
-            .window(Duration::ZERO..Duration::from_millis(500))
+            .arrivals(Duration::ZERO..Duration::from_millis(500))
             .seed(7)
             .seeds(SEEDS),
         true,
@@ -157,7 +157,7 @@ fn an_undersized_pool_is_starvation_without_slow_work() {
     let report = PoolTest::new()
         .size(1)
         .clients(100)
-        .window(Duration::ZERO..Duration::from_secs(1))
+        .arrivals(Duration::ZERO..Duration::from_secs(1))
         .latency(Duration::from_millis(40))
         .seed(9)
         .seeds(SEEDS)

@@ -7,7 +7,7 @@ use whatbreaks::race::PATTERN;
 use whatbreaks::{RaceTest, SimDb};
 
 fn explorer(seed: u64) -> RaceTest {
-    RaceTest::new().seed(seed).schedules(300)
+    RaceTest::new().seed(seed).iterations(300)
 }
 
 #[test]
@@ -35,13 +35,17 @@ fn a_lost_update_that_fifo_order_hides_is_found_by_the_explorer() {
         .await
     };
     // What a plain tokio test sees: FIFO order, every schedule the same, always passes.
-    let fifo = RaceTest::new().seed(1).schedules(50).mode("fifo").run(body);
+    let fifo = RaceTest::new()
+        .seed(1)
+        .iterations(50)
+        .mode("fifo")
+        .run(body);
     assert!(fifo.is_clean(), "FIFO order must not expose it:\n{fifo}");
     for seed in SEEDS {
         for mode in ["random", "pct"] {
             let report = RaceTest::new()
                 .seed(seed)
-                .schedules(500)
+                .iterations(500)
                 .mode(mode)
                 .run(body);
             report.assert_flagged(PATTERN);
@@ -56,7 +60,7 @@ fn seeded_latency_alone_varies_interleavings() {
     let body = || async { code::fee_and_deposit(SimDb::new(), false).await };
     RaceTest::new()
         .seed(7)
-        .schedules(300)
+        .iterations(300)
         .mode("fifo")
         .run(body)
         .assert_flagged(PATTERN);
@@ -101,7 +105,7 @@ fn the_same_seed_replays_the_same_interleaving() {
     assert_eq!(run(), run());
     let first = code::buggy(explorer(0x5eed));
     // Replaying only the failing schedule's seed fails the same way, in its first schedule.
-    let replay = code::buggy(RaceTest::new().seed(first.seed()).schedules(1));
+    let replay = code::buggy(RaceTest::new().seed(first.seed()).iterations(1));
     replay.assert_flagged(PATTERN);
     assert_eq!(first.findings[0].picture, replay.findings[0].picture);
 }

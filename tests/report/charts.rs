@@ -15,7 +15,7 @@ pub(crate) fn rows() -> &'static [Row] {
     ROWS.get_or_init(|| {
         let herd_small = || herd::scenario().clients(200).seed(0x5eed);
         let pool_small = || pool::leak_scenario().clients(60).seed(0x5eed);
-        let leak_small = || leak::scenario().cycles(300).warmup(50).seed(0x5eed);
+        let leak_small = || leak::scenario().iterations(300).warmup(50).seed(0x5eed);
         let sched = || scheduler::scenario().seed(0x5eed);
         vec![
             (

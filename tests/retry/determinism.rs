@@ -13,8 +13,8 @@ fn trace(seed: u64) -> (u64, String) {
     });
     let (result, upstream) = RetryStormTest::new()
         .rps(30.0)
-        .duration(Duration::from_secs(20))
-        .degraded(Duration::from_secs(5)..Duration::from_secs(10))
+        .run_for(Duration::from_secs(20))
+        .outage(Duration::from_secs(5)..Duration::from_secs(10))
         .ambiguous(0.05)
         .run_seed(&limits, body);
     (upstream.trace_hash(), result.key_figure)

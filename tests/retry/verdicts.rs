@@ -25,8 +25,8 @@ fn immediate_retries_are_flagged_as_a_storm() {
     // Four immediate GETs, under a smaller load: flagged too.
     let report = RetryStormTest::new()
         .rps(20.0)
-        .duration(Duration::from_secs(30))
-        .degraded(Duration::from_secs(5)..Duration::from_secs(25))
+        .run_for(Duration::from_secs(30))
+        .outage(Duration::from_secs(5)..Duration::from_secs(25))
         .seed(3)
         .seeds(SEEDS)
         .run(|up: Upstream| async move {
@@ -107,10 +107,10 @@ fn slow_responses_and_timeouts_duplicate_charges_too() {
     let scenario = || {
         RetryStormTest::new()
             .rps(20.0)
-            .duration(Duration::from_secs(30))
-            .degraded(Duration::from_secs(5)..Duration::from_secs(15))
+            .run_for(Duration::from_secs(30))
+            .outage(Duration::from_secs(5)..Duration::from_secs(15))
             .error_rate(0.0)
-            .degraded_latency(Duration::from_secs(5))
+            .outage_latency(Duration::from_secs(5))
             .max_amplification(3.0)
             .seed(4)
             .seeds(SEEDS)
@@ -178,8 +178,8 @@ fn the_contract_limit_of_1_2_holds_for_the_budget_in_a_whole_run_outage() {
     let report = code::fixed(
         RetryStormTest::new()
             .rps(50.0)
-            .duration(Duration::from_secs(60))
-            .degraded(Duration::ZERO..Duration::from_secs(60))
+            .run_for(Duration::from_secs(60))
+            .outage(Duration::ZERO..Duration::from_secs(60))
             .max_amplification(1.2)
             .seed(9)
             .seeds(SEEDS),

@@ -117,7 +117,7 @@ fn expiry_lease_passes_on_two_instances() {
 
 #[test]
 fn failing_loader_turns_the_mutex_waiters_into_a_serial_storm() {
-    let failing = |s: StampedeTest| s.failing_loads(Duration::ZERO..Duration::from_secs(3_600));
+    let failing = |s: StampedeTest| s.outage(Duration::ZERO..Duration::from_secs(3_600));
     let mutex = code::per_key_mutex(failing(seeded(code::cold(1), 8)));
     mutex.assert_flagged(PATTERN);
     let text = mutex.render();

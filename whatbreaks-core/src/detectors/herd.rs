@@ -209,9 +209,15 @@ impl HerdTest {
     }
 
     /// The upstream's name in messages (default `upstream`).
-    pub fn upstream_name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<String>) -> Self {
         self.upstream_name = name.into();
         self
+    }
+
+    /// Old name of [`name`](Self::name) (0.1).
+    #[deprecated(since = "0.2.0", note = "renamed `name`")]
+    pub fn upstream_name(self, name: impl Into<String>) -> Self {
+        self.name(name)
     }
 
     fn upstream(&self) -> Upstream {

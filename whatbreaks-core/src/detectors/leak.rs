@@ -37,7 +37,7 @@
 //!
 //! fn main() {
 //!     // Every cycle remembers its request id forever.
-//!     let report = LeakTest::new().cycles(500).seed(1).run(|env: LeakEnv| async move {
+//!     let report = LeakTest::new().iterations(500).seed(1).run(|env: LeakEnv| async move {
 //!         let seen = env.shared(|| Mutex::new(Vec::<String>::new()));
 //!         env.gauge("seen", { let s = seen.clone(); move || s.lock().unwrap().len() });
 //!         seen.lock().unwrap().push(format!("request-{}", env.cycle()));
@@ -756,7 +756,7 @@ mod tests {
             "+312 B per connection (+298 MiB at 1,000,000)"
         );
         let f = LeakTest::new()
-            .cycles(1_000)
+            .iterations(1_000)
             .unit("connection")
             .finding(&a, &s, "s".into());
         let text = f.render();
@@ -791,7 +791,7 @@ mod tests {
     #[test]
     fn leaking_code_is_flagged_and_shared_state_is_shared() {
         let report = LeakTest::new()
-            .cycles(300)
+            .iterations(300)
             .seed(3)
             .run(|env: LeakEnv| async move {
                 let kept = env.shared(|| Mutex::new(Vec::<Vec<u8>>::new()));
@@ -802,7 +802,7 @@ mod tests {
             });
         report.assert_flagged(PATTERN);
         let clean = LeakTest::new()
-            .cycles(300)
+            .iterations(300)
             .seed(3)
             .run(|env: LeakEnv| async move {
                 let counter = env.shared(|| Mutex::new(0u64));

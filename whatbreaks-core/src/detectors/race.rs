@@ -39,7 +39,7 @@ pub const DEFAULT_SCHEDULES: u32 = 1_000;
 /// use whatbreaks_core::detectors::race::{RaceTest, yield_point};
 ///
 /// // Read, await, write: a lost update when the two tasks interleave.
-/// let report = RaceTest::new().schedules(100).seed(1).run(|| async {
+/// let report = RaceTest::new().iterations(100).seed(1).run(|| async {
 ///     let counter = Rc::new(Cell::new(0));
 ///     let add = |c: Rc<Cell<i32>>| async move {
 ///         let v = c.get();
@@ -291,12 +291,16 @@ mod tests {
             crate::join!(add(c.clone()), add(c.clone()));
             assert_eq!(c.get(), 2, "lost update");
         };
-        let fifo = RaceTest::new().schedules(50).seed(1).mode("fifo").run(body);
+        let fifo = RaceTest::new()
+            .iterations(50)
+            .seed(1)
+            .mode("fifo")
+            .run(body);
         // Tokio's FIFO order alternates at every await (read, read, write, write), so this
         // simple lost update shows even there; the integration tests have one that FIFO hides.
         assert!(fifo.flagged(PATTERN), "{fifo}");
         for mode in ["random", "pct"] {
-            let r = RaceTest::new().schedules(50).seed(1).mode(mode).run(body);
+            let r = RaceTest::new().iterations(50).seed(1).mode(mode).run(body);
             r.assert_flagged(PATTERN);
             let text = r.render();
             assert!(text.contains("trace"), "{text}");
@@ -309,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_mutex_guarded_update_passes() {
-        let r = RaceTest::new().schedules(200).seed(2).run(|| async {
+        let r = RaceTest::new().iterations(200).seed(2).run(|| async {
             let c = Rc::new(tokio::sync::Mutex::new(0));
             let add = |c: Rc<tokio::sync::Mutex<i32>>| async move {
                 let mut g = c.lock().await;
@@ -331,7 +335,7 @@ mod tests {
 
     #[test]
     fn spawned_tasks_are_explored_and_joinable() {
-        let r = RaceTest::new().schedules(100).seed(3).run(|| async {
+        let r = RaceTest::new().iterations(100).seed(3).run(|| async {
             let c = Rc::new(Cell::new(0));
             let a = spawn(add(c.clone()));
             let b = spawn(add(c.clone()));
@@ -344,7 +348,7 @@ mod tests {
 
     #[test]
     fn join_all_returns_outputs_in_order() {
-        let r = RaceTest::new().schedules(20).seed(4).run(|| async {
+        let r = RaceTest::new().iterations(20).seed(4).run(|| async {
             let out = join_all((0..5).map(|i| async move {
                 yield_point().await;
                 i * 10
@@ -358,7 +362,7 @@ mod tests {
     #[test]
     fn a_deadlock_in_a_schedule_is_reported() {
         let r = RaceTest::new()
-            .schedules(5)
+            .iterations(5)
             .seed(5)
             .time_limit(Duration::from_secs(5))
             .run(|| async {
@@ -373,7 +377,7 @@ mod tests {
     fn same_seed_same_interleaving() {
         let run = || {
             RaceTest::new()
-                .schedules(100)
+                .iterations(100)
                 .seed(9)
                 .run(|| async {
                     let c = Rc::new(Cell::new(0));

@@ -780,7 +780,7 @@ mod tests {
         PoolTest::new()
             .size(2)
             .clients(10)
-            .window(Duration::ZERO..Duration::from_secs(1))
+            .arrivals(Duration::ZERO..Duration::from_secs(1))
     }
 
     #[test]
@@ -815,7 +815,7 @@ mod tests {
     #[test]
     fn nested_acquires_deadlock_and_stop_at_once() {
         let (r, _) = test()
-            .window(Duration::ZERO..Duration::from_millis(1))
+            .arrivals(Duration::ZERO..Duration::from_millis(1))
             .run_seed(
                 &limits(3),
                 Arc::new(|pool: SimPool| async move {
