@@ -6,13 +6,13 @@
 //! `.clients(1000)`), so the attribute and the builder cannot drift apart. Values are checked
 //! here, at compile time, with the same grammar the runtime uses for `WHATBREAKS_*` variables.
 
-use crate::spec;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Token};
+use whatbreaks_spec as spec;
 
 /// The kind of value an argument takes, and how it is checked.
 #[derive(Clone, Copy)]

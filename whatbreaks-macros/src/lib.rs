@@ -11,10 +11,6 @@
 
 mod entry;
 mod specs;
-// The grammar of durations, windows and seeds is shared with the runtime (one source).
-#[path = "../../whatbreaks-core/src/spec.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod spec;
 
 use proc_macro::TokenStream;
 

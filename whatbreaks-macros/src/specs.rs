@@ -2,7 +2,7 @@
 //! Each key is a builder method of the same name in `whatbreaks-core`.
 
 use crate::entry::{Key, Kind, Spec};
-use crate::spec;
+use whatbreaks_spec as spec;
 
 /// `#[herd_test]` → `whatbreaks::HerdTest`.
 pub(crate) const HERD: Spec = Spec {
@@ -236,7 +236,7 @@ pub(crate) const SCALE: Spec = Spec {
 };
 
 fn check_timeout(text: &str) -> Result<(), String> {
-    crate::spec::parse_timeout(text).map(|_| ())
+    spec::parse_timeout(text).map(|_| ())
 }
 
 /// `#[pool_test]` → `whatbreaks::PoolTest`.
@@ -281,7 +281,7 @@ pub(crate) const POOL: Spec = Spec {
             name: "acquire_timeout",
             kind: Kind::Checked {
                 check: check_timeout,
-                form: crate::spec::TIMEOUT_FORM,
+                form: spec::TIMEOUT_FORM,
             },
         },
         Key {
