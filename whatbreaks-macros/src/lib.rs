@@ -10,9 +10,9 @@
 )]
 
 mod entry;
-mod specs;
 
 use proc_macro::TokenStream;
+use whatbreaks_spec as specs;
 
 /// Thundering herd: see `whatbreaks::herd_test`.
 #[proc_macro_attribute]
