@@ -92,7 +92,8 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
             return Vec::new();
         }
     };
-    let mut seen: Vec<String> = Vec::new();
+    // (key, spelling used) of each key set so far.
+    let mut seen: Vec<(&str, String)> = Vec::new();
     let mut calls = Vec::new();
     for meta in parsed {
         let nv = match meta {
@@ -128,11 +129,27 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
             );
             continue;
         };
-        if seen.contains(&name) {
-            errors.push(ident.span(), format!("`{name}` set multiple times"));
+        // An old spelling is named with the key it stands for, and expands into the key's
+        // (new) builder method, so that user code sees no deprecation warning.
+        let shown = if name == key.name {
+            format!("`{name}`")
+        } else {
+            format!("`{name}` (old spelling of `{}`)", key.name)
+        };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key.name) {
+            let message = if *first == name {
+                format!("`{name}` set multiple times")
+            } else {
+                let old = if name == key.name { first } else { &name };
+                format!(
+                    "`{}` set multiple times: `{old}` is its old spelling",
+                    key.name
+                )
+            };
+            errors.push(ident.span(), message);
             continue;
         }
-        seen.push(name.clone());
+        seen.push((key.name, name.clone()));
         match value_tokens(key.kind, &nv.value) {
             Ok(value) => {
                 let method = syn::Ident::new(key.name, ident.span());
@@ -140,12 +157,12 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
             }
             // Grammar errors from `whatbreaks-spec` already name the expected form.
             Err(problem) if problem.contains("expected") => {
-                errors.push(nv.value.span(), format!("invalid `{name}`: {problem}"))
+                errors.push(nv.value.span(), format!("invalid {shown}: {problem}"))
             }
             Err(problem) => errors.push(
                 nv.value.span(),
                 format!(
-                    "invalid `{name}`: {problem}; expected {}",
+                    "invalid {shown}: {problem}; expected {}",
                     key.kind.expected()
                 ),
             ),
@@ -364,16 +381,75 @@ mod tests {
     fn race_test_takes_no_arguments_and_passes_choices_through() {
         let out = expand_str(
             &whatbreaks_spec::RACE,
-            quote!(schedules = 50, mode = "pct"),
+            quote!(iterations = 50, mode = "pct"),
             quote!(
                 async fn r() {}
             ),
         );
         assert!(
-            out.contains(":: whatbreaks :: RaceTest :: new () . schedules (50) . mode (\"pct\")"),
+            out.contains(":: whatbreaks :: RaceTest :: new () . iterations (50) . mode (\"pct\")"),
             "{out}"
         );
         assert!(out.contains("run (move | | async move { })"), "{out}");
+    }
+
+    #[test]
+    fn old_spellings_expand_into_the_new_builder_methods() {
+        let out = expand_str(
+            &whatbreaks_spec::RETRY_STORM,
+            quote!(
+                duration = "30s",
+                degraded = "0s..1s",
+                degraded_latency = "2s"
+            ),
+            quote!(
+                async fn s(upstream: whatbreaks::Upstream) {}
+            ),
+        );
+        assert!(
+            out.contains(
+                ":: whatbreaks :: RetryStormTest :: new () \
+                 . run_for (:: core :: time :: Duration :: from_millis (30000)) \
+                 . outage (:: core :: time :: Duration :: from_millis (0) .. :: core :: time :: Duration :: from_millis (1000)) \
+                 . outage_latency (:: core :: time :: Duration :: from_millis (2000)) ;"
+            ),
+            "{out}"
+        );
+        for (attr, old, new) in [
+            (&whatbreaks_spec::RACE, "schedules", "iterations"),
+            (&whatbreaks_spec::LEAK, "cycles", "iterations"),
+            (&whatbreaks_spec::POOL, "window", "arrivals"),
+            (&whatbreaks_spec::STAMPEDE, "failing_loads", "outage"),
+        ] {
+            let key = attr.key(old).unwrap();
+            assert_eq!(key.name, new);
+        }
+    }
+
+    #[test]
+    fn a_key_and_its_old_spelling_together_are_set_twice() {
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(iterations = 5, schedules = 0),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains("`iterations` set multiple times: `schedules` is its old spelling"),
+            "{out}"
+        );
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(schedules = 0),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains("invalid `schedules` (old spelling of `iterations`): 0 is too small"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -324,12 +324,13 @@ pub const RACE: Attribute = Attribute {
     params: &[],
     keys: &[
         Key::new(
-            "schedules",
+            "iterations",
             Kind::Count { min: 1 },
             "1000",
-            "interleavings to try per seed, each with its own derived seed \
-             (`WHATBREAKS_SEEDS=n` explores n × schedules)",
-        ),
+            "interleavings (schedules) to try per seed, each with its own derived seed \
+             (`WHATBREAKS_SEEDS=n` explores n × iterations)",
+        )
+        .with_aliases(&["schedules"]),
         Key::new(
             "mode",
             Kind::Choice(&["random", "pct", "fifo"]),
@@ -389,11 +390,12 @@ pub const STAMPEDE: Attribute = Attribute {
             "requests per second of the expiry scenario (Poisson arrivals)",
         ),
         Key::new(
-            "duration",
+            "run_for",
             Kind::Duration { positive: true },
             "\"10s\"",
             "how long the expiry scenario's traffic lasts",
-        ),
+        )
+        .with_aliases(&["duration"]),
         Key::new(
             "max_loads_per_key",
             Kind::Count { min: 1 },
@@ -419,11 +421,12 @@ pub const STAMPEDE: Attribute = Attribute {
             "latency of one cache operation",
         ),
         Key::new(
-            "failing_loads",
+            "outage",
             Kind::Window,
             "none",
             "window in which every database load fails, e.g. `\"0s..1s\"`",
-        ),
+        )
+        .with_aliases(&["failing_loads"]),
     ],
 };
 
@@ -522,15 +525,16 @@ pub const LEAK: Attribute = Attribute {
     }],
     keys: &[
         Key::new(
-            "cycles",
+            "iterations",
             Kind::Count { min: 1 },
             "2000",
             "cycles measured after the warm-up",
-        ),
+        )
+        .with_aliases(&["cycles"]),
         Key::new(
             "warmup",
             Kind::Count { min: 0 },
-            "`cycles / 10` (10..1000)",
+            "`iterations / 10` (10..1000)",
             "cycles run before sampling starts",
         ),
         Key::new(
@@ -634,11 +638,12 @@ pub const POOL: Attribute = Attribute {
             "clients, each running the body once",
         ),
         Key::new(
-            "window",
+            "arrivals",
             Kind::Window,
             "\"0s..10s\"",
             "clients arrive uniformly over this window",
-        ),
+        )
+        .with_aliases(&["window"]),
         Key::new(
             "acquire_timeout",
             Kind::Checked {
@@ -712,17 +717,19 @@ pub const RETRY_STORM: Attribute = Attribute {
             "logical requests per second (Poisson arrivals)",
         ),
         Key::new(
-            "duration",
+            "run_for",
             Kind::Duration { positive: true },
             "\"60s\"",
             "how long requests keep arriving",
-        ),
+        )
+        .with_aliases(&["duration"]),
         Key::new(
-            "degraded",
+            "outage",
             Kind::Window,
             "\"10s..40s\"",
             "window in which the upstream fails calls",
-        ),
+        )
+        .with_aliases(&["degraded"]),
         Key::new(
             "error_rate",
             Kind::Share { max: 1.0 },
@@ -730,11 +737,12 @@ pub const RETRY_STORM: Attribute = Attribute {
             "share of calls failing in the window (1: all, at once; below 1: 503 after the latency)",
         ),
         Key::new(
-            "degraded_latency",
+            "outage_latency",
             Kind::Duration { positive: true },
             "none",
             "latency of every call in the window (slow responses, client timeouts)",
-        ),
+        )
+        .with_aliases(&["degraded_latency"]),
         Key::new(
             "max_amplification",
             Kind::Number {
