@@ -40,7 +40,7 @@ pub(crate) fn expand(attr: &Attribute, args: TokenStream, item: TokenStream) -> 
             return quote! { #e #item };
         }
     };
-    let calls = parse_args(attr, args, &mut errors);
+    let Args { calls, krate } = parse_args(attr, args, &mut errors);
     check_function(attr, &func, &mut errors);
     if let Some(e) = errors.0 {
         let e = e.to_compile_error();
@@ -62,8 +62,10 @@ pub(crate) fn expand(attr: &Attribute, args: TokenStream, item: TokenStream) -> 
     } else {
         quote!(finish)
     };
+    // Every path into the crate goes through `krate`: `::whatbreaks`, or the `crate = "…"` path.
+    let krate = krate.unwrap_or_else(|| quote!(::whatbreaks));
     let run = quote_spanned! {body_span=>
-        ::whatbreaks::__private::#finish(
+        #krate::__private::#finish(
             __whatbreaks_scenario.run(move |#(#params),*| async move #block)
         );
     };
@@ -71,13 +73,22 @@ pub(crate) fn expand(attr: &Attribute, args: TokenStream, item: TokenStream) -> 
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #ident() {
-            let __whatbreaks_scenario = ::whatbreaks::#builder::new() #(#calls)*;
+            let __whatbreaks_scenario = #krate::#builder::new() #(#calls)*;
             #run
         }
     }
 }
 
-fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<TokenStream> {
+/// The arguments of one attribute, turned into tokens.
+#[derive(Default)]
+struct Args {
+    /// One builder call per argument: `.clients(1000)`.
+    calls: Vec<TokenStream>,
+    /// The path given with `crate = "…"`.
+    krate: Option<TokenStream>,
+}
+
+fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Args {
     let parsed = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(p) => p,
         Err(e) => {
@@ -89,12 +100,12 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
                     attr.key_list()
                 ),
             );
-            return Vec::new();
+            return Args::default();
         }
     };
     // (key, spelling used) of each key set so far.
     let mut seen: Vec<(&str, String)> = Vec::new();
-    let mut calls = Vec::new();
+    let mut out = Args::default();
     for meta in parsed {
         let nv = match meta {
             Meta::NameValue(nv) => nv,
@@ -151,9 +162,10 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
         }
         seen.push((key.name, name.clone()));
         match value_tokens(key.kind, &nv.value) {
+            Ok(path) if matches!(key.kind, Kind::CratePath) => out.krate = Some(path),
             Ok(value) => {
                 let method = syn::Ident::new(key.name, ident.span());
-                calls.push(quote! { .#method(#value) });
+                out.calls.push(quote! { .#method(#value) });
             }
             // Grammar errors from `whatbreaks-spec` already name the expected form.
             Err(problem) if problem.contains("expected") => {
@@ -168,7 +180,7 @@ fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Vec<T
             ),
         }
     }
-    calls
+    out
 }
 
 fn lit(expr: &Expr) -> Option<&Lit> {
@@ -245,6 +257,15 @@ fn value_tokens(kind: Kind, expr: &Expr) -> Result<TokenStream, String> {
         (Kind::Bytes, Lit::Str(s)) => {
             let v = whatbreaks_spec::parse_bytes(&s.value())?;
             Ok(Literal::u64_suffixed(v).into_token_stream())
+        }
+        (Kind::CratePath, Lit::Str(s)) => {
+            kind.check_text(&s.value())?;
+            // The path's tokens take the span of the string, so a path that does not resolve
+            // is reported there.
+            let path = s
+                .parse_with(syn::Path::parse_mod_style)
+                .map_err(|e| format!("`{}` is not a path ({e})", s.value()))?;
+            Ok(path.into_token_stream())
         }
         (Kind::Choice(_) | Kind::Checked { .. }, Lit::Str(s)) => {
             kind.check_text(&s.value())?;
@@ -450,6 +471,62 @@ mod tests {
             out.contains("invalid `schedules` (old spelling of `iterations`): 0 is too small"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn crate_names_every_path_of_the_expansion() {
+        let out = expand_str(
+            &whatbreaks_spec::HERD,
+            quote!(crate = "wb", clients = 10),
+            quote!(
+                async fn t(upstream: wb::Upstream) {}
+            ),
+        );
+        assert!(
+            out.contains("let __whatbreaks_scenario = wb :: HerdTest :: new () . clients (10) ;"),
+            "{out}"
+        );
+        assert!(out.contains("wb :: __private :: finish ("), "{out}");
+        assert!(!out.contains("whatbreaks ::"), "{out}");
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(crate = "::deps::whatbreaks"),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains(":: deps :: whatbreaks :: RaceTest :: new () ;"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_bad_crate_path_is_an_error() {
+        for (args, message) in [
+            (
+                quote!(crate = "not a path"),
+                "invalid `crate`: `not a path` is not a path",
+            ),
+            (
+                quote!(crate = "wb::"),
+                "invalid `crate`: `wb::` is not a path",
+            ),
+            (quote!(crate = wb), "invalid `crate`: not a literal"),
+            (
+                quote!(crate = "wb", crate = "wb"),
+                "`crate` set multiple times",
+            ),
+        ] {
+            let out = expand_str(
+                &whatbreaks_spec::RACE,
+                args,
+                quote!(
+                    async fn r() {}
+                ),
+            );
+            assert!(out.contains(message), "{out}");
+        }
     }
 
     #[test]

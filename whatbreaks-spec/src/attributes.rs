@@ -55,6 +55,9 @@ pub enum Kind {
         /// The accepted forms, for error messages.
         form: &'static str,
     },
+    /// A path to the `whatbreaks` crate as a string, such as `"wb"` for a renamed dependency:
+    /// not a builder call, but the path every item of the expansion is named through.
+    CratePath,
 }
 
 impl Kind {
@@ -78,6 +81,7 @@ impl Kind {
             Kind::Bytes => format!("a string with {BYTES_FORM}"),
             Kind::Counts => "a list of whole numbers, e.g. `[1_000, 10_000]`".into(),
             Kind::Checked { form, .. } => format!("a string with {form}"),
+            Kind::CratePath => format!("a string with {PATH_FORM}"),
         }
     }
 
@@ -122,15 +126,39 @@ impl Kind {
             }
             Kind::Bytes => parse_bytes(text).map(drop),
             Kind::Checked { check, .. } => check(text),
+            Kind::CratePath => check_path(text),
             _ => Ok(()),
         }
+    }
+}
+
+/// The accepted forms of a crate path, for error messages.
+pub const PATH_FORM: &str = "a path to the `whatbreaks` crate, e.g. `\"::whatbreaks\"` or `\"wb\"` for a renamed dependency";
+
+/// Checks a path such as `::whatbreaks` or `wb::reexported`: identifiers joined by `::`.
+fn check_path(text: &str) -> Result<(), String> {
+    let body = text.trim();
+    let body = body.strip_prefix("::").unwrap_or(body);
+    let identifier = |segment: &str| {
+        let segment = segment.trim();
+        let segment = segment.strip_prefix("r#").unwrap_or(segment);
+        let mut chars = segment.chars();
+        segment != "_"
+            && chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+            && chars.all(|c| c == '_' || c.is_alphanumeric())
+    };
+    if body.split("::").all(identifier) {
+        Ok(())
+    } else {
+        Err(format!("`{text}` is not a path"))
     }
 }
 
 /// One argument key of an attribute.
 #[derive(Clone, Copy, Debug)]
 pub struct Key {
-    /// The key, and the builder method it expands into: `clients = 1000` is `.clients(1000)`.
+    /// The key, and the builder method it expands into: `clients = 1000` is `.clients(1000)`
+    /// (except `crate`, a [`Kind::CratePath`], which is no builder call).
     pub name: &'static str,
     /// The value it takes.
     pub kind: Kind,
@@ -260,6 +288,12 @@ pub const COMMON_KEYS: &[Key] = &[
         Kind::Duration { positive: true },
         "\"60s\"",
         "wall-clock limit of one run",
+    ),
+    Key::new(
+        "crate",
+        Kind::CratePath,
+        "\"::whatbreaks\"",
+        "path the expansion names `whatbreaks` by, for a renamed dependency (`crate = \"wb\"`)",
     ),
 ];
 

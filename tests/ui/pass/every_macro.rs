@@ -1,7 +1,9 @@
 // Every attribute with every key it takes, under its current name: all compile. `tests/knobs.rs`
 // checks that no declared key is missing here, and includes this file in a test build, where
 // each key becomes a builder call (so each key is a builder method). The tests are ignored
-// there: they exist to be compiled, not run.
+// there: they exist to be compiled, not run. `crate = "wb"` names the crate through the rename
+// below, as for a renamed dependency.
+extern crate whatbreaks as wb;
 use whatbreaks::{Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
 
 #[whatbreaks::herd_test(
@@ -14,6 +16,7 @@ use whatbreaks::{Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn herd(upstream: Upstream) {
@@ -34,6 +37,7 @@ async fn herd(upstream: Upstream) {
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn storm(upstream: Upstream) {
@@ -56,6 +60,7 @@ async fn storm(upstream: Upstream) {
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn stampede(env: StampedeEnv) {
@@ -78,6 +83,7 @@ async fn stampede(env: StampedeEnv) {
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn pool(pool: SimPool) {
@@ -91,6 +97,7 @@ async fn pool(pool: SimPool) {
     seed = 7,
     seeds = 2,
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn race() {
@@ -111,6 +118,7 @@ async fn race() {
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn scheduler(instance: Instance) {
@@ -127,6 +135,7 @@ async fn scheduler(instance: Instance) {
     seed = 7,
     seeds = 2,
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn leak(env: LeakEnv) {
@@ -143,6 +152,7 @@ async fn leak(env: LeakEnv) {
     seeds = 2,
     time_limit = "1h",
     watchdog = "60s",
+    crate = "wb",
 )]
 #[ignore = "compiled, not run"]
 async fn scale(n: u64) {
