@@ -22,7 +22,8 @@ pub enum Kind {
     },
     /// A `u64` seed: an integer literal (decimal or hex) or a string such as `"0x5eed"`.
     Seed,
-    /// A number in `(0, max]`, passed as `f64`.
+    /// A number in `(0, max]`, passed as `f64`: a share that must not be zero. A share that
+    /// may be zero (and is, by default) is a [`Kind::Number`] from 0 to 1.
     Share {
         /// The largest value accepted.
         max: f64,
@@ -766,7 +767,8 @@ pub const RETRY_STORM: Attribute = Attribute {
         .with_aliases(&["degraded"]),
         Key::new(
             "error_rate",
-            Kind::Share { max: 1.0 },
+            // 0 is meaningful: with `outage_latency`, calls in the window are slow, not failed.
+            Kind::Number { min: 0.0, max: 1.0 },
             "1",
             "share of calls failing in the window (1: all, at once; below 1: 503 after the latency)",
         ),
@@ -788,7 +790,7 @@ pub const RETRY_STORM: Attribute = Attribute {
         ),
         Key::new(
             "ambiguous",
-            Kind::Share { max: 1.0 },
+            Kind::Number { min: 0.0, max: 1.0 },
             "0",
             "share of `POST`/`PUT`/`DELETE` calls that commit, then lose their response",
         ),
@@ -806,3 +808,162 @@ pub const RETRY_STORM: Attribute = Attribute {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::discriminant;
+
+    /// Every default written as a value (`1000`, `0.1`, `"20ms"`) is one the key accepts: a
+    /// key cannot default to what its attribute rejects.
+    #[test]
+    fn defaults_are_values_of_their_kind() {
+        for attr in ATTRIBUTES {
+            for key in attr.all_keys() {
+                let d = key.default;
+                let checked = if let Some(text) =
+                    d.strip_prefix('"').and_then(|d| d.strip_suffix('"'))
+                {
+                    match key.kind {
+                        Kind::Count { .. }
+                        | Kind::Share { .. }
+                        | Kind::Number { .. }
+                        | Kind::Counts => Err("a string default for a numeric key".into()),
+                        kind => kind.check_text(text),
+                    }
+                } else if let Ok(v) = d.parse::<u64>() {
+                    match key.kind {
+                        Kind::Count { .. } | Kind::Seed => key.kind.check_count(v),
+                        Kind::Share { .. } | Kind::Number { .. } => key.kind.check_number(v as f64),
+                        _ => Err("a numeric default for a string key".into()),
+                    }
+                } else if let Ok(v) = d.parse::<f64>() {
+                    match key.kind {
+                        Kind::Share { .. } | Kind::Number { .. } => key.kind.check_number(v),
+                        _ => Err("a fractional default for a key that takes no fraction".into()),
+                    }
+                } else if d.starts_with('[') {
+                    assert!(matches!(key.kind, Kind::Counts), "{}: {d}", key.name);
+                    Ok(())
+                } else {
+                    // Prose: `none`, `random, printed`, `` `iterations / 10` (10..1000) ``.
+                    Ok(())
+                };
+                if let Err(e) = checked {
+                    panic!(
+                        "#[{}] `{}` defaults to {d}, which it rejects: {e}",
+                        attr.name, key.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shares_that_default_to_zero_accept_zero() {
+        for (attr, key) in [(&RETRY_STORM, "ambiguous"), (&RETRY_STORM, "error_rate")] {
+            let kind = attr.key(key).unwrap().kind;
+            assert_eq!(kind.check_number(0.0), Ok(()));
+            assert_eq!(kind.check_number(1.0), Ok(()));
+            assert!(kind.check_number(1.5).is_err());
+        }
+    }
+
+    #[test]
+    fn every_spelling_names_one_key() {
+        for attr in ATTRIBUTES {
+            let mut spellings: Vec<&str> = Vec::new();
+            for key in attr.all_keys() {
+                for s in std::iter::once(&key.name).chain(key.aliases) {
+                    assert!(
+                        !spellings.contains(s),
+                        "#[{}]: `{s}` names two keys",
+                        attr.name
+                    );
+                    spellings.push(s);
+                }
+                assert!(
+                    !key.doc.is_empty() && !key.default.is_empty(),
+                    "{}",
+                    key.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_replaced_common_key_keeps_its_kind() {
+        for attr in ATTRIBUTES {
+            for key in attr.keys {
+                if let Some(common) = COMMON_KEYS.iter().find(|c| c.name == key.name) {
+                    assert_eq!(
+                        discriminant(&key.kind),
+                        discriminant(&common.kind),
+                        "#[{}] `{}`",
+                        attr.name,
+                        key.name
+                    );
+                }
+            }
+        }
+        let leak: Vec<&str> = LEAK.all_keys().map(|k| k.name).collect();
+        assert_eq!(leak.iter().filter(|k| **k == "time_limit").count(), 1);
+        assert_eq!(LEAK.key("time_limit").unwrap().default, "\"24h\"");
+        assert_eq!(HERD.key("time_limit").unwrap().default, "\"1h\"");
+    }
+
+    #[test]
+    fn attributes_and_lookups() {
+        let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.name).collect();
+        assert_eq!(names.len(), 8);
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[..i].contains(n), "{n} twice");
+        }
+        assert_eq!(RACE.key("schedules").unwrap().name, "iterations");
+        assert_eq!(POOL.key("window").unwrap().name, "arrivals");
+        assert!(HERD.key("schedules").is_none());
+        assert!(HERD.key_list().starts_with("`clients`, `outage`"));
+        assert!(HERD.key_list().ends_with("`watchdog`, `crate`"));
+        assert_eq!(
+            HERD.signature(),
+            "async fn name(upstream: whatbreaks::Upstream)"
+        );
+        assert_eq!(SCALE.signature(), "async fn name(n: u64)");
+        assert_eq!(RACE.signature(), "async fn name()");
+    }
+
+    #[test]
+    fn value_checks() {
+        assert_eq!(
+            Kind::Count { min: 1 }.check_count(0),
+            Err("0 is too small".into())
+        );
+        assert_eq!(
+            Kind::Share { max: 1.0 }.check_number(0.0),
+            Err("0 is out of range".into())
+        );
+        assert!(
+            Kind::Duration { positive: true }
+                .check_text("0")
+                .unwrap_err()
+                .contains("longer than zero")
+        );
+        assert_eq!(Kind::Duration { positive: false }.check_text("0"), Ok(()));
+        assert_eq!(
+            Kind::Choice(&["cold"]).check_text("warm"),
+            Err("\"warm\" is not a choice".into())
+        );
+        for ok in [
+            "wb",
+            "::whatbreaks",
+            "crate::deps::whatbreaks",
+            "r#wb",
+            "a :: b",
+        ] {
+            assert_eq!(Kind::CratePath.check_text(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "::", "not a path", "wb::", "1wb", "_", "wb<T>"] {
+            assert!(Kind::CratePath.check_text(bad).is_err(), "{bad}");
+        }
+    }
+}
