@@ -1,133 +1,19 @@
 //! Parsing and expansion shared by every `*_test` attribute.
 //!
-//! A macro is described by a [`Spec`]: its name, the parameter types its function takes, the
-//! builder expression it starts from, and a table of argument keys with the kind of value each
-//! takes. Arguments become builder calls with the same names (`clients = 1000` becomes
-//! `.clients(1000)`), so the attribute and the builder cannot drift apart. Values are checked
-//! here, at compile time, with the same grammar the runtime uses for `WHATBREAKS_*` variables.
+//! A macro is described by an [`Attribute`] declared in `whatbreaks-spec`: its name, the
+//! parameter types its function takes, the builder it starts from, and a table of argument keys
+//! with the kind of value each takes. Arguments become builder calls with the same names
+//! (`clients = 1000` becomes `.clients(1000)`). This file is only the syn/quote side: parsing,
+//! spans and expansion. Values are checked here, at compile time, with the same grammar the
+//! runtime uses for `WHATBREAKS_*` variables.
 
-use crate::spec;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Token};
-
-/// The kind of value an argument takes, and how it is checked.
-#[derive(Clone, Copy)]
-pub(crate) enum Kind {
-    /// A whole number of at least `min`.
-    Count { min: u64 },
-    /// A `u64` seed: an integer literal (decimal or hex) or a string such as `"0x5eed"`.
-    Seed,
-    /// A number in `(0, max]`.
-    Share { max: f64 },
-    /// A duration string such as `"10s"`; `positive` rejects zero.
-    Duration { positive: bool },
-    /// A window string such as `"0s..10s"`.
-    Window,
-    /// A number in `[min, max]` (integer or float literal), passed as `f64`.
-    Number { min: f64, max: f64 },
-    /// One of a fixed set of strings, passed as `&'static str`.
-    Choice(&'static [&'static str]),
-    /// A byte size string such as `"1GiB"` or `"512KiB"`, passed as `u64`.
-    Bytes,
-    /// A list of whole numbers such as `[1_000, 10_000]`, passed as `&[u64]`.
-    Counts,
-    /// A string checked at compile time by a grammar from `spec.rs` (`form` names it),
-    /// passed as `&'static str` for the builder to parse again.
-    Checked {
-        check: fn(&str) -> Result<(), String>,
-        form: &'static str,
-    },
-}
-
-impl Kind {
-    fn expected(self) -> String {
-        match self {
-            Kind::Count { min } => format!("a whole number of at least {min}"),
-            Kind::Seed => spec::SEED_FORM.to_string(),
-            Kind::Share { max } => format!("a number greater than 0 and at most {max}"),
-            Kind::Duration { .. } => format!("a string with {}", spec::DURATION_FORM),
-            Kind::Window => format!("a string with {}", spec::WINDOW_FORM),
-            Kind::Number { min, max } => format!("a number from {min} to {max}"),
-            Kind::Choice(choices) => format!(
-                "one of {}",
-                choices
-                    .iter()
-                    .map(|c| format!("\"{c}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Kind::Bytes => format!("a string with {}", spec::BYTES_FORM),
-            Kind::Counts => "a list of whole numbers, e.g. `[1_000, 10_000]`".into(),
-            Kind::Checked { form, .. } => format!("a string with {form}"),
-        }
-    }
-}
-
-/// One argument key.
-pub(crate) struct Key {
-    pub(crate) name: &'static str,
-    pub(crate) kind: Kind,
-}
-
-/// The keys every scenario accepts.
-pub(crate) const COMMON_KEYS: &[Key] = &[
-    Key {
-        name: "seed",
-        kind: Kind::Seed,
-    },
-    Key {
-        name: "seeds",
-        kind: Kind::Count { min: 1 },
-    },
-    Key {
-        name: "time_limit",
-        kind: Kind::Duration { positive: true },
-    },
-    Key {
-        name: "watchdog",
-        kind: Kind::Duration { positive: true },
-    },
-];
-
-/// What one attribute macro accepts and how it expands.
-pub(crate) struct Spec {
-    /// The attribute's name, e.g. `herd_test`.
-    pub(crate) name: &'static str,
-    /// `(parameter name to suggest, type name)` for each parameter, in order.
-    pub(crate) params: &'static [(&'static str, &'static str)],
-    /// The builder type under `::whatbreaks`, e.g. `HerdTest`.
-    pub(crate) builder: &'static str,
-    /// Keys specific to this macro (the common keys are added).
-    pub(crate) keys: &'static [Key],
-}
-
-impl Spec {
-    fn key(&self, name: &str) -> Option<&Key> {
-        self.keys.iter().chain(COMMON_KEYS).find(|k| k.name == name)
-    }
-
-    fn key_list(&self) -> String {
-        self.keys
-            .iter()
-            .chain(COMMON_KEYS)
-            .map(|k| format!("`{}`", k.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn signature(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|(n, t)| format!("{n}: {}", type_path(t)))
-            .collect();
-        format!("async fn name({})", params.join(", "))
-    }
-}
+use whatbreaks_spec::{Attribute, Kind};
 
 /// Collects every error so that all of them are reported at once.
 #[derive(Default)]
@@ -143,8 +29,8 @@ impl Errors {
     }
 }
 
-/// Expands `#[<spec.name>(args)] item`.
-pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> TokenStream {
+/// Expands `#[<attr.name>(args)] item`.
+pub(crate) fn expand(attr: &Attribute, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
@@ -154,8 +40,8 @@ pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> Token
             return quote! { #e #item };
         }
     };
-    let calls = parse_args(spec, args, &mut errors);
-    check_function(spec, &func, &mut errors);
+    let Args { calls, krate } = parse_args(attr, args, &mut errors);
+    check_function(attr, &func, &mut errors);
     if let Some(e) = errors.0 {
         let e = e.to_compile_error();
         return quote! { #e #item };
@@ -168,7 +54,7 @@ pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> Token
     } = func;
     let ident = &sig.ident;
     let params = sig.inputs.iter();
-    let builder = syn::Ident::new(spec.builder, Span::call_site());
+    let builder = syn::Ident::new(attr.builder, Span::call_site());
     let body_span = block.span();
     // A `#[should_panic]` test fails on purpose: its seed is not saved as a regression.
     let finish = if attrs.iter().any(|a| a.path().is_ident("should_panic")) {
@@ -176,8 +62,10 @@ pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> Token
     } else {
         quote!(finish)
     };
+    // Every path into the crate goes through `krate`: `::whatbreaks`, or the `crate = "…"` path.
+    let krate = krate.unwrap_or_else(|| quote!(::whatbreaks));
     let run = quote_spanned! {body_span=>
-        ::whatbreaks::__private::#finish(
+        #krate::__private::#finish(
             __whatbreaks_scenario.run(move |#(#params),*| async move #block)
         );
     };
@@ -185,13 +73,22 @@ pub(crate) fn expand(spec: &Spec, args: TokenStream, item: TokenStream) -> Token
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #ident() {
-            let __whatbreaks_scenario = ::whatbreaks::#builder::new() #(#calls)*;
+            let __whatbreaks_scenario = #krate::#builder::new() #(#calls)*;
             #run
         }
     }
 }
 
-fn parse_args(spec: &Spec, args: TokenStream, errors: &mut Errors) -> Vec<TokenStream> {
+/// The arguments of one attribute, turned into tokens.
+#[derive(Default)]
+struct Args {
+    /// One builder call per argument: `.clients(1000)`.
+    calls: Vec<TokenStream>,
+    /// The path given with `crate = "…"`.
+    krate: Option<TokenStream>,
+}
+
+fn parse_args(attr: &Attribute, args: TokenStream, errors: &mut Errors) -> Args {
     let parsed = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(p) => p,
         Err(e) => {
@@ -199,15 +96,16 @@ fn parse_args(spec: &Spec, args: TokenStream, errors: &mut Errors) -> Vec<TokenS
                 e.span(),
                 format!(
                     "expected `key = value` arguments, e.g. `#[{}(clients = 100)]`; valid keys: {}",
-                    spec.name,
-                    spec.key_list()
+                    attr.name,
+                    attr.key_list()
                 ),
             );
-            return Vec::new();
+            return Args::default();
         }
     };
-    let mut seen: Vec<String> = Vec::new();
-    let mut calls = Vec::new();
+    // (key, spelling used) of each key set so far.
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    let mut out = Args::default();
     for meta in parsed {
         let nv = match meta {
             Meta::NameValue(nv) => nv,
@@ -217,7 +115,7 @@ fn parse_args(spec: &Spec, args: TokenStream, errors: &mut Errors) -> Vec<TokenS
                     other.span(),
                     format!(
                         "`{shown}` needs a value: `{shown} = …`; valid keys: {}",
-                        spec.key_list()
+                        attr.key_list()
                     ),
                 );
                 continue;
@@ -226,46 +124,63 @@ fn parse_args(spec: &Spec, args: TokenStream, errors: &mut Errors) -> Vec<TokenS
         let Some(ident) = nv.path.get_ident() else {
             errors.push(
                 nv.path.span(),
-                format!("unknown argument; valid arguments: {}", spec.key_list()),
+                format!("unknown argument; valid arguments: {}", attr.key_list()),
             );
             continue;
         };
         let name = ident.to_string();
-        let Some(key) = spec.key(&name) else {
+        let Some(key) = attr.key(&name) else {
             errors.push(
                 ident.span(),
                 format!(
                     "unknown argument `{name}` for `#[{}]`; valid arguments: {}",
-                    spec.name,
-                    spec.key_list()
+                    attr.name,
+                    attr.key_list()
                 ),
             );
             continue;
         };
-        if seen.contains(&name) {
-            errors.push(ident.span(), format!("`{name}` set multiple times"));
+        // An old spelling is named with the key it stands for, and expands into the key's
+        // (new) builder method, so that user code sees no deprecation warning.
+        let shown = if name == key.name {
+            format!("`{name}`")
+        } else {
+            format!("`{name}` (old spelling of `{}`)", key.name)
+        };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key.name) {
+            let message = if *first == name {
+                format!("`{name}` set multiple times")
+            } else {
+                let old = if name == key.name { first } else { &name };
+                format!(
+                    "`{}` set multiple times: `{old}` is its old spelling",
+                    key.name
+                )
+            };
+            errors.push(ident.span(), message);
             continue;
         }
-        seen.push(name.clone());
+        seen.push((key.name, name.clone()));
         match value_tokens(key.kind, &nv.value) {
+            Ok(path) if matches!(key.kind, Kind::CratePath) => out.krate = Some(path),
             Ok(value) => {
                 let method = syn::Ident::new(key.name, ident.span());
-                calls.push(quote! { .#method(#value) });
+                out.calls.push(quote! { .#method(#value) });
             }
-            // Grammar errors from `spec` already name the expected form.
+            // Grammar errors from `whatbreaks-spec` already name the expected form.
             Err(problem) if problem.contains("expected") => {
-                errors.push(nv.value.span(), format!("invalid `{name}`: {problem}"))
+                errors.push(nv.value.span(), format!("invalid {shown}: {problem}"))
             }
             Err(problem) => errors.push(
                 nv.value.span(),
                 format!(
-                    "invalid `{name}`: {problem}; expected {}",
+                    "invalid {shown}: {problem}; expected {}",
                     key.kind.expected()
                 ),
             ),
         }
     }
-    calls
+    out
 }
 
 fn lit(expr: &Expr) -> Option<&Lit> {
@@ -299,12 +214,19 @@ fn value_tokens(kind: Kind, expr: &Expr) -> Result<TokenStream, String> {
         let ms = Literal::u64_unsuffixed(d.as_millis() as u64);
         quote_spanned!(span=> ::core::time::Duration::from_millis(#ms))
     };
+    let number = |lit: &Lit| -> Result<f64, String> {
+        match lit {
+            Lit::Float(f) => f.base10_parse().map_err(|e| e.to_string()),
+            Lit::Int(i) => Ok(i.base10_parse::<u64>().map_err(|e| e.to_string())? as f64),
+            _ => Err("wrong kind of literal".into()),
+        }
+    };
+    // The ranges and grammars are `whatbreaks-spec`'s (`Kind::check_*`); this turns the
+    // checked value into tokens.
     match (kind, lit) {
-        (Kind::Count { min }, Lit::Int(i)) => {
+        (Kind::Count { .. }, Lit::Int(i)) => {
             let v: u64 = i.base10_parse().map_err(|e| e.to_string())?;
-            if v < min {
-                return Err(format!("{v} is too small"));
-            }
+            kind.check_count(v)?;
             let mut l = Literal::u64_unsuffixed(v);
             l.set_span(span);
             Ok(l.into_token_stream())
@@ -314,83 +236,66 @@ fn value_tokens(kind: Kind, expr: &Expr) -> Result<TokenStream, String> {
             Ok(Literal::u64_suffixed(v).into_token_stream())
         }
         (Kind::Seed, Lit::Str(s)) => {
-            let v = spec::parse_seed(&s.value())?;
+            let v = whatbreaks_spec::parse_seed(&s.value())?;
             Ok(Literal::u64_suffixed(v).into_token_stream())
         }
-        (Kind::Share { max }, Lit::Float(_) | Lit::Int(_)) => {
-            let v: f64 = match lit {
-                Lit::Float(f) => f.base10_parse().map_err(|e| e.to_string())?,
-                Lit::Int(i) => i.base10_parse::<u64>().map_err(|e| e.to_string())? as f64,
-                _ => unreachable!(),
-            };
-            if !(v > 0.0 && v <= max) {
-                return Err(format!("{v} is out of range"));
-            }
+        (Kind::Share { .. } | Kind::Number { .. }, Lit::Float(_) | Lit::Int(_)) => {
+            let v = number(lit)?;
+            kind.check_number(v)?;
             Ok(Literal::f64_suffixed(v).into_token_stream())
         }
-        (Kind::Duration { positive }, Lit::Str(s)) => {
-            let d = spec::parse_duration(&s.value())?;
-            if positive && d.is_zero() {
-                return Err("it must be longer than zero".into());
-            }
-            Ok(millis(d))
+        (Kind::Duration { .. }, Lit::Str(s)) => {
+            let text = s.value();
+            kind.check_text(&text)?;
+            Ok(millis(whatbreaks_spec::parse_duration(&text)?))
         }
         (Kind::Window, Lit::Str(s)) => {
-            let (a, b) = spec::parse_window(&s.value())?;
+            let (a, b) = whatbreaks_spec::parse_window(&s.value())?;
             let (a, b) = (millis(a), millis(b));
             Ok(quote!(#a..#b))
         }
-        (Kind::Number { min, max }, Lit::Float(_) | Lit::Int(_)) => {
-            let v: f64 = match lit {
-                Lit::Float(f) => f.base10_parse().map_err(|e| e.to_string())?,
-                Lit::Int(i) => i.base10_parse::<u64>().map_err(|e| e.to_string())? as f64,
-                _ => unreachable!(),
-            };
-            if !(min..=max).contains(&v) {
-                return Err(format!("{v} is out of range"));
-            }
-            Ok(Literal::f64_suffixed(v).into_token_stream())
-        }
-        (Kind::Choice(choices), Lit::Str(s)) => {
-            let v = s.value();
-            if !choices.contains(&v.as_str()) {
-                return Err(format!("\"{v}\" is not a choice"));
-            }
-            Ok(s.into_token_stream())
-        }
         (Kind::Bytes, Lit::Str(s)) => {
-            let v = spec::parse_bytes(&s.value())?;
+            let v = whatbreaks_spec::parse_bytes(&s.value())?;
             Ok(Literal::u64_suffixed(v).into_token_stream())
         }
-        (Kind::Checked { check, .. }, Lit::Str(s)) => {
-            check(&s.value())?;
+        (Kind::CratePath, Lit::Str(s)) => {
+            kind.check_text(&s.value())?;
+            // The path's tokens take the span of the string, so a path that does not resolve
+            // is reported there.
+            let path = s
+                .parse_with(syn::Path::parse_mod_style)
+                .map_err(|e| format!("`{}` is not a path ({e})", s.value()))?;
+            Ok(path.into_token_stream())
+        }
+        (Kind::Choice(_) | Kind::Checked { .. }, Lit::Str(s)) => {
+            kind.check_text(&s.value())?;
             Ok(s.into_token_stream())
         }
         _ => Err("wrong kind of literal".into()),
     }
 }
 
-fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
+fn check_function(attr: &Attribute, func: &ItemFn, errors: &mut Errors) {
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(
             sig.fn_token.span(),
             format!(
                 "the `async` keyword is missing from the function declaration; `#[{}]` expects `{}`",
-                spec.name,
-                spec.signature()
+                attr.name,
+                attr.signature()
             ),
         );
     }
-    for attr in &func.attrs {
-        let path = attr.path();
+    for a in &func.attrs {
+        let path = a.path();
         let is_test = path.segments.last().is_some_and(|s| s.ident == "test");
         if is_test {
             errors.push(
-                attr.span(),
+                a.span(),
                 format!(
                     "`#[{}]` already makes this function a test; remove this second test attribute",
-                    spec.name
+                    attr.name
                 ),
             );
         }
@@ -398,7 +303,7 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
     if !sig.generics.params.is_empty() {
         errors.push(
             sig.generics.span(),
-            format!("`#[{}]` functions cannot be generic", spec.name),
+            format!("`#[{}]` functions cannot be generic", attr.name),
         );
     }
     if let syn::ReturnType::Type(_, ty) = &sig.output {
@@ -408,13 +313,13 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
                 ty.span(),
                 format!(
                     "`#[{}]` functions return `()`; use `assert!` or `panic!` to fail",
-                    spec.name
+                    attr.name
                 ),
             );
         }
     }
     let inputs: Vec<&FnArg> = sig.inputs.iter().collect();
-    if inputs.len() != spec.params.len() {
+    if inputs.len() != attr.params.len() {
         let span = if inputs.is_empty() {
             sig.paren_token.span.join()
         } else {
@@ -424,18 +329,18 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
             span,
             format!(
                 "`#[{}]` functions take {} argument(s): `{}`",
-                spec.name,
-                spec.params.len(),
-                spec.signature()
+                attr.name,
+                attr.params.len(),
+                attr.signature()
             ),
         );
         return;
     }
-    for (input, (_, expected)) in inputs.iter().zip(spec.params) {
+    for (input, param) in inputs.iter().zip(attr.params) {
         match input {
             FnArg::Receiver(r) => errors.push(
                 r.span(),
-                format!("`#[{}]` functions cannot take `self`", spec.name),
+                format!("`#[{}]` functions cannot take `self`", attr.name),
             ),
             FnArg::Typed(pt) => {
                 let ok = match &*pt.ty {
@@ -443,7 +348,7 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
                         .path
                         .segments
                         .last()
-                        .is_some_and(|s| s.ident == expected && s.arguments.is_empty()),
+                        .is_some_and(|s| s.ident == param.ty && s.arguments.is_empty()),
                     _ => false,
                 };
                 if !ok {
@@ -451,9 +356,9 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
                         pt.ty.span(),
                         format!(
                             "expected `{}` here; `#[{}]` expects `{}`",
-                            type_path(expected),
-                            spec.name,
-                            spec.signature()
+                            param.type_path(),
+                            attr.name,
+                            attr.signature()
                         ),
                     );
                 }
@@ -462,30 +367,20 @@ fn check_function(spec: &Spec, func: &ItemFn, errors: &mut Errors) {
     }
 }
 
-/// How a parameter type is written in messages: `whatbreaks::Upstream`, but plain `u64`.
-fn type_path(ty: &str) -> String {
-    if ty.starts_with(|c: char| c.is_ascii_lowercase()) {
-        ty.to_string()
-    } else {
-        format!("whatbreaks::{ty}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Expansion snapshots: what the attribute turns a function into. A change here is a
     //! change in what users' tests compile to; update the snapshot on purpose only.
     use super::*;
-    use crate::specs;
 
-    fn expand_str(spec: &Spec, args: TokenStream, item: TokenStream) -> String {
-        expand(spec, args, item).to_string()
+    fn expand_str(attr: &Attribute, args: TokenStream, item: TokenStream) -> String {
+        expand(attr, args, item).to_string()
     }
 
     #[test]
     fn herd_test_expands_into_a_test_over_the_builder() {
         let out = expand_str(
-            &specs::HERD,
+            &whatbreaks_spec::HERD,
             quote!(clients = 10, outage = "0s..2s", seed = 0x5eed),
             quote! {
                 #[ignore]
@@ -506,23 +401,138 @@ mod tests {
     #[test]
     fn race_test_takes_no_arguments_and_passes_choices_through() {
         let out = expand_str(
-            &specs::RACE,
-            quote!(schedules = 50, mode = "pct"),
+            &whatbreaks_spec::RACE,
+            quote!(iterations = 50, mode = "pct"),
             quote!(
                 async fn r() {}
             ),
         );
         assert!(
-            out.contains(":: whatbreaks :: RaceTest :: new () . schedules (50) . mode (\"pct\")"),
+            out.contains(":: whatbreaks :: RaceTest :: new () . iterations (50) . mode (\"pct\")"),
             "{out}"
         );
         assert!(out.contains("run (move | | async move { })"), "{out}");
     }
 
     #[test]
+    fn old_spellings_expand_into_the_new_builder_methods() {
+        let out = expand_str(
+            &whatbreaks_spec::RETRY_STORM,
+            quote!(
+                duration = "30s",
+                degraded = "0s..1s",
+                degraded_latency = "2s"
+            ),
+            quote!(
+                async fn s(upstream: whatbreaks::Upstream) {}
+            ),
+        );
+        assert!(
+            out.contains(
+                ":: whatbreaks :: RetryStormTest :: new () \
+                 . run_for (:: core :: time :: Duration :: from_millis (30000)) \
+                 . outage (:: core :: time :: Duration :: from_millis (0) .. :: core :: time :: Duration :: from_millis (1000)) \
+                 . outage_latency (:: core :: time :: Duration :: from_millis (2000)) ;"
+            ),
+            "{out}"
+        );
+        for (attr, old, new) in [
+            (&whatbreaks_spec::RACE, "schedules", "iterations"),
+            (&whatbreaks_spec::LEAK, "cycles", "iterations"),
+            (&whatbreaks_spec::POOL, "window", "arrivals"),
+            (&whatbreaks_spec::STAMPEDE, "failing_loads", "outage"),
+        ] {
+            let key = attr.key(old).unwrap();
+            assert_eq!(key.name, new);
+        }
+    }
+
+    #[test]
+    fn a_key_and_its_old_spelling_together_are_set_twice() {
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(iterations = 5, schedules = 0),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains("`iterations` set multiple times: `schedules` is its old spelling"),
+            "{out}"
+        );
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(schedules = 0),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains("invalid `schedules` (old spelling of `iterations`): 0 is too small"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn crate_names_every_path_of_the_expansion() {
+        let out = expand_str(
+            &whatbreaks_spec::HERD,
+            quote!(crate = "wb", clients = 10),
+            quote!(
+                async fn t(upstream: wb::Upstream) {}
+            ),
+        );
+        assert!(
+            out.contains("let __whatbreaks_scenario = wb :: HerdTest :: new () . clients (10) ;"),
+            "{out}"
+        );
+        assert!(out.contains("wb :: __private :: finish ("), "{out}");
+        assert!(!out.contains("whatbreaks ::"), "{out}");
+        let out = expand_str(
+            &whatbreaks_spec::RACE,
+            quote!(crate = "::deps::whatbreaks"),
+            quote!(
+                async fn r() {}
+            ),
+        );
+        assert!(
+            out.contains(":: deps :: whatbreaks :: RaceTest :: new () ;"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_bad_crate_path_is_an_error() {
+        for (args, message) in [
+            (
+                quote!(crate = "not a path"),
+                "invalid `crate`: `not a path` is not a path",
+            ),
+            (
+                quote!(crate = "wb::"),
+                "invalid `crate`: `wb::` is not a path",
+            ),
+            (quote!(crate = wb), "invalid `crate`: not a literal"),
+            (
+                quote!(crate = "wb", crate = "wb"),
+                "`crate` set multiple times",
+            ),
+        ] {
+            let out = expand_str(
+                &whatbreaks_spec::RACE,
+                args,
+                quote!(
+                    async fn r() {}
+                ),
+            );
+            assert!(out.contains(message), "{out}");
+        }
+    }
+
+    #[test]
     fn errors_keep_the_function_and_add_compile_errors() {
         let out = expand_str(
-            &specs::HERD,
+            &whatbreaks_spec::HERD,
             quote!(clientz = 1),
             quote!(
                 fn t(u: whatbreaks::Upstream) {}

@@ -10,13 +10,9 @@
 )]
 
 mod entry;
-mod specs;
-// The grammar of durations, windows and seeds is shared with the runtime (one source).
-#[path = "../../whatbreaks-core/src/spec.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod spec;
 
 use proc_macro::TokenStream;
+use whatbreaks_spec as specs;
 
 /// Thundering herd: see `whatbreaks::herd_test`.
 #[proc_macro_attribute]

@@ -2,7 +2,7 @@
 // wrong parameter type, a value out of range.
 use whatbreaks::{Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
 
-#[whatbreaks::retry_storm_test(rps = 100, degraded = "60s..0s", ambiguous = 2.0)]
+#[whatbreaks::retry_storm_test(rps = 100, outage = "60s..0s", ambiguous = 2.0)]
 async fn storm(upstream: Upstream) {
     let _ = upstream;
 }
