@@ -134,7 +134,7 @@
 //! | variable | attribute / builder | default | meaning |
 //! |---|---|---|---|
 //! | `WHATBREAKS_SEED` | `seed` | random, printed | first seed to run |
-//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones); a race test explores `schedules` per seed |
+//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones); a race test explores `iterations` schedules per seed |
 //! | `WHATBREAKS_TIME_LIMIT` | `time_limit` | `1h` | virtual-time limit of one run |
 //! | `WHATBREAKS_WATCHDOG` | `watchdog` | `60s` | wall-clock limit of one run |
 //! | `WHATBREAKS_QUIET` | | `0` | `1` hides the seed line printed at the start |
@@ -146,6 +146,11 @@
 //! A bad value is an error naming the variable and the form it needs
 //! (`WHATBREAKS_SEEDS="many" cannot be used: expected a whole number of at least 1`);
 //! an unknown `WHATBREAKS_*` name draws a warning.
+//!
+//! Every attribute also takes `crate = "…"`: the path its expansion names whatbreaks by, for a
+//! crate that renames the dependency (`wb = { package = "whatbreaks", … }` in `Cargo.toml`,
+//! then `#[wb::herd_test(crate = "wb")]`). Keys renamed in 0.2 still accept their 0.1
+//! spelling (`schedules` for `iterations`, and so on); each macro's table names it.
 //!
 //! ## Never hangs
 //!
@@ -223,7 +228,14 @@ pub use whatbreaks_core::{
 /// | `max_cohort` | 0.1 | largest share of a retry round allowed in one millisecond |
 /// | `min_rounds` | 2 | synchronized rounds needed to flag (every round when fewer) |
 /// | `latency` | `"20ms"` | latency of a served call |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -253,7 +265,7 @@ pub use whatbreaks_macros::herd_test;
 ///
 /// ```no_run
 /// # async fn toggle_like(db: &whatbreaks::SimDb, user: &str, post: &str) {}
-/// #[whatbreaks::race_test(schedules = 500)]
+/// #[whatbreaks::race_test(iterations = 500)]
 /// async fn double_tap_like() {
 ///     let db = whatbreaks::SimDb::new();
 ///     whatbreaks::join!(toggle_like(&db, "u1", "p1"), toggle_like(&db, "u1", "p1"));
@@ -263,10 +275,16 @@ pub use whatbreaks_macros::herd_test;
 ///
 /// | argument | default | meaning |
 /// |---|---|---|
-/// | `schedules` | 1000 | interleavings to try per seed, each with its own derived seed (`WHATBREAKS_SEEDS=n` explores n × schedules) |
+/// | `iterations` | 1000 | schedules (interleavings) to try per seed, each with its own derived seed; `WHATBREAKS_SEEDS=n` explores n × iterations (old spelling: `schedules`) |
 /// | `mode` | `"random"` | `"random"`, `"pct"` (priority changes, finds deep delays) or `"fifo"` (tokio's own order) |
 /// | `time_limit` | `"1h"` | virtual-time limit of one schedule (a deadlock ends there) |
-/// | `seed`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// A failure's replay line names the failing schedule's seed: replaying it runs exactly that
 /// interleaving again.
@@ -277,7 +295,7 @@ pub use whatbreaks_macros::herd_test;
 /// # async fn toggle_like(db: &whatbreaks::SimDb, user: &str, post: &str) {}
 /// #[test]
 /// fn double_tap_like() {
-///     let report = whatbreaks::RaceTest::new().schedules(500).run(|| async {
+///     let report = whatbreaks::RaceTest::new().iterations(500).run(|| async {
 ///         let db = whatbreaks::SimDb::new();
 ///         whatbreaks::join!(toggle_like(&db, "u1", "p1"), toggle_like(&db, "u1", "p1"));
 ///         assert!(db.count("likes", "u1:p1") <= 1);
@@ -332,13 +350,20 @@ pub use whatbreaks_core::{SimCache, StampedeEnv, StampedeTest};
 /// | `instances` | 1 | simulated instances; requests are spread round-robin |
 /// | `scenario` | `"cold"` | `"cold"` (empty cache) or `"expiry"` (warm cache, entries expire) |
 /// | `rps` | 100 | requests per second of the expiry scenario (Poisson arrivals) |
-/// | `duration` | `"10s"` | how long the expiry scenario's traffic lasts |
+/// | `run_for` | `"10s"` | how long the expiry scenario's traffic lasts (old spelling: `duration`) |
 /// | `max_loads_per_key` | 1 | loads allowed per key per cold start or expiry, across instances |
 /// | `ttl` | `"1s"` | TTL handed to the code as [`StampedeEnv::ttl`] |
 /// | `db_latency` | `"100ms"` | latency of one database load |
 /// | `cache_latency` | `"1ms"` | latency of one cache operation |
-/// | `failing_loads` | none | window in which every database load fails, e.g. `"0s..1s"` |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `outage` | none | window in which every database load fails, e.g. `"0s..1s"` (old spelling: `failing_loads`) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -404,7 +429,14 @@ pub use whatbreaks_core::{
 /// | `skew` | none | `"1:+2s"`: instance 1's wall clock runs 2 s ahead |
 /// | `jump` | none | `"0@4m+1h"`: instance 0's wall clock jumps 1 h ahead at 4 min |
 /// | `partition` | none | `"1@3m+1m"`: instance 1 cannot reach the lease store for 1 min |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Fault strings are checked at compile time; several faults of one kind are
 /// comma-separated (`pause = "0@1m+10s, 1@5m+45s"`).
@@ -434,12 +466,12 @@ pub use whatbreaks_core::{LeakEnv, LeakTest, ScaleTest, install_counting_allocat
 /// Slow leak: checks that memory, and any gauge, does not grow with every cycle.
 ///
 /// The function is **one cycle** (a connection that connects and disconnects, one request,
-/// one job) and takes exactly one [`LeakEnv`]. It runs `warmup` times, then `cycles` times, on
-/// virtual time; whatbreaks samples the heap of the simulation thread and every gauge and fails
-/// when one grows steadily per cycle (see [`leak`] for the rule). State that lives across
-/// cycles comes from [`LeakEnv::shared`]; [`LeakEnv::gauge`] watches a figure. The finding
-/// extrapolates: "+312 B per connection, +298 MiB after 1,000,000 connections". The test
-/// binary must install the counting allocator ([`install_counting_allocator!`]).
+/// one job) and takes exactly one [`LeakEnv`]. It runs `warmup` times, then `iterations`
+/// times, on virtual time; whatbreaks samples the heap of the simulation thread and every gauge
+/// and fails when one grows steadily per cycle (see [`leak`] for the rule). State that lives
+/// across cycles comes from [`LeakEnv::shared`]; [`LeakEnv::gauge`] watches a figure. The
+/// finding extrapolates: "+312 B per connection, +298 MiB after 1,000,000 connections". The
+/// test binary must install the counting allocator ([`install_counting_allocator!`]).
 ///
 /// ```no_run
 /// # struct NotificationService;
@@ -447,7 +479,7 @@ pub use whatbreaks_core::{LeakEnv, LeakTest, ScaleTest, install_counting_allocat
 /// # async fn one_connect_disconnect_cycle(_: &NotificationService) {}
 /// whatbreaks::install_counting_allocator!();
 ///
-/// #[whatbreaks::leak_test(cycles = 10_000)]
+/// #[whatbreaks::leak_test(iterations = 10_000)]
 /// async fn notification_listeners(env: whatbreaks::LeakEnv) {
 ///     let svc = env.shared(|| NotificationService::new()); // one instance across all cycles
 ///     env.gauge("listeners", { let s = svc.clone(); move || s.listener_count() });
@@ -457,13 +489,19 @@ pub use whatbreaks_core::{LeakEnv, LeakTest, ScaleTest, install_counting_allocat
 ///
 /// | argument | default | meaning |
 /// |---|---|---|
-/// | `cycles` | 2000 | cycles measured after the warm-up |
-/// | `warmup` | `cycles / 10` (10..1000) | cycles run before sampling starts |
+/// | `iterations` | 2000 | cycles measured after the warm-up (old spelling: `cycles`) |
+/// | `warmup` | `iterations / 10` (10..1000) | cycles run before sampling starts |
 /// | `extrapolate` | 1000000 | production volume the finding extrapolates to |
 /// | `max_growth_per_cycle` | `"8B"` | heap growth per cycle allowed |
 /// | `unit` | `"cycle"` | what one cycle is called in messages, e.g. `"connection"` |
 /// | `time_limit` | `"24h"` | virtual-time limit of all cycles together |
-/// | `seed`, `seeds`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -474,7 +512,7 @@ pub use whatbreaks_core::{LeakEnv, LeakTest, ScaleTest, install_counting_allocat
 /// #[test]
 /// fn notification_listeners() {
 ///     let report = whatbreaks::LeakTest::new()
-///         .cycles(10_000)
+///         .iterations(10_000)
 ///         .run(|env: whatbreaks::LeakEnv| async move {
 ///             let svc = env.shared(|| NotificationService::new());
 ///             env.gauge("listeners", { let s = svc.clone(); move || s.listener_count() });
@@ -515,7 +553,14 @@ pub use whatbreaks_macros::leak_test;
 /// | `max_peak` | `"1GiB"` | peak memory allowed at `target` |
 /// | `max_time` | not checked | virtual time allowed at `target`, e.g. `"10m"` |
 /// | `unit` | `"row"` | what one unit of size is called in messages |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -553,7 +598,7 @@ pub mod pool {
 /// and that pool deadlock is reported instead of hanging.
 ///
 /// The function is one client's work and takes exactly one [`SimPool`], shared by all
-/// clients. It runs once per client; clients arrive uniformly over `window`. Queries take a
+/// clients. It runs once per client; clients arrive uniformly over `arrivals`. Queries take a
 /// seeded latency and fail, hang or run slow at the given rates. The test fails on a leaked
 /// connection (with its checkout site), a pool deadlock (every connection held by a task
 /// waiting to acquire; the run stops at once), acquires that would wait forever, or acquires
@@ -573,7 +618,7 @@ pub mod pool {
 /// |---|---|---|
 /// | `size` | 10 | connections in the pool |
 /// | `clients` | 100 | clients, each running the body once |
-/// | `window` | `"0s..10s"` | clients arrive uniformly over this window |
+/// | `arrivals` | `"0s..10s"` | clients arrive uniformly over this window (old spelling: `window`) |
 /// | `acquire_timeout` | `"none"` | how long an acquire waits (`"none"`: forever, like deadpool) |
 /// | `error_rate` | 0 | share of queries that fail |
 /// | `hang_rate` | 0 | share of queries that never return (the connection is lost) |
@@ -582,7 +627,14 @@ pub mod pool {
 /// | `latency` | `"5ms"` | typical query latency (drawn from 0.5x..1.5x) |
 /// | `max_wait` | `"1s"` | longest acceptable acquire wait |
 /// | `slow_hold` | `"100ms"` | hold time beyond query time that counts as slow work |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -610,10 +662,10 @@ pub use whatbreaks_core::detectors::{backoff, storm};
 /// to the effects it commits.
 ///
 /// The function is one logical request's work (retries included) and takes exactly one
-/// [`Upstream`]. Requests arrive open-loop (seeded Poisson) at `rps` for `duration`; each
+/// [`Upstream`]. Requests arrive open-loop (seeded Poisson) at `rps` for `run_for`; each
 /// runs the body once, with its own logical request id shared by its retries. Inside
-/// `degraded` the upstream fails calls (all of them at once by default; a share of them with
-/// `error_rate`; slowly with `degraded_latency`). The test fails when (see [`storm`]):
+/// `outage` the upstream fails calls (all of them at once by default; a share of them with
+/// `error_rate`; slowly with `outage_latency`). The test fails when (see [`storm`]):
 /// - upstream calls per logical request exceed `max_amplification` (`retry storm`);
 /// - a logical request commits its effect more than once, e.g. a `POST` without a stable
 ///   idempotency key retried after an `ambiguous` failure (`duplicate side effects`);
@@ -622,7 +674,7 @@ pub use whatbreaks_core::detectors::{backoff, storm};
 ///
 /// ```no_run
 /// # async fn charge_with_retries(_: &whatbreaks::Upstream) -> Result<(), ()> { Ok(()) }
-/// #[whatbreaks::retry_storm_test(rps = 100, duration = "60s", degraded = "0s..60s", max_amplification = 1.2)]
+/// #[whatbreaks::retry_storm_test(rps = 100, run_for = "60s", outage = "0s..60s", max_amplification = 1.2)]
 /// async fn payment_calls_are_budgeted(upstream: whatbreaks::Upstream) {
 ///     // one logical request; the body runs once per arrival
 ///     let _ = charge_with_retries(&upstream).await;
@@ -632,15 +684,22 @@ pub use whatbreaks_core::detectors::{backoff, storm};
 /// | argument | default | meaning |
 /// |---|---|---|
 /// | `rps` | 100 | logical requests per second (Poisson arrivals) |
-/// | `duration` | `"60s"` | how long requests keep arriving |
-/// | `degraded` | `"10s..40s"` | window in which the upstream fails calls |
+/// | `run_for` | `"60s"` | how long requests keep arriving (old spelling: `duration`) |
+/// | `outage` | `"10s..40s"` | window in which the upstream fails calls (old spelling: `degraded`) |
 /// | `error_rate` | 1 | share of calls failing in the window (1: all, at once; below 1: 503 after the latency) |
-/// | `degraded_latency` | none | latency of every call in the window (slow responses, client timeouts) |
+/// | `outage_latency` | none | latency of every call in the window: slow responses, for clients with a timeout (old spelling: `degraded_latency`) |
 /// | `max_amplification` | 1.5 | upstream calls per logical request allowed over the run |
 /// | `ambiguous` | 0 | share of `POST`/`PUT`/`DELETE` calls that commit, then lose their response |
 /// | `bad_requests` | 0.01 | share of calls answered 400 |
 /// | `latency` | `"20ms"` | latency of a served call |
-/// | `seed`, `seeds`, `time_limit`, `watchdog` | | see [Configuration](crate#configuration) |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
 ///
 /// Equivalent code without the attribute:
 ///
@@ -651,8 +710,8 @@ pub use whatbreaks_core::detectors::{backoff, storm};
 /// fn payment_calls_are_budgeted() {
 ///     let report = whatbreaks::RetryStormTest::new()
 ///         .rps(100.0)
-///         .duration(Duration::from_secs(60))
-///         .degraded(Duration::from_secs(0)..Duration::from_secs(60))
+///         .run_for(Duration::from_secs(60))
+///         .outage(Duration::from_secs(0)..Duration::from_secs(60))
 ///         .max_amplification(1.2)
 ///         .run(|upstream: whatbreaks::Upstream| async move {
 ///             let _ = charge_with_retries(&upstream).await;

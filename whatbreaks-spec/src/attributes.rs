@@ -362,8 +362,8 @@ pub const RACE: Attribute = Attribute {
             "iterations",
             Kind::Count { min: 1 },
             "1000",
-            "interleavings (schedules) to try per seed, each with its own derived seed \
-             (`WHATBREAKS_SEEDS=n` explores n × iterations)",
+            "schedules (interleavings) to try per seed, each with its own derived seed; \
+             `WHATBREAKS_SEEDS=n` explores n × iterations",
         )
         .with_aliases(&["schedules"]),
         Key::new(
@@ -776,7 +776,7 @@ pub const RETRY_STORM: Attribute = Attribute {
             "outage_latency",
             Kind::Duration { positive: true },
             "none",
-            "latency of every call in the window (slow responses, client timeouts)",
+            "latency of every call in the window: slow responses, for clients with a timeout",
         )
         .with_aliases(&["degraded_latency"]),
         Key::new(
