@@ -738,9 +738,12 @@ pub mod prelude {
 #[doc(hidden)]
 pub use whatbreaks_core::__private;
 
-// Feature modules (`http`), present when their feature is on.
+// Feature modules (`http`, `postgres`, `redis`), present whenever core's feature is on,
+// whichever crate turned it on (the facade's own tests turn on `http` through core). Without
+// features the glob is empty, which is not worth a warning in a dependent's build.
+#[allow(unused_imports, unreachable_pub)]
 pub use whatbreaks_core::features::*;
 
 /// Real-time mode for checks against real services (`postgres`, `redis` features): see
-/// [`whatbreaks_core::realtime`].
+/// [`whatbreaks_core::backends::realtime`].
 pub use whatbreaks_core::backends::realtime;

@@ -1,35 +1,23 @@
 //! The behaviour behind [whatbreaks](https://docs.rs/whatbreaks): the simulation runtime,
 //! simulated components, detectors and reports.
 //!
-//! Users depend on the `whatbreaks` facade crate, which re-exports this crate and adds the
-//! attribute macros; this crate holds all the behaviour as ordinary, unit-tested Rust.
+//! Users depend on the `whatbreaks` facade crate, which re-exports this crate (under the short
+//! module names of 0.1: `whatbreaks::herd`, `whatbreaks::upstream`, …) and adds the attribute
+//! macros; this crate holds all the behaviour as ordinary, unit-tested Rust.
 //!
-//! Runtime and support:
-//! - [`sim`]: virtual time, seeded randomness, client populations, time limit and watchdog.
-//! - [`scenario`]: the seed driver every detector shares; [`config`]: `WHATBREAKS_*` and
-//!   shared settings; [`spec`]: the text grammars of durations, windows, sizes and faults.
-//! - [`report`]: findings and the one renderer that gives every failure the same shape.
-//! - [`clock`]: the virtual wall clock (`SystemTime`) for code that reads the time of day.
-//! - [`measure`]: the counting allocator, gauges, growth fits and extrapolation.
+//! # Layers
+//! Each folder is a layer; a layer imports only the layers below it, never one above, and
+//! there are no import circles. From the bottom:
 //!
-//! Simulated components:
-//! - [`upstream`]: a remote service with a fault schedule that records every arrival.
-//! - [`store`]: a Redis-like cache and a database double ([`db`]: its tables, transactions
-//!   and row locks); [`table`] and [`sink`]: a generated table with a streaming cursor, and
-//!   writers for output.
-//! - [`pool`]: a connection pool; [`pool_watch`]: leak checks on real pools (features
-//!   `deadpool`, `bb8`).
-//! - [`cluster`]: several instances on one virtual clock, cluster faults, leases, effects.
-//! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
-//!
-//! Detectors, one per failure pattern:
-//! - [`herd`] (thundering herd), [`storm`] (retry storms, duplicate effects,
-//!   classification; [`backoff`] reproduces the AWS backoff comparison), [`stampede`],
-//!   [`race`] (the schedule explorer), [`double_execution`], [`leak`], [`scale`], and
-//!   `http` (feature `http`: auth-context leaks, mass assignment, hostile inputs).
-//! - [`html`]: the HTML report with charts; [`regressions`]: failing seeds saved and replayed.
-//! - [`realtime`]: real-time mode (real clocks, scaled-down durations, bounded loops) for
-//!   checks against real services; `postgres` and `redis` (cargo features of the same names).
+//! | layer | what it holds |
+//! |---|---|
+//! | [`spec`] | the grammar of durations, windows, seeds, sizes and faults, and every attribute's knobs (the `whatbreaks-spec` crate, shared with the macros) |
+//! | [`report`] | findings, reports, text pictures, charts, the HTML report |
+//! | [`runtime`] | the simulation ([`runtime::sim`]), virtual clocks, seed derivation, the schedule explorer, `sync` |
+//! | [`components`] | simulated upstream, cache, database, tables, pool, cluster, measurement: they record, never judge |
+//! | [`scenario`] | the one run path ([`scenario::Scenario`], [`scenario::run`]): settings, validation, `WHATBREAKS_*` ([`scenario::config`]), seeds, regressions, harness findings |
+//! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
+//! | [`backends`], [`probes`] | real PostgreSQL and Redis in real time (features `postgres`, `redis`); HTTP trust-boundary probes (feature `http`) |
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -56,10 +56,9 @@ pub const START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postg
 
 /// The server's URL: `WHATBREAKS_PG_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
-    std::env::var(URL_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_string())
+    // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
+    // with a finding that shows it, instead of reaching the default server.
+    crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
 fn unreachable(url: &str, error: impl std::error::Error) -> Unreachable {
@@ -329,22 +328,13 @@ impl PgRaceTest {
             Ok(Ok(o)) => o,
             Ok(Err(Failure::Unreachable(e))) => return unreachable_report(&e, &scenario),
             Ok(Err(Failure::Setup(e))) => {
-                let mut f = Finding::bug("real-time harness", format!("setup failed: {e}"));
-                f.kind = crate::report::FindingKind::Harness;
+                let mut f = Finding::harness("real-time harness", format!("setup failed: {e}"));
                 f.scenario = scenario.clone();
                 f.fix = "fix the setup/reset/invariant SQL".into();
-                return Report {
-                    scenario,
-                    findings: vec![f],
-                    ..Report::default()
-                };
+                return Report::stopped(scenario, f);
             }
             Err(e) => {
-                return Report {
-                    findings: vec![e.finding(&scenario)],
-                    scenario,
-                    ..Report::default()
-                };
+                return Report::stopped(scenario.clone(), e.finding(&scenario));
             }
         };
         let broken = outcome.violations.len() as u32;
@@ -658,11 +648,7 @@ impl PgPoolWatch {
             Ok(Ok(v)) => v,
             Ok(Err(u)) => return unreachable_report(&u, &scenario),
             Err(e) => {
-                return Report {
-                    findings: vec![e.finding(&scenario)],
-                    scenario,
-                    ..Report::default()
-                };
+                return Report::stopped(scenario.clone(), e.finding(&scenario));
             }
         };
         Report {

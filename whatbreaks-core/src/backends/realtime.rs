@@ -27,7 +27,7 @@
 
 use crate::components::cluster::{Effect, InstanceId, Occurrence};
 use crate::detectors::double_execution::{self, Analysis};
-use crate::report::{Finding, FindingKind, Report};
+use crate::report::{Finding, Report};
 use crate::spec::format_duration;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -71,8 +71,7 @@ impl std::error::Error for RealTimeError {}
 impl RealTimeError {
     /// The error as a harness finding.
     pub fn finding(&self, scenario: &str) -> Finding {
-        let mut f = Finding::bug("real-time harness", format!("the scenario {self}"));
-        f.kind = FindingKind::Harness;
+        let mut f = Finding::harness("real-time harness", format!("the scenario {self}"));
         f.scenario = scenario.to_string();
         f.fix = match self {
             RealTimeError::TimedOut(_) => {
@@ -473,14 +472,9 @@ fn describe(e: &Effect) -> String {
 
 /// A report of one finding: the service cannot be reached (see [`Unreachable`]).
 pub fn unreachable_report(u: &Unreachable, scenario: &str) -> Report {
-    let mut f = Finding::bug("backend unreachable", u.to_string());
-    f.kind = FindingKind::Harness;
+    let mut f = Finding::harness("backend unreachable", u.to_string());
     f.scenario = scenario.to_string();
-    Report {
-        scenario: scenario.to_string(),
-        findings: vec![f],
-        ..Report::default()
-    }
+    Report::stopped(scenario, f)
 }
 
 /// A real service that did not answer: says which, where, and how to start it, in one line.

@@ -23,7 +23,7 @@
 use crate::backends::realtime::{self, Unreachable, unreachable_report};
 use crate::components::store::Load;
 use crate::detectors::stampede::{self, StampedeAnalysis, StampedeScenario};
-use crate::report::{Finding, FindingKind, Report};
+use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, ClientId};
 use crate::spec::format_duration;
 use ::redis::aio::MultiplexedConnection;
@@ -48,10 +48,9 @@ pub const START: &str = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --po
 
 /// The server's URL: `WHATBREAKS_REDIS_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
-    std::env::var(URL_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_string())
+    // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
+    // with a finding that shows it, instead of reaching the default server.
+    crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
 fn unreachable(url: &str, error: impl fmt::Display) -> Unreachable {
@@ -417,11 +416,7 @@ impl RedisStampedeTest {
             Ok(Ok(v)) => v,
             Ok(Err(u)) => return unreachable_report(&u, &scenario),
             Err(e) => {
-                return Report {
-                    findings: vec![e.finding(&scenario)],
-                    scenario,
-                    ..Report::default()
-                };
+                return Report::stopped(scenario.clone(), e.finding(&scenario));
             }
         };
         let loads = loads.lock().clone();
@@ -475,7 +470,6 @@ impl RedisStampedeTest {
                 "failed requests",
                 format!("{} of {} requests failed", errors.len(), self.clients),
             );
-            f.kind = FindingKind::Bug;
             f.scenario = scenario.clone();
             f.evidence = errors.into_iter().take(6).collect();
             f.fix = "a client that cannot get the value must fall back to a bounded wait, then a load of its own".into();

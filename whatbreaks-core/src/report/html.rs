@@ -398,7 +398,7 @@ pub fn escape(s: &str) -> String {
 /// running executable that holds cargo's `CACHEDIR.TAG`, else `target` under
 /// `CARGO_MANIFEST_DIR`, else the system's temporary directory.
 pub fn report_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+    if let Some(dir) = crate::scenario::config::cargo_var("CARGO_TARGET_DIR") {
         return PathBuf::from(dir).join("whatbreaks");
     }
     if let Ok(exe) = std::env::current_exe() {
@@ -406,7 +406,7 @@ pub fn report_dir() -> PathBuf {
             return target.join("whatbreaks");
         }
     }
-    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+    if let Some(dir) = crate::scenario::config::cargo_var("CARGO_MANIFEST_DIR") {
         return Path::new(&dir).join("target").join("whatbreaks");
     }
     std::env::temp_dir().join("whatbreaks")

@@ -414,48 +414,6 @@ pub fn time_buckets_to(
         .collect()
 }
 
-/// The line that replays a seed, for the test that is running on the calling thread.
-///
-/// Inside `cargo test` the harness names each test's thread after the test's path, and the
-/// executable is `target/…/deps/<binary>-<hash>`; from those the line names the exact test:
-/// `WHATBREAKS_SEED=0x2a cargo test -p app --test herd -- retry::no_jitter --exact`.
-/// Elsewhere (an example, a tool) it says what to set.
-pub fn replay_line(seed: u64) -> String {
-    let env = format!("WHATBREAKS_SEED={seed:#x}");
-    let exe = std::env::current_exe().ok();
-    let stem = exe
-        .as_ref()
-        .and_then(|p| p.file_stem())
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let in_examples = exe.as_ref().is_some_and(|p| {
-        p.parent()
-            .and_then(|d| d.file_name())
-            .is_some_and(|d| d == "examples")
-    });
-    let pkg = std::env::var("CARGO_PKG_NAME").ok();
-    let package = pkg
-        .as_deref()
-        .map(|p| format!(" -p {p}"))
-        .unwrap_or_default();
-    if in_examples {
-        return format!("{env} cargo run{package} --example {}", strip_hash(&stem));
-    }
-    let thread = std::thread::current();
-    let test = thread.name().filter(|n| *n != "main");
-    match test {
-        Some(test) => {
-            let binary = strip_hash(&stem);
-            let target = if pkg.as_deref().map(|p| p.replace('-', "_")).as_deref() == Some(binary) {
-                "--lib".to_string()
-            } else {
-                format!("--test {binary}")
-            };
-            format!("{env} cargo test{package} {target} -- {test} --exact")
-        }
-        None => format!("{env} (rerun the same command with this variable set)"),
-    }
-}
 
 pub(crate) fn strip_hash(stem: &str) -> &str {
     match stem.rsplit_once('-') {
@@ -557,17 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn replay_names_the_test() {
-        let line = replay_line(0x2a);
-        assert!(
-            line.starts_with("WHATBREAKS_SEED=0x2a cargo test"),
-            "{line}"
-        );
-        assert!(line.contains("--lib"), "{line}");
-        assert!(
-            line.ends_with("report::tests::replay_names_the_test --exact"),
-            "{line}"
-        );
+    fn hashes_are_stripped_from_binary_names() {
         assert_eq!(strip_hash("herd-0123456789abcdef"), "herd");
         assert_eq!(strip_hash("my-tool"), "my-tool");
     }

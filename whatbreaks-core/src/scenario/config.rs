@@ -226,6 +226,31 @@ impl Default for Settings {
     }
 }
 
+/// The URL a real backend check connects to: the variable `name` (`WHATBREAKS_PG_URL`,
+/// `WHATBREAKS_REDIS_URL`), or `default` when it is unset or empty. A value that is not
+/// UTF-8 is an error naming the variable, never a silent fall-back to the default server.
+pub fn backend_url(name: &str, default: &str) -> Result<String, ConfigError> {
+    match std::env::var_os(name) {
+        None => Ok(default.to_string()),
+        Some(v) => match v.into_string() {
+            Ok(u) if u.trim().is_empty() => Ok(default.to_string()),
+            Ok(u) => Ok(u),
+            Err(raw) => Err(ConfigError {
+                variable: name.to_string(),
+                value: raw.to_string_lossy().into_owned(),
+                problem: "is not UTF-8; expected a URL".into(),
+            }),
+        },
+    }
+}
+
+/// A variable cargo sets for builds and test runs (`CARGO_MANIFEST_DIR`, `CARGO_TARGET_DIR`,
+/// `CARGO_PKG_NAME`), if set: the one place outside `WHATBREAKS_*` where whatbreaks reads the
+/// environment.
+pub fn cargo_var(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name)
+}
+
 /// The settings every real-time scenario shares (the harnesses against real services and
 /// the HTTP probes): one run, cut off at a wall-clock limit.
 #[derive(Clone, Debug, PartialEq, Eq)]

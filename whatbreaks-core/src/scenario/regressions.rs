@@ -44,7 +44,7 @@ pub fn file(env: &EnvOverrides) -> Option<PathBuf> {
     let dir = match &env.regressions_dir {
         Some(None) => return None,
         Some(Some(dir)) => dir.clone(),
-        None => Path::new(&std::env::var_os("CARGO_MANIFEST_DIR")?).join(DIR),
+        None => Path::new(&crate::scenario::config::cargo_var("CARGO_MANIFEST_DIR")?).join(DIR),
     };
     let exe = std::env::current_exe().ok()?;
     let stem = exe.file_stem()?.to_string_lossy().into_owned();

@@ -16,7 +16,8 @@
 //!   privileged field that changed, invalid input that was stored, and 5xx answers, each with
 //!   the shrunk counterexample and the proptest seed.
 
-use crate::report::{Finding, FindingKind, Report, replay_line};
+use crate::report::{Finding, Report};
+use crate::scenario::replay_line;
 use crate::runtime::rng::splitmix64;
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -390,11 +391,10 @@ where
             .map(|((e, carrier), leaks)| self.finding(e, &carrier, &leaks))
             .collect();
         if owner_reads.1 > 0 && owner_reads.0 == 0 {
-            let mut f = Finding::bug(
+            let mut f = Finding::harness(
                 "probe set-up",
                 "no owner could read their own data through any read endpoint, so leaks cannot be recognised",
             );
-            f.kind = FindingKind::Harness;
             f.evidence = vec![format!(
                 "{} owner reads, none returned 2xx with the owner's resource ids",
                 owner_reads.1
@@ -1098,11 +1098,10 @@ where
         // Sanity: the valid body must be accepted, or every verdict below is vacuous.
         let (status, _, after) = self.one(&rt, self.valid.to_string());
         if !(200..300).contains(&status) || after.is_null() {
-            let mut f = Finding::bug(
+            let mut f = Finding::harness(
                 "probe set-up",
                 format!("the valid body was not accepted ({status}) or the oracle shows nothing"),
             );
-            f.kind = FindingKind::Harness;
             f.evidence = vec![format!(
                 "{} {} body {} -> {status}",
                 self.method,
