@@ -414,7 +414,6 @@ pub fn time_buckets_to(
         .collect()
 }
 
-
 pub(crate) fn strip_hash(stem: &str) -> &str {
     match stem.rsplit_once('-') {
         Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {

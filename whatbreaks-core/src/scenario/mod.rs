@@ -406,7 +406,10 @@ pub fn replay_line(seed: u64) -> String {
         .map(|p| format!(" -p {p}"))
         .unwrap_or_default();
     if in_examples {
-        return format!("{env} cargo run{package} --example {}", crate::report::strip_hash(&stem));
+        return format!(
+            "{env} cargo run{package} --example {}",
+            crate::report::strip_hash(&stem)
+        );
     }
     let thread = std::thread::current();
     let test = thread.name().filter(|n| *n != "main");

@@ -17,8 +17,8 @@
 //!   the shrunk counterexample and the proptest seed.
 
 use crate::report::{Finding, Report};
-use crate::scenario::replay_line;
 use crate::runtime::rng::splitmix64;
+use crate::scenario::replay_line;
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 
