@@ -30,7 +30,7 @@
 //! load; no locks, no allocation, no destructor. Cheap enough to leave on in every test
 //! binary.
 //!
-//! Detectors that need the allocator ([`crate::detectors::leak`], [`crate::detectors::scale`]) check
+//! Detectors that need the allocator (the leak and scale detectors) check
 //! [`installed`] first and report a configuration finding, naming the line to add, when it is
 //! missing; they never panic.
 //!

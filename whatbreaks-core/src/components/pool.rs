@@ -10,7 +10,7 @@
 //! Every checkout is recorded with its site (the caller's `file:line`, through
 //! `#[track_caller]`), its client and its time; every acquire with its wait (in an
 //! hdrhistogram); and the pool's occupancy over time (in use, idle, waiting). The pool
-//! detector ([`crate::detectors::pool`]) judges that record.
+//! detector (`detectors::pool`) judges that record.
 
 use crate::runtime::sim::{self, ClientId};
 use crate::spec::format_duration;

@@ -4,7 +4,7 @@
 //!
 //! Rows are made by a generator from their index when they are fetched, never stored, so a
 //! table of a billion rows costs nothing until it is read: what the code under test keeps is
-//! what [`crate::detectors::scale`] measures. Each fetch of a batch takes `batch_latency` of virtual time
+//! what the scale detector measures. Each fetch of a batch takes `batch_latency` of virtual time
 //! (default 1 ms per batch of 1,000 rows), so time grows with the rows read as it would against
 //! a database.
 //!

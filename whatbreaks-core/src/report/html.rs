@@ -396,9 +396,10 @@ pub fn escape(s: &str) -> String {
 ///
 /// The target directory is `CARGO_TARGET_DIR` when set, else the nearest ancestor of the
 /// running executable that holds cargo's `CACHEDIR.TAG`, else `target` under
-/// `CARGO_MANIFEST_DIR`, else the system's temporary directory.
+/// `CARGO_MANIFEST_DIR`, else the system's temporary directory. (Cargo's own variables are
+/// read here rather than through `scenario::config`, which sits above this layer.)
 pub fn report_dir() -> PathBuf {
-    if let Some(dir) = crate::scenario::config::cargo_var("CARGO_TARGET_DIR") {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir).join("whatbreaks");
     }
     if let Ok(exe) = std::env::current_exe() {
@@ -406,7 +407,7 @@ pub fn report_dir() -> PathBuf {
             return target.join("whatbreaks");
         }
     }
-    if let Some(dir) = crate::scenario::config::cargo_var("CARGO_MANIFEST_DIR") {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
         return Path::new(&dir).join("target").join("whatbreaks");
     }
     std::env::temp_dir().join("whatbreaks")

@@ -40,7 +40,7 @@
 //! For code whose clock cannot be injected (a third-party crate that reads
 //! `chrono::Utc::now()`, such as tokio-cron-scheduler), the only option is to run it in real
 //! time with scaled-down periods (`every = "1s"`, `run_for = "15s"` instead of minutes) and
-//! apply the same analysis to what it committed: [`crate::detectors::double_execution::Analysis::of`]
+//! apply the same analysis to what it committed: the double-execution detector's `Analysis::of`
 //! takes a plain list of effects. whatbreaks does not yet start such real-time runs itself.
 
 use crate::runtime::sim;

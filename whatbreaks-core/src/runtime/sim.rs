@@ -675,7 +675,7 @@ where
 }
 
 /// Runs `fut` as client `id` outside a simulation (real-time mode, see
-/// [`crate::backends::realtime`]): [`current_client`] and [`rng`] answer as they do inside
+/// the real-time backends): [`current_client`] and [`rng`] answer as they do inside
 /// [`run_clients`], the random stream seeded from `seed` and the id.
 pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output {
     let ctx = ClientCtx {
