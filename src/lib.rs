@@ -390,7 +390,8 @@ pub use whatbreaks_macros::stampede_test;
 
 pub use whatbreaks_core::components::cluster;
 pub use whatbreaks_core::detectors::double_execution;
-pub use whatbreaks_core::runtime::clock;
+pub use whatbreaks_core::runtime::{clock, os_clock};
+pub use whatbreaks_core::{install, install_virtual_clock};
 pub use whatbreaks_core::{
     DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken,
 };

@@ -43,8 +43,7 @@
 //! apply the same analysis to what it committed: the double-execution detector's `Analysis::of`
 //! takes a plain list of effects. whatbreaks does not yet start such real-time runs itself.
 
-use crate::runtime::sim;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -112,7 +111,7 @@ impl Clock {
 
     /// The wall time this clock shows now.
     pub fn now(&self) -> SystemTime {
-        self.at(sim::now())
+        self.at(virtual_elapsed().unwrap_or_default())
     }
 
     /// Sleeps (on virtual time) until this clock shows `target`, assuming no jump on the way.
@@ -137,6 +136,115 @@ fn shift(t: SystemTime, ms: i64) -> SystemTime {
 
 thread_local! {
     static CURRENT: RefCell<Option<Clock>> = const { RefCell::new(None) };
+    /// The virtual time of the simulation running on this thread (none elsewhere). `Copy` and
+    /// without a destructor, so reading it never allocates: the clock interposer
+    /// ([`crate::runtime::os_clock`]) reads it from inside `clock_gettime`.
+    static VIRTUAL: Cell<Virtual> = const { Cell::new(Virtual::OFF) };
+}
+
+/// The virtual clock of the simulation on this thread.
+#[derive(Clone, Copy, Debug)]
+struct Virtual {
+    active: bool,
+    /// The monotonic clock's reading (as a duration since its zero) when the run started.
+    base: Duration,
+    /// Virtual time elapsed since the run started.
+    elapsed: Duration,
+}
+
+impl Virtual {
+    const OFF: Virtual = Virtual {
+        active: false,
+        base: Duration::ZERO,
+        elapsed: Duration::ZERO,
+    };
+}
+
+/// Makes this thread's clock virtual until the returned guard drops, starting from the
+/// monotonic reading `base`. The simulation thread calls it before it builds its runtime (so
+/// tokio's paused clock starts at the same instant as `std::time::Instant` does), then moves
+/// it with [`set_elapsed`].
+pub(crate) fn begin_virtual(base: Duration) -> VirtualSpan {
+    // Register the instance-clock slot's destructor now, so that reading it later from
+    // inside `clock_gettime` never allocates.
+    CURRENT.with(|_| ());
+    let previous = VIRTUAL.with(|v| {
+        v.replace(Virtual {
+            active: true,
+            base,
+            elapsed: Duration::ZERO,
+        })
+    });
+    VirtualSpan { previous }
+}
+
+/// Ends a virtual span (see [`begin_virtual`]).
+#[derive(Debug)]
+pub(crate) struct VirtualSpan {
+    previous: Virtual,
+}
+
+impl Drop for VirtualSpan {
+    fn drop(&mut self) {
+        VIRTUAL.with(|v| v.set(self.previous));
+    }
+}
+
+/// Moves this thread's virtual clock to `elapsed` since the run started (the simulation calls
+/// it each time tokio's paused clock may have moved: after every park of its runtime).
+pub(crate) fn set_elapsed(elapsed: Duration) {
+    VIRTUAL.with(|v| {
+        let mut now = v.get();
+        if now.active {
+            now.elapsed = elapsed;
+            v.set(now);
+        }
+    });
+}
+
+/// Virtual time elapsed on this thread's simulation, `None` on any other thread.
+pub fn virtual_elapsed() -> Option<Duration> {
+    let v = VIRTUAL.with(Cell::get);
+    v.active.then_some(v.elapsed)
+}
+
+/// What the system clocks read on this thread while a simulation runs on it, or `None` when
+/// they read real time. No allocation, no lock: safe to call from inside `clock_gettime`.
+pub(crate) fn virtual_reading(kind: ClockKind) -> Option<Duration> {
+    let v = VIRTUAL.try_with(Cell::get).ok()?;
+    if !v.active {
+        return None;
+    }
+    Some(match kind {
+        ClockKind::Monotonic => v.base + v.elapsed,
+        ClockKind::Realtime => {
+            let offset = CURRENT
+                .try_with(|c| {
+                    c.try_borrow()
+                        .ok()
+                        .and_then(|c| c.as_ref().map(|k| k.offset_ms_at(v.elapsed)))
+                })
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            let wall = Duration::from_secs(EPOCH_SECS) + v.elapsed;
+            let shift = Duration::from_millis(offset.unsigned_abs());
+            if offset >= 0 {
+                wall + shift
+            } else {
+                wall.saturating_sub(shift)
+            }
+        }
+    })
+}
+
+/// The two families of system clock a simulation moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockKind {
+    /// `CLOCK_MONOTONIC`, `_RAW`, `_COARSE`, `CLOCK_BOOTTIME`: `std::time::Instant`.
+    Monotonic,
+    /// `CLOCK_REALTIME`, `_COARSE`, `gettimeofday`, `time`: `SystemTime`, chrono.
+    Realtime,
 }
 
 /// Makes `clock` the current task's clock (what [`system_now`] answers) until the next call,
@@ -157,13 +265,13 @@ pub fn current() -> Option<Clock> {
 /// jumps. Elsewhere in a simulation: `epoch() + sim::now()`. Outside a simulation:
 /// `SystemTime::now()`.
 pub fn system_now() -> SystemTime {
-    if let Some(clock) = current() {
-        return clock.now();
+    let Some(elapsed) = virtual_elapsed() else {
+        return SystemTime::now();
+    };
+    match current() {
+        Some(clock) => clock.at(elapsed),
+        None => epoch() + elapsed,
     }
-    if sim::in_simulation() {
-        return epoch() + sim::now();
-    }
-    SystemTime::now()
 }
 
 /// The time since [`epoch()`] of a wall time, for messages (`None` before the epoch).
@@ -174,7 +282,7 @@ pub fn since_epoch(t: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::sim::{RunLimits, simulate};
+    use crate::runtime::sim::{self, RunLimits, simulate};
 
     #[test]
     fn the_virtual_wall_clock_follows_virtual_time_with_skew_and_jumps() {

@@ -5,12 +5,15 @@
 //!   per-client seeded randomness, client populations, a virtual-time limit and a wall-clock
 //!   watchdog.
 //! - [`clock`]: the virtual wall clock (`SystemTime`) and the current instance's clock.
+//! - [`os_clock`]: the system clock (`clock_gettime`) follows the simulation, once a test
+//!   binary installs it.
 //! - [`explorer`]: seeded exploration of interleavings at await points (`join!`, `spawn`).
 //! - [`rng`]: seed derivation (SplitMix64) and fresh seeds.
 //! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
 
 pub mod clock;
 pub mod explorer;
+pub mod os_clock;
 pub mod rng;
 pub mod sim;
 pub mod sync;

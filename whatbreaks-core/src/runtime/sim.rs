@@ -27,6 +27,7 @@
 //! scoped default, or the global one) also receives the events of the simulation thread.
 
 use crate::runtime::rng::splitmix64;
+use crate::runtime::{clock, os_clock};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng, TryRng};
 use std::cell::{Cell, RefCell};
@@ -95,7 +96,22 @@ pub fn seed() -> Option<u64> {
 
 /// Virtual time elapsed since the simulation started (zero outside a simulation).
 pub fn now() -> Duration {
-    with_sim(|s| s.start.elapsed()).unwrap_or_default()
+    let now = with_sim(|s| s.start.elapsed()).unwrap_or_default();
+    clock::set_elapsed(now);
+    now
+}
+
+/// Moves this thread's virtual system clock to tokio's paused clock. Called after every park
+/// of the simulation's runtime: the only place where the paused clock advances by itself.
+fn sync_system_clock() {
+    let elapsed = SIM.with(|s| {
+        s.try_borrow()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.start.elapsed()))
+    });
+    if let Some(elapsed) = elapsed {
+        clock::set_elapsed(elapsed);
+    }
 }
 
 /// The client the calling task works for, if it runs inside a client of a population.
@@ -380,10 +396,15 @@ where
         .spawn(move || {
             let _dispatch = (!dispatch.is::<tracing::subscriber::NoSubscriber>())
                 .then(|| tracing::dispatcher::set_default(&dispatch));
+            // From here the system clock of this thread is virtual (where the binary installs
+            // it, see `os_clock`): tokio's paused clock starts at the same instant as
+            // `std::time::Instant`, and each park of the runtime moves both.
+            let _virtual = clock::begin_virtual(os_clock::real_monotonic());
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .start_paused(true)
+                    .on_thread_unpark(sync_system_clock)
                     .build()
                     .expect("[whatbreaks internal bug] cannot build the simulation runtime");
                 let local = tokio::task::LocalSet::new();
