@@ -391,10 +391,10 @@ pub use whatbreaks_macros::stampede_test;
 pub use whatbreaks_core::components::cluster;
 pub use whatbreaks_core::detectors::double_execution;
 pub use whatbreaks_core::runtime::{clock, os_clock};
-pub use whatbreaks_core::{install, install_virtual_clock};
 pub use whatbreaks_core::{
     DoubleExecutionTest, Instance, Lease, LeaseError, Occurrence, StaleToken,
 };
+pub use whatbreaks_core::{install, install_virtual_clock};
 
 /// Double execution: checks that each scheduled occurrence commits exactly once across
 /// instances, under pauses, crashes and clock faults.

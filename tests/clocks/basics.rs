@@ -37,17 +37,36 @@ fn std_clocks_follow_virtual_time_inside_a_simulation() {
         (i0, s0, c0, t0, i1, s1, c1, t1, other)
     });
     let (i0, s0, c0, t0, i1, s1, c1, t1, (other_instant, other_wall)) = run.value.unwrap();
-    assert_eq!(i1 - i0, Duration::from_secs(90), "Instant moved with virtual time");
-    assert_eq!(tokio::time::Instant::from_std(i0), t0, "tokio's instant is std's");
+    assert_eq!(
+        i1 - i0,
+        Duration::from_secs(90),
+        "Instant moved with virtual time"
+    );
+    assert_eq!(
+        tokio::time::Instant::from_std(i0),
+        t0,
+        "tokio's instant is std's"
+    );
     assert_eq!(tokio::time::Instant::from_std(i1), t1);
-    assert_eq!(s0, clock::epoch(), "SystemTime starts at the simulation's epoch");
+    assert_eq!(
+        s0,
+        clock::epoch(),
+        "SystemTime starts at the simulation's epoch"
+    );
     assert_eq!(s1, clock::epoch() + Duration::from_secs(90));
-    assert_eq!(SystemTime::from(c1), s1, "chrono reads the virtual wall clock");
+    assert_eq!(
+        SystemTime::from(c1),
+        s1,
+        "chrono reads the virtual wall clock"
+    );
     assert_eq!(SystemTime::from(c0), s0);
     // Outside: real time, on the other thread and on this one after the run.
     assert!(other_wall > clock::epoch() + Duration::from_secs(3600 * 24 * 300));
     assert!(other_instant.duration_since(before) < Duration::from_secs(60));
-    assert!(before.elapsed() < Duration::from_secs(60), "the test thread stays real");
+    assert!(
+        before.elapsed() < Duration::from_secs(60),
+        "the test thread stays real"
+    );
     assert!(SystemTime::now() > clock::epoch() + Duration::from_secs(3600 * 24 * 300));
 }
 
@@ -67,14 +86,19 @@ fn an_instance_wall_clock_carries_its_skew_into_system_time() {
             async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let wall = SystemTime::now();
-                s.lock().unwrap().push((instance.id(), wall, instance.now()));
+                s.lock()
+                    .unwrap()
+                    .push((instance.id(), wall, instance.now()));
                 instance.effect("tick", 0u64);
             }
         });
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2, "{seen:?}");
     for (id, wall, instance_now) in seen.iter() {
-        assert_eq!(wall, instance_now, "instance {id}: SystemTime::now() is its clock");
+        assert_eq!(
+            wall, instance_now,
+            "instance {id}: SystemTime::now() is its clock"
+        );
     }
     let skewed = seen.iter().find(|(id, ..)| *id == 1).unwrap();
     assert_eq!(skewed.1, clock::epoch() + Duration::from_secs(3));

@@ -6,6 +6,7 @@
 whatbreaks::install!();
 
 mod basics;
+mod premise;
 mod third_party;
 
 /// The first seeds of the both-ways runs.

@@ -31,7 +31,10 @@ fn moka_cache_aside_with_a_ttl_stampedes_at_every_expiry() {
                 cache.insert(key, row).await;
             }
         });
-        assert!(report.flagged("cache stampede"), "seed {seed:#x}:\n{report}");
+        assert!(
+            report.flagged("cache stampede"),
+            "seed {seed:#x}:\n{report}"
+        );
     }
 }
 
@@ -72,7 +75,10 @@ fn cached_ttl_fn_stampedes_at_every_expiry() {
             let key = env.key();
             let _ = cached_fn::product(env.db(), format!("{seed}:{key}")).await;
         });
-        assert!(report.flagged("cache stampede"), "seed {seed:#x}:\n{report}");
+        assert!(
+            report.flagged("cache stampede"),
+            "seed {seed:#x}:\n{report}"
+        );
     }
 }
 
@@ -109,7 +115,10 @@ fn cron(seed: u64, instances: u32) -> DoubleExecutionTest {
 fn cron_crate_on_two_instances_runs_every_occurrence_twice() {
     for seed in seeds() {
         let report = cron(seed, 2).run(cron_report_job);
-        assert!(report.flagged("double execution"), "seed {seed:#x}:\n{report}");
+        assert!(
+            report.flagged("double execution"),
+            "seed {seed:#x}:\n{report}"
+        );
         assert!(
             report.to_string().contains("twice") || report.to_string().contains("2 times"),
             "every occurrence ran on both instances:\n{report}"
@@ -129,7 +138,10 @@ fn cron_crate_on_one_instance_runs_every_occurrence_once() {
 fn cron_crate_with_a_skewed_clock_still_runs_every_occurrence_twice() {
     for seed in seeds() {
         let report = cron(seed, 2).skew("1:+2s").run(cron_report_job);
-        assert!(report.flagged("double execution"), "seed {seed:#x}:\n{report}");
+        assert!(
+            report.flagged("double execution"),
+            "seed {seed:#x}:\n{report}"
+        );
     }
 }
 

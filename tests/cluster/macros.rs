@@ -93,4 +93,6 @@ async fn every_argument_is_accepted(instance: Instance) {
 async fn defaults_apply(instance: Instance) {
     assert!(instance.id() < 2);
     assert_eq!(instance.every(), None);
+    // A run that commits nothing fails (its premise never happened): commit one effect each.
+    instance.effect("started", u64::from(instance.id()));
 }

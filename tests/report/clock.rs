@@ -18,14 +18,16 @@ fn a_scenario_that_reads_the_real_clock_is_pointed_at_the_virtual_one() {
         "{}",
         out.text
     );
-    // And the run that called nothing draws a warning naming the virtual clock.
+    // And the run that called nothing fails: its premise never happened. This binary does
+    // not install the virtual system clock, so the fix names the line that does.
     assert!(
         out.text.contains(
-            "whatbreaks: warning: herd: virtual time advanced to t=10m but the code under test made no upstream call"
+            "whatbreaks: configuration: the scenario's premise never happened: virtual time advanced to t=10m but the code under test made no upstream call"
         ),
         "{}",
         out.text
     );
+    assert!(out.text.contains("whatbreaks::install!();"), "{}", out.text);
     assert!(
         out.text.contains("whatbreaks::clock::system_now()"),
         "{}",

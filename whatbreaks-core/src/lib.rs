@@ -69,11 +69,15 @@ pub mod __private {
     use crate::report::Report;
 
     /// Panics with the rendered report unless it is clean: what every `*_test` macro ends with.
+    /// A clean report prints its clean line (`whatbreaks: clean: …` with the key figure), so a
+    /// passing test says what it measured.
     ///
     /// Before panicking it saves the failing seed ([`crate::regressions`]) and says where.
     #[track_caller]
     pub fn finish(report: Report) {
-        if !report.is_clean() {
+        if report.is_clean() {
+            print_clean(&report);
+        } else {
             let saved = match crate::scenario::regressions::save(&report) {
                 Some(path) => format!(
                     "\n  saved     seed {:#x} to {}: this test replays it before new seeds from now on (check the file in)",
@@ -89,8 +93,17 @@ pub mod __private {
     /// [`finish`] without saving the seed: for `#[should_panic]` tests, which fail on purpose.
     #[track_caller]
     pub fn finish_unsaved(report: Report) {
-        if !report.is_clean() {
+        if report.is_clean() {
+            print_clean(&report);
+        } else {
             panic!("\n{}\n", report.render());
+        }
+    }
+
+    fn print_clean(report: &Report) {
+        let quiet = crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.quiet);
+        if !quiet {
+            eprintln!("{}", report.render());
         }
     }
 }

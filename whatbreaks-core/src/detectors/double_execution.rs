@@ -369,7 +369,9 @@ impl DoubleExecutionTest {
         if !analysis.doubled.is_empty() {
             bugs.push(self.doubled_finding(&analysis, &effects, &grants, &scenario));
         }
-        if !analysis.missing.is_empty() {
+        // No effect at all is not a missed schedule but a premise that never happened: the
+        // run path reports it as a configuration finding (see `scenario::premise_finding`).
+        if !analysis.missing.is_empty() && !effects.is_empty() {
             bugs.push(self.missed_finding(&analysis, &effects, &scenario));
         }
         findings.splice(0..0, bugs);
@@ -576,11 +578,7 @@ impl DoubleExecutionTest {
                 &a.missing,
             ),
         ));
-        f.fix = if effects.is_empty() {
-            "no instance wrote any effect at all: if the scheduler reads `SystemTime::now()` or `chrono::Utc::now()`, virtual time does not move it and it never fires; read wall time through the instance's clock (`instance.clock()`, `whatbreaks::clock::system_now()`, or a `WallClock` parameter), and report each run with `instance.effect(kind, slot)`".into()
-        } else {
-            "the occurrences stayed with an instance that was paused, down or cut off: let any healthy instance take an occurrence over (each instance tries every occurrence and claims it in the shared store, insert-if-absent keyed by job and slot) instead of pinning the schedule to one instance; and key occurrences by their scheduled slot (`k · every`), not by when a timer happened to fire".into()
-        };
+        f.fix = "the occurrences stayed with an instance that was paused, down or cut off: let any healthy instance take an occurrence over (each instance tries every occurrence and claims it in the shared store, insert-if-absent keyed by job and slot) instead of pinning the schedule to one instance; and key occurrences by their scheduled slot (`k · every`), not by when a timer happened to fire".into();
         f
     }
 }

@@ -653,6 +653,21 @@ impl StampedeTest {
         });
         if analysis.flagged {
             findings.insert(0, self.finding(&analysis, &db, scenario));
+        } else if expiry && analysis.episodes.is_empty() && db.with_loads(|l| !l.is_empty()) {
+            // The warm-up loaded, then nothing ever expired: the premise never happened.
+            findings.push(
+                Finding::config(format!(
+                    "the scenario's premise never happened: no entry expired in {} of traffic at {} rps with ttl {} (no database load after the warm-up), so no expiry was judged",
+                    format_duration(self.duration),
+                    self.rps,
+                    format_duration(self.ttl)
+                ))
+                .with_scenario(scenario)
+                .with_fix(format!(
+                    "store entries with the scenario's TTL (`env.ttl()`); {}",
+                    scenario::premise_fix()
+                )),
+            );
         }
         let result = SeedResult {
             activity: Some(Activity {

@@ -105,7 +105,10 @@ pub use linux::*;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn duration(ts: libc::timespec) -> Duration {
-    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

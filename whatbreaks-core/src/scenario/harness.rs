@@ -53,30 +53,51 @@ pub fn harness_findings<T>(run: &Run<T>, limits: &RunLimits, scenario: &str) -> 
 /// The hint for a loop that waits for the real clock to pass a deadline.
 pub const REAL_CLOCK_LOOP: &str = "if a loop waits for `std::time::Instant::now()` or `SystemTime::now()` to pass a deadline, it never will: only the virtual clock moves here; read `tokio::time::Instant::now()` or `whatbreaks::clock::system_now()` instead";
 
-/// The warning for a run in which virtual time advanced but the code under test did nothing
-/// whatbreaks can see (`count` of `what` is zero): the usual cause is code that waits on the
-/// real clock (`std::time::Instant`, `SystemTime::now()`, `chrono::Utc::now()`, a
-/// `std::thread::sleep`), which virtual time does not move. `None` when there is nothing to say.
+/// What to do when a scenario's premise did not happen (nothing expired, nothing was called,
+/// nothing committed): the system-clock line when the binary lacks it, and the other likely
+/// causes.
+pub fn premise_fix() -> String {
+    use crate::runtime::os_clock;
+    let clock = if let Some(why) = os_clock::unsupported() {
+        format!(
+            "{why}: give such code a clock (`whatbreaks::clock::system_now()`, a `WallClock` parameter) or sleep with `tokio::time::sleep`"
+        )
+    } else if os_clock::installed() {
+        "the system clock already follows the simulation in this binary, so the cause is elsewhere"
+            .into()
+    } else {
+        format!(
+            "if the code (or a crate it uses: moka, cached, a cron scheduler, a backoff policy) reads `std::time::Instant`, `SystemTime` or `chrono::Utc::now()`, add `{}` at the top of the test binary (`tests/<area>/main.rs`) so the system clock follows the simulation",
+            os_clock::INSTALL_LINE
+        )
+    };
+    format!(
+        "{clock}; otherwise check that the code uses what the scenario hands it (its upstream, cache, database or instance, not a client or cache of its own) and that nothing blocks the thread (`std::thread::sleep`)"
+    )
+}
+
+/// The hint for a run in which virtual time advanced but the code under test did nothing
+/// whatbreaks can see (`count` of `what` is zero). `None` when there is nothing to say.
 pub fn real_clock_hint(virtual_elapsed: Duration, count: usize, what: &str) -> Option<String> {
     (count == 0 && !virtual_elapsed.is_zero()).then(|| {
         format!(
-            "virtual time advanced to t={} but the code under test made no {what}: if it waits for the real clock (`std::time::Instant::now()`, `SystemTime::now()`, `chrono::Utc::now()`, `std::thread::sleep`), virtual time never moves it; read `tokio::time::Instant::now()` / `whatbreaks::clock::system_now()` and sleep with `tokio::time::sleep`",
+            "virtual time advanced to t={} but the code under test made no {what}",
             format_duration(virtual_elapsed)
         )
     })
 }
 
-/// Prints [`real_clock_hint`] as a warning on stderr (never fails the test: the code may
-/// simply have had nothing to do), and returns it.
-pub fn warn_real_clock(
-    label: &str,
-    virtual_elapsed: Duration,
-    count: usize,
-    what: &str,
-) -> Option<String> {
-    let hint = real_clock_hint(virtual_elapsed, count, what)?;
-    eprintln!("whatbreaks: warning: {label}: {hint}");
-    Some(hint)
+/// The configuration finding of a run whose premise did not happen: virtual time moved and
+/// the code under test made no `what` at all, so the scenario measured nothing. A pass here
+/// would be a pass of nothing; the test fails and says why. `None` when the premise happened.
+pub fn premise_finding(virtual_elapsed: Duration, count: usize, what: &str) -> Option<Finding> {
+    let verdict = real_clock_hint(virtual_elapsed, count, what)?;
+    Some(
+        Finding::config(format!(
+            "the scenario's premise never happened: {verdict}, so there was nothing to judge"
+        ))
+        .with_fix(premise_fix()),
+    )
 }
 
 /// A one-line description of why a run did not complete, for findings.
@@ -180,12 +201,19 @@ mod tests {
     }
 
     #[test]
-    fn idle_runs_point_at_the_virtual_clock() {
-        let hint = real_clock_hint(Duration::from_secs(3_600), 0, "effect").unwrap();
-        assert!(hint.contains("t=60m"), "{hint}");
-        assert!(hint.contains("SystemTime::now()"), "{hint}");
-        assert!(hint.contains("whatbreaks::clock::system_now()"), "{hint}");
-        assert_eq!(real_clock_hint(Duration::from_secs(1), 3, "effect"), None);
-        assert_eq!(real_clock_hint(Duration::ZERO, 0, "effect"), None);
+    fn idle_runs_fail_with_the_clock_line() {
+        let f = premise_finding(Duration::from_secs(3_600), 0, "effect").unwrap();
+        assert_eq!(f.kind, crate::report::FindingKind::Config);
+        assert!(f.verdict.contains("t=60m"), "{}", f.verdict);
+        assert!(f.verdict.contains("no effect"), "{}", f.verdict);
+        // This unit-test binary does not install the virtual clock: the fix names the line.
+        assert!(
+            f.fix.contains(crate::runtime::os_clock::INSTALL_LINE),
+            "{}",
+            f.fix
+        );
+        assert!(f.fix.contains("SystemTime"), "{}", f.fix);
+        assert!(premise_finding(Duration::from_secs(1), 3, "effect").is_none());
+        assert!(premise_finding(Duration::ZERO, 0, "effect").is_none());
     }
 }

@@ -20,7 +20,9 @@ pub mod config;
 pub mod harness;
 pub mod regressions;
 
-pub use harness::{REAL_CLOCK_LOOP, harness_findings, real_clock_hint, warn_real_clock};
+pub use harness::{
+    REAL_CLOCK_LOOP, harness_findings, premise_finding, premise_fix, real_clock_hint,
+};
 
 use crate::report::{Chart, Finding, Report};
 use crate::runtime::sim::RunLimits;
@@ -287,7 +289,7 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
             let Seeds { ran, result } = scenario.run_seeds(&seeds, &limits, &body);
             let seed = ran.last().copied().unwrap_or(seeds[0]);
             report.seeds = ran;
-            absorb(&mut report, result, Some(seed), &label);
+            absorb(&mut report, result, Some(seed));
         }
         Timing::RealTime(settings) => {
             let limit = env.watchdog.unwrap_or(settings.limit);
@@ -300,7 +302,7 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
                 },
                 &body,
             );
-            absorb(&mut report, result, None, &label);
+            absorb(&mut report, result, None);
         }
     }
     report.wall_time = started.elapsed();
@@ -349,11 +351,14 @@ fn seed_list(settings: &Settings, env: &EnvOverrides, label: &str) -> Vec<u64> {
 }
 
 /// Takes the reported result into the report: the findings get their seed and replay line
-/// (`seed` is `None` for an unseeded real-time run), and the real-clock warning is printed
-/// when virtual time moved but the code under test did nothing whatbreaks can see.
-fn absorb(report: &mut Report, result: SeedResult, seed: Option<u64>, label: &str) {
-    if let Some(a) = &result.activity {
-        warn_real_clock(label, a.virtual_elapsed, a.count, a.what);
+/// (`seed` is `None` for an unseeded real-time run), and a run in which virtual time moved
+/// but the code under test did nothing whatbreaks can see gets a configuration finding (its
+/// premise never happened; see [`premise_finding`]).
+fn absorb(report: &mut Report, mut result: SeedResult, seed: Option<u64>) {
+    if let Some(a) = &result.activity
+        && let Some(f) = premise_finding(a.virtual_elapsed, a.count, a.what)
+    {
+        result.findings.push(f);
     }
     report.key_figure = result.key_figure;
     report.figures = result.figures;
