@@ -5,6 +5,9 @@
 // The one line: the counting allocator and the virtual system clock.
 whatbreaks::install!();
 
+#[path = "../../examples/patterns/clocks.rs"]
+mod clocks;
+
 mod basics;
 mod premise;
 mod third_party;

@@ -1,8 +1,8 @@
 //! Virtual wall-clock time, for code that reads the time of day (cron-style schedulers).
 //!
-//! tokio's paused clock moves `tokio::time`, but not `std::time::SystemTime`: a scheduler that
-//! asks "is it 02:00 yet?" through `SystemTime::now()` never sees virtual time pass, so it
-//! never fires in a simulation. whatbreaks keeps a *virtual wall clock* instead:
+//! tokio's paused clock moves `tokio::time`, but not `std::time::SystemTime`: by itself, a
+//! scheduler that asks "is it 02:00 yet?" through `SystemTime::now()` never sees virtual time
+//! pass. whatbreaks keeps a *virtual wall clock*:
 //!
 //! - [`system_now()`] is the wall time of the instance the calling task belongs to (see
 //!   [`crate::components::cluster`]): [`epoch()`] plus the virtual time elapsed, plus that instance's
@@ -12,11 +12,15 @@
 //! - [`Clock`] is a handle on one instance's clock; [`WallClock`] is the trait for code that
 //!   takes a clock as a parameter, with [`SystemClock`] as the production implementation.
 //!
-//! # Injecting the clock
-//! Code that calls `SystemTime::now()` (or `chrono::Utc::now()`) directly **cannot be moved by
-//! any in-process simulator**: the call reads the operating system's clock. Give such code a
-//! clock instead, and pass [`SystemClock`] in production and the instance's [`Clock`] in
-//! tests:
+//! # Code that reads the system clock
+//! In a test binary that installs the virtual system clock (`whatbreaks::install!()`, Linux
+//! with glibc; see [`crate::runtime::os_clock`]), `SystemTime::now()` and `chrono::Utc::now()`
+//! answer [`system_now()`] inside a simulation, so third-party schedulers run unmodified.
+//!
+//! # Injecting the clock (the fallback)
+//! Where the system clock cannot follow the simulation (another platform, code in a shared
+//! library), give such code a clock instead, and pass [`SystemClock`] in production and the
+//! instance's [`Clock`] in tests:
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -31,17 +35,10 @@
 //! ```
 //!
 //! # chrono
-//! whatbreaks does not depend on chrono. A `SystemTime` converts losslessly:
+//! A `SystemTime` converts losslessly:
 //! `chrono::DateTime::<chrono::Utc>::from(whatbreaks::clock::system_now())`; for code that
 //! takes a chrono clock, implement its clock trait on a wrapper around [`Clock`] with that
 //! conversion.
-//!
-//! # Real time
-//! For code whose clock cannot be injected (a third-party crate that reads
-//! `chrono::Utc::now()`, such as tokio-cron-scheduler), the only option is to run it in real
-//! time with scaled-down periods (`every = "1s"`, `run_for = "15s"` instead of minutes) and
-//! apply the same analysis to what it committed: the double-execution detector's `Analysis::of`
-//! takes a plain list of effects. whatbreaks does not yet start such real-time runs itself.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;

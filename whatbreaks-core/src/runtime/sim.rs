@@ -3,9 +3,10 @@
 //! A simulation runs on its own thread, on a current-thread tokio runtime whose clock is
 //! paused: `tokio::time::sleep`, `timeout` and `tokio::time::Instant` follow *virtual* time,
 //! and the clock jumps to the next timer whenever every task is waiting, so a ten-minute
-//! outage takes milliseconds. Only `tokio::time` is virtual: `std::time::Instant`,
-//! `SystemTime` and `chrono::Utc::now()` keep real time (see [`crate::runtime::clock`] for code that
-//! reads wall time).
+//! outage takes milliseconds. In a test binary that installs the virtual system clock
+//! (`whatbreaks::install!()`, Linux with glibc; see [`crate::runtime::os_clock`]),
+//! `std::time::Instant`, `SystemTime` and `chrono::Utc::now()` follow it too; elsewhere they
+//! keep real time (see [`crate::runtime::clock`] for code that reads wall time).
 //!
 //! Inside a simulation:
 //! - [`rng()`] is a random number generator seeded from the scenario seed. Each client has its
