@@ -214,6 +214,7 @@
     unreachable_pub
 )]
 
+pub use whatbreaks_core::audit;
 pub use whatbreaks_core::components::{db, store, upstream};
 pub use whatbreaks_core::detectors::{herd, race};
 pub use whatbreaks_core::report::{self, html};

@@ -17,6 +17,7 @@
 //! | [`components`] | simulated upstream, cache, database, tables, pool, cluster, measurement: they record, never judge |
 //! | [`scenario`] | the one run path ([`scenario::Scenario`], [`scenario::run`]): settings, validation, `WHATBREAKS_*` ([`scenario::config`]), seeds, regressions, harness findings |
 //! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
+//! | [`audit`] | asks every question that applies to a described service, with the detectors |
 //! | [`backends`], [`probes`] | real PostgreSQL and Redis in real time (features `postgres`, `redis`); HTTP trust-boundary probes (feature `http`) |
 #![warn(
     missing_docs,
@@ -25,6 +26,7 @@
     unreachable_pub
 )]
 
+pub mod audit;
 pub mod backends;
 pub mod components;
 pub mod detectors;

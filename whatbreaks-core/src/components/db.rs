@@ -99,6 +99,12 @@ impl Tables {
             .map_or(0, Vec::len)
     }
 
+    /// Every committed row, by table and key (a key holds several rows without a unique
+    /// constraint).
+    pub(crate) fn rows(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+        self.rows.clone()
+    }
+
     pub(crate) fn count_table(&self, table: &str) -> usize {
         self.rows
             .get(table)

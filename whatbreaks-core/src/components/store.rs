@@ -163,6 +163,20 @@ impl SimCache {
         f(&mut st, now)
     }
 
+    /// Every live entry's value, by key, without latency or a recorded operation (for
+    /// oracles that compare the state two runs leave behind).
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let now = Instant::now();
+        self.inner
+            .state
+            .lock()
+            .entries
+            .iter()
+            .filter(|(_, e)| e.live(now))
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect()
+    }
+
     /// The value of `key`, or `None` when it is absent or expired (Redis `GET`).
     pub async fn get(&self, key: &str) -> Option<String> {
         self.op(key, |st, _| st.entries.get(key).map(|e| e.value.clone()))
@@ -570,6 +584,12 @@ impl SimDb {
     /// Rows of `table` with `key`, committed (no await: for assertions).
     pub fn count(&self, table: &str, key: &str) -> usize {
         self.tables(|t| t.count(table, key))
+    }
+
+    /// Every committed row of every table, by table and key, without an await (for oracles
+    /// that compare the state two runs leave behind).
+    pub fn rows(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+        self.tables(|t| t.rows())
     }
 
     /// All committed rows of `table` (no await: for assertions).

@@ -1,0 +1,27 @@
+//! The audit: a small checkout service described once, every production question that
+//! applies asked of it, with no per-pattern test written. The buggy service, then the fixed.
+//!
+//! `cargo run --release --example audit`
+#[path = "patterns/audit.rs"]
+mod audit_code;
+#[path = "patterns/herd.rs"]
+mod herd;
+#[path = "patterns/race.rs"]
+mod race;
+#[path = "patterns/retry.rs"]
+mod retry;
+#[path = "patterns/scheduler.rs"]
+mod scheduler;
+#[path = "patterns/stampede.rs"]
+mod stampede;
+
+fn main() {
+    let buggy = audit_code::checkout(false).run();
+    println!("{}", buggy.table());
+    let fixed = audit_code::checkout(true).run();
+    println!("{}", fixed.table());
+    println!(
+        "wall time: {:.2?} (buggy) + {:.2?} (fixed); `{{report}}` of a run shows every break's finding",
+        buggy.wall_time, fixed.wall_time
+    );
+}

@@ -1,0 +1,90 @@
+//! The audit's showcase: a small checkout service in the style of the seed articles, with one
+//! seeded bug per pattern, described once and audited with no per-pattern test written.
+//!
+//! - `charge`: `POST /charge` to the `payments` upstream behind a retry wrapper (buggy: the
+//!   herd pattern's exponential backoff without jitter and without an idempotency key; fixed:
+//!   the retry pattern's key per charge, full jitter, classification and a retry budget);
+//! - `get_product`: the product cache in front of the database (buggy: cache-aside; fixed: a
+//!   lease in the shared cache);
+//! - `toggle_like`: the double-tap like (buggy: check, then act; fixed: `FOR UPDATE`);
+//! - `daily_report`: a job on every instance (buggy: an in-process scheduler; fixed: a claim
+//!   per occurrence in the shared store).
+//!
+//! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `race.rs`,
+//! `scheduler.rs`), which the including binary declares as sibling modules. Shared by
+//! `examples/audit.rs`, `examples/tour.rs` and `tests/audit/`.
+#![allow(dead_code)]
+
+use crate::{herd, race, retry, scheduler, stampede};
+use std::time::Duration;
+use whatbreaks::audit::{Audit, Ctx, World};
+use whatbreaks::{Instance, Request};
+
+/// The TTL the product cache stores entries with.
+const PRODUCT_TTL: Duration = Duration::from_secs(1);
+
+/// The checkout service, with its seeded bugs (`fixed = false`) or with every fix.
+pub(crate) fn checkout(fixed: bool) -> Audit {
+    Audit::new(if fixed {
+        "checkout (fixed)"
+    } else {
+        "checkout"
+    })
+    .setup(|world: World| async move {
+        // Post p1 starts at zero likes.
+        let _ = world.db().insert("posts", "p1", "0").await;
+    })
+    .handler("charge", move |world: World, _ctx: Ctx| async move {
+        let payments = world.upstream("payments");
+        let _ = if fixed {
+            retry::charge_fixed(&payments).await
+        } else {
+            herd::retry_request(
+                &payments,
+                Request::post("/charge"),
+                4,
+                Duration::from_secs(1),
+            )
+            .await
+        };
+    })
+    .handler("get_product", move |world: World, ctx: Ctx| async move {
+        let _ = if fixed {
+            stampede::LeasedProducts::new(world.cache(), world.db(), PRODUCT_TTL)
+                .get_product(ctx.key())
+                .await
+        } else {
+            stampede::get_product(&world.cache(), &world.db(), ctx.key(), PRODUCT_TTL).await
+        };
+    })
+    .handler("toggle_like", move |world: World, _ctx: Ctx| async move {
+        if fixed {
+            race::toggle_like_locked(&world.db(), "u1", "p1").await;
+        } else {
+            race::toggle_like(&world.db(), "u1", "p1").await;
+        }
+    })
+    .job(
+        "daily_report",
+        move |_world: World, instance: Instance| async move {
+            if fixed {
+                scheduler::claiming_scheduler(instance).await;
+            } else {
+                let i = instance.clone();
+                scheduler::run_scheduler(instance, move |slot| i.effect("daily_report", slot))
+                    .await;
+            }
+        },
+    )
+}
+
+/// The seeded bugs: each (question, entry point) the buggy service must break.
+pub(crate) const SEEDED_BUGS: [(&str, &str); 7] = [
+    ("herd", "charge"),
+    ("retry storm", "charge"),
+    ("duplicates", "charge"),
+    ("stampede", "get_product"),
+    ("race", "toggle_like"),
+    ("double execution", "daily_report"),
+    ("stampede", "get_product"),
+];

@@ -1,0 +1,23 @@
+//! The audit: describe a service once, every question that applies is asked; the showcase's
+//! seeded bugs are each found by the right question, the fixed service audits clean, and the
+//! oracles are proven both ways, over several seeds.
+
+#[path = "../../examples/patterns/audit.rs"]
+mod audit_code;
+#[path = "../../examples/patterns/herd.rs"]
+mod herd;
+#[path = "../../examples/patterns/race.rs"]
+mod race;
+#[path = "../../examples/patterns/retry.rs"]
+mod retry;
+#[path = "../../examples/patterns/scheduler.rs"]
+mod scheduler;
+#[path = "../../examples/patterns/stampede.rs"]
+mod stampede;
+
+mod showcase;
+
+/// The first seeds of the both-ways runs.
+pub(crate) fn seeds() -> impl Iterator<Item = u64> {
+    (0..3u64).map(|i| 0x5eed + i)
+}

@@ -1,0 +1,832 @@
+//! Ask every question unprompted: describe a service once, and whatbreaks asks each
+//! production question that applies to it, with the existing detectors and their defaults.
+//!
+//! Reviewers catch deployment-level failures rarely when nobody asks and almost always when
+//! somebody asks *what happens with 1,000 clients? with two instances?* An [`Audit`] asks. The
+//! user gives the service's entry points, each written against a [`World`] of simulated
+//! dependencies (upstreams by name, the cache, the database, per-instance state):
+//! - **handlers**: one request's work, with a request context [`Ctx`] (its key and logical
+//!   request id);
+//! - **jobs**: one instance's scheduler loop, with its [`Instance`];
+//! - optionally a **setup** that seeds a fresh world (rows, cache entries) before each run.
+//!
+//! whatbreaks first runs each handler once to see what it touches, then asks each question
+//! that applies:
+//!
+//! | question | applies when the entry point | detector, defaults | oracle |
+//! |---|---|---|---|
+//! | herd | calls upstream `U` | [`HerdTest`]: 1,000 clients fail at t=0, `U` down 0s..10s | lock-step retry cohorts |
+//! | retry storm | calls upstream `U` | [`RetryStormTest`]: `U` degraded under steady traffic | calls per logical request; 4xx not retried |
+//! | duplicates | writes to upstream `U` (POST, PUT, DELETE) | [`RetryStormTest`] with 20% of writes committing, then losing their response | at most one committed effect per logical request |
+//! | stampede, cold, 1 and 2 instances | reads the cache and loads from the database | [`StampedeTest`]: 100 requests within 10 ms on an empty cache | one load per key, across instances |
+//! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
+//! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
+//! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
+//!
+//! A question whose premise does not hold in this service (the expiry scenario of a cache
+//! that stores no TTL) is **not applicable**, with the reason; one that breaks carries its
+//! finding with the evidence, the fix and the replay line. The oracles need no invariant from
+//! the user.
+//!
+//! ```
+//! use whatbreaks_core::audit::{Audit, Ctx, World};
+//!
+//! let report = Audit::new("likes")
+//!     .handler("toggle_like", |world: World, ctx: Ctx| async move {
+//!         // Check, then act: two taps at once both see "not liked".
+//!         let db = world.db();
+//!         let key = format!("u1:{}", ctx.key());
+//!         if db.get("likes", &key).await.is_some() {
+//!             db.delete("likes", &key).await;
+//!         } else {
+//!             let _ = db.insert("likes", &key, "1").await;
+//!         }
+//!         let n = db.count_table("likes");
+//!         db.update("counters", "likes", n.to_string()).await;
+//!     })
+//!     .seed(1)
+//!     .run();
+//! assert!(report.breaks("race"), "{report}");
+//! ```
+
+use crate::components::cluster::Instance;
+use crate::components::store::{SimCache, SimDb};
+use crate::components::upstream::{Method, Upstream};
+use crate::detectors::double_execution::{self, DoubleExecutionTest};
+use crate::detectors::herd::{self, HerdTest};
+use crate::detectors::race::{self, RaceTest};
+use crate::detectors::stampede::{self, StampedeEnv, StampedeTest};
+use crate::detectors::storm::{self, RetryStormTest};
+use crate::report::{Finding, FindingKind, Report};
+use crate::runtime::sim::{self, RunLimits};
+use parking_lot::Mutex;
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Boxed = Pin<Box<dyn Future<Output = ()>>>;
+type HandlerFn = Arc<dyn Fn(World, Ctx) -> Boxed + Send + Sync>;
+type JobFn = Arc<dyn Fn(World, Instance) -> Boxed + Send + Sync>;
+type SetupFn = Arc<dyn Fn(World) -> Boxed + Send + Sync>;
+type States = Arc<Mutex<BTreeMap<(u32, TypeId), Arc<dyn Any + Send + Sync>>>>;
+
+/// The simulated dependencies one instance of the service sees: upstreams by name, the
+/// cache, the database, per-instance state. Cheap to clone; every clone is the same world.
+#[derive(Clone)]
+pub struct World {
+    upstreams: Arc<Mutex<BTreeMap<String, Upstream>>>,
+    cache: SimCache,
+    db: SimDb,
+    states: States,
+    instance: u32,
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field(
+                "upstreams",
+                &self.upstreams.lock().keys().collect::<Vec<_>>(),
+            )
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl World {
+    /// A fresh world: no upstream yet (each is created healthy on first use), an empty cache,
+    /// an empty database.
+    pub fn new() -> Self {
+        World {
+            upstreams: Arc::default(),
+            cache: SimCache::new(),
+            db: SimDb::new(),
+            states: Arc::default(),
+            instance: 0,
+        }
+    }
+
+    /// The upstream called `name`: the one under test when a question targets it, a healthy
+    /// one otherwise.
+    pub fn upstream(&self, name: &str) -> Upstream {
+        self.upstreams
+            .lock()
+            .entry(name.to_string())
+            .or_insert_with(|| Upstream::new(name))
+            .clone()
+    }
+
+    /// The cache, shared by every instance.
+    pub fn cache(&self) -> SimCache {
+        self.cache.clone()
+    }
+
+    /// The database, shared by every instance.
+    pub fn db(&self) -> SimDb {
+        self.db.clone()
+    }
+
+    /// The instance this code runs on, `0..instances`.
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// One `T` per instance of the service: in-process state (a mutex, a singleflight table,
+    /// an in-memory cache), built by `init` on first use.
+    pub fn per_instance<T: Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let id = (self.instance, TypeId::of::<T>());
+        let existing = self.states.lock().get(&id).cloned();
+        if let Some(v) = existing.and_then(|v| v.downcast::<T>().ok()) {
+            return v;
+        }
+        let made: Arc<T> = Arc::new(init());
+        self.states.lock().insert(id, made.clone());
+        made
+    }
+
+    fn on_instance(&self, instance: u32) -> World {
+        World {
+            instance,
+            ..self.clone()
+        }
+    }
+
+    fn with_upstream(self, name: &str, upstream: Upstream) -> World {
+        self.upstreams.lock().insert(name.to_string(), upstream);
+        self
+    }
+
+    /// What the world holds now, for the race oracle: database rows, live cache entries and
+    /// committed upstream effects per upstream.
+    fn state(&self) -> State {
+        State {
+            rows: self.db.rows(),
+            cache: self.cache.entries(),
+            effects: self
+                .upstreams
+                .lock()
+                .iter()
+                .map(|(name, u)| (name.clone(), u.effects().values().sum()))
+                .filter(|(_, n): &(String, u32)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    rows: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    cache: BTreeMap<String, String>,
+    effects: BTreeMap<String, u32>,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        for (table, rows) in &self.rows {
+            for (key, values) in rows {
+                parts.push(format!("{table}[{key}] = {}", values.join(" | ")));
+            }
+        }
+        for (k, v) in &self.cache {
+            parts.push(format!("cache[{k}] = {v}"));
+        }
+        for (u, n) in &self.effects {
+            parts.push(format!("{u}: {n} effect(s)"));
+        }
+        if parts.is_empty() {
+            return f.write_str("(empty)");
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// One request's context: the key it asks for and its logical request id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ctx {
+    key: String,
+    request: u64,
+}
+
+impl Ctx {
+    /// A context for `key`.
+    pub fn new(key: impl Into<String>) -> Self {
+        Ctx {
+            key: key.into(),
+            request: sim::current_request().unwrap_or(0),
+        }
+    }
+
+    /// The key this request asks for (a product id, a post id): `"1"` unless the question
+    /// spreads requests over several keys.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The logical request id: retries of one request share it.
+    pub fn request(&self) -> u64 {
+        self.request
+    }
+}
+
+/// The verdict of one question.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The property held; the key figure says what was measured.
+    Holds,
+    /// The property broke; the report holds the finding.
+    Breaks,
+    /// The question does not apply to this entry point, and why.
+    NotApplicable(String),
+}
+
+/// One question asked of one entry point, and its answer.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The question's short name (`herd`, `retry storm`, `stampede`, …).
+    pub question: &'static str,
+    /// The question in words.
+    pub text: String,
+    /// The entry point it was asked of.
+    pub entry: String,
+    /// The answer.
+    pub verdict: Verdict,
+    /// The key figure of the run (empty when not applicable).
+    pub key_figure: String,
+    /// The detector's report (its findings carry evidence, fix and replay line).
+    pub report: Option<Report>,
+}
+
+/// The answer of an audit: one row per question.
+#[derive(Clone, Debug)]
+pub struct AuditReport {
+    /// The service's name.
+    pub service: String,
+    /// One row per question, in the order asked.
+    pub rows: Vec<Row>,
+    /// Wall time of the whole audit.
+    pub wall_time: Duration,
+}
+
+impl AuditReport {
+    /// True when no question broke.
+    pub fn holds(&self) -> bool {
+        !self.rows.iter().any(|r| r.verdict == Verdict::Breaks)
+    }
+
+    /// True when the question named `question` broke for some entry point.
+    pub fn breaks(&self, question: &str) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.question == question && r.verdict == Verdict::Breaks)
+    }
+
+    /// The row of `question` for `entry`, if it was asked.
+    pub fn row(&self, question: &str, entry: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.question == question && r.entry == entry)
+    }
+
+    /// The table, one line per question.
+    pub fn table(&self) -> String {
+        let w_q = self
+            .rows
+            .iter()
+            .map(|r| r.text.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let w_e = self
+            .rows
+            .iter()
+            .map(|r| r.entry.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut out = format!(
+            "whatbreaks: audit of {}: {} question(s), {} break(s), {:.1?}\n  {:<w_q$}  {:<w_e$}  {:<14}  {}\n",
+            self.service,
+            self.rows.len(),
+            self.rows
+                .iter()
+                .filter(|r| r.verdict == Verdict::Breaks)
+                .count(),
+            self.wall_time,
+            "question",
+            "entry",
+            "answer",
+            "figure"
+        );
+        for r in &self.rows {
+            let (answer, figure) = match &r.verdict {
+                Verdict::Holds => ("holds", r.key_figure.clone()),
+                Verdict::Breaks => ("BREAKS", r.key_figure.clone()),
+                Verdict::NotApplicable(why) => ("not applicable", why.clone()),
+            };
+            out.push_str(&format!(
+                "  {:<w_q$}  {:<w_e$}  {answer:<14}  {figure}\n",
+                r.text, r.entry
+            ));
+        }
+        out
+    }
+
+    /// Panics with the table and every break's findings unless every question holds or does
+    /// not apply: what `#[whatbreaks::audit]` ends with.
+    #[track_caller]
+    pub fn assert_holds(&self) {
+        if !self.holds() {
+            panic!("\n{self}\n");
+        }
+    }
+}
+
+impl fmt::Display for AuditReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.table())?;
+        for r in self.rows.iter().filter(|r| r.verdict == Verdict::Breaks) {
+            if let Some(report) = &r.report {
+                write!(f, "\n[{}: {}]\n{}\n", r.entry, r.text, report.render())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A service to audit (builder). See the module docs.
+#[derive(Clone)]
+pub struct Audit {
+    service: String,
+    handlers: Vec<(String, HandlerFn)>,
+    jobs: Vec<(String, JobFn)>,
+    setup: Option<SetupFn>,
+    seed: Option<u64>,
+    seeds: u32,
+}
+
+impl fmt::Debug for Audit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audit")
+            .field("service", &self.service)
+            .field(
+                "handlers",
+                &self.handlers.iter().map(|h| &h.0).collect::<Vec<_>>(),
+            )
+            .field("jobs", &self.jobs.iter().map(|j| &j.0).collect::<Vec<_>>())
+            .field("seed", &self.seed)
+            .field("seeds", &self.seeds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// An audit of the service called `service`, with no entry point yet.
+    pub fn new(service: impl Into<String>) -> Self {
+        Audit {
+            service: service.into(),
+            handlers: Vec::new(),
+            jobs: Vec::new(),
+            setup: None,
+            seed: None,
+            seeds: 1,
+        }
+    }
+
+    /// A request handler: one request's work against the world.
+    pub fn handler<F, Fut>(mut self, name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(World, Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let f: HandlerFn = Arc::new(move |w, c| Box::pin(handler(w, c)));
+        self.handlers.push((name.into(), f));
+        self
+    }
+
+    /// A background job: one instance's scheduler loop (it may run forever).
+    pub fn job<F, Fut>(mut self, name: impl Into<String>, job: F) -> Self
+    where
+        F: Fn(World, Instance) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let f: JobFn = Arc::new(move |w, i| Box::pin(job(w, i)));
+        self.jobs.push((name.into(), f));
+        self
+    }
+
+    /// Seeds every fresh world before a run (rows, cache entries).
+    pub fn setup<F, Fut>(mut self, setup: F) -> Self
+    where
+        F: Fn(World) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.setup = Some(Arc::new(move |w| Box::pin(setup(w))));
+        self
+    }
+
+    /// The first seed of every question (default: a fresh one per question; each run prints
+    /// its seed, and a finding's replay line replays just that question).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Seeds per question (default 1; `WHATBREAKS_SEEDS` overrides, as everywhere).
+    pub fn seeds(mut self, seeds: u32) -> Self {
+        self.seeds = seeds;
+        self
+    }
+
+    fn settle<T: SeedSettings>(&self, t: T) -> T {
+        let t = t.seeds_n(self.seeds);
+        match self.seed {
+            Some(s) => t.seed_n(s),
+            None => t,
+        }
+    }
+
+    /// Asks every question that applies and returns the table; never panics.
+    pub fn run(&self) -> AuditReport {
+        let started = Instant::now();
+        let mut rows = Vec::new();
+        for (name, handler) in &self.handlers {
+            let touched = self.probe(handler);
+            self.handler_questions(name, handler, &touched, &mut rows);
+        }
+        for (name, job) in &self.jobs {
+            rows.push(self.double_execution(name, job));
+        }
+        AuditReport {
+            service: self.service.clone(),
+            rows,
+            wall_time: started.elapsed(),
+        }
+    }
+
+    /// Runs `handler` once on a fresh world and says what it touched.
+    fn probe(&self, handler: &HandlerFn) -> Touched {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let run = sim::simulate(
+            &RunLimits::new(self.seed.unwrap_or(1)),
+            move || async move {
+                let world = World::new();
+                if let Some(s) = &setup {
+                    s(world.clone()).await;
+                }
+                let rows_before = world.db.rows();
+                let (ops_before, loads_before) = (world.cache.ops(), world.db.loads().len());
+                h(world.clone(), Ctx::new("1")).await;
+                let upstreams = world
+                    .upstreams
+                    .lock()
+                    .iter()
+                    .filter(|(_, u)| !u.arrivals().is_empty())
+                    .map(|(name, u)| {
+                        let writes = u.arrivals().iter().any(|a| a.method != Method::Get);
+                        (name.clone(), writes)
+                    })
+                    .collect();
+                Touched {
+                    upstreams,
+                    cache: world.cache.ops() > ops_before,
+                    loads: world.db.loads().len() > loads_before,
+                    db_writes: world.db.rows() != rows_before,
+                }
+            },
+        );
+        run.value.unwrap_or_default()
+    }
+
+    fn handler_questions(
+        &self,
+        entry: &str,
+        handler: &HandlerFn,
+        touched: &Touched,
+        rows: &mut Vec<Row>,
+    ) {
+        for (upstream, writes) in &touched.upstreams {
+            rows.push(self.herd(entry, handler, upstream));
+            rows.push(self.storm(entry, handler, upstream));
+            if *writes {
+                rows.push(self.duplicates(entry, handler, upstream));
+            } else {
+                rows.push(not_applicable(
+                    "duplicates",
+                    format!("a response to a write to `{upstream}` is lost"),
+                    entry,
+                    format!("the handler only reads from `{upstream}` (GET)"),
+                ));
+            }
+        }
+        if touched.upstreams.is_empty() {
+            rows.push(not_applicable(
+                "herd",
+                "1,000 clients retry after an upstream outage".into(),
+                entry,
+                "the handler calls no upstream".into(),
+            ));
+        }
+        let caches = touched.cache && touched.loads;
+        for (scenario, instances) in [("cold", 1), ("cold", 2), ("expiry", 1)] {
+            let text = format!(
+                "a hot key is {} on {instances} instance(s)",
+                if scenario == "cold" {
+                    "cold"
+                } else {
+                    "expiring under load"
+                }
+            );
+            if caches {
+                rows.push(self.stampede(entry, handler, scenario, instances, text));
+            } else {
+                rows.push(not_applicable(
+                    "stampede",
+                    text,
+                    entry,
+                    if touched.cache {
+                        "the handler never loads from the database".into()
+                    } else {
+                        "the handler touches no cache".into()
+                    },
+                ));
+            }
+        }
+        if touched.db_writes {
+            rows.push(self.race(entry, handler));
+        } else {
+            rows.push(not_applicable(
+                "race",
+                "the same request twice at once".into(),
+                entry,
+                "the handler writes nothing to the database".into(),
+            ));
+        }
+    }
+
+    fn herd(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
+        let test = self.settle(HerdTest::new().name(upstream));
+        let report = test.run(move |up: Upstream| {
+            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
+            async move {
+                let world = run_world(&setup, None).await.with_upstream(&name, up);
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "herd",
+            format!("1,000 clients retry after `{upstream}` fails at once"),
+            entry,
+            report,
+            &[herd::PATTERN],
+        )
+    }
+
+    fn storm(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
+        let test = self.settle(RetryStormTest::new().name(upstream));
+        let report = test.run(move |up: Upstream| {
+            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
+            async move {
+                let world = run_world(&setup, None).await.with_upstream(&name, up);
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "retry storm",
+            format!("`{upstream}` is degraded for a minute under steady traffic"),
+            entry,
+            report,
+            &[storm::PATTERN, storm::CLASSIFICATION_PATTERN],
+        )
+    }
+
+    fn duplicates(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
+        let test = self.settle(
+            RetryStormTest::new()
+                .name(upstream)
+                .ambiguous(0.2)
+                .max_amplification(f64::MAX)
+                .bad_requests(0.0),
+        );
+        let report = test.run(move |up: Upstream| {
+            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
+            async move {
+                let world = run_world(&setup, None).await.with_upstream(&name, up);
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "duplicates",
+            format!("a write to `{upstream}` commits, then its response is lost"),
+            entry,
+            report,
+            &[storm::DUPLICATE_PATTERN],
+        )
+    }
+
+    fn stampede(
+        &self,
+        entry: &str,
+        handler: &HandlerFn,
+        scenario: &str,
+        instances: u32,
+        text: String,
+    ) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let test = self.settle(StampedeTest::new().scenario(scenario).instances(instances));
+        let report = test.run(move |env: StampedeEnv| {
+            let (h, setup) = (h.clone(), setup.clone());
+            async move {
+                let world = run_world(&setup, Some(&env)).await;
+                h(world.on_instance(env.instance()), Ctx::new(env.key())).await;
+            }
+        });
+        row("stampede", text, entry, report, &[stampede::PATTERN])
+    }
+
+    fn race(&self, entry: &str, handler: &HandlerFn) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let test = self.settle(RaceTest::new().iterations(200));
+        let report = test.run(move || {
+            let (h, setup) = (h.clone(), setup.clone());
+            async move {
+                let together = World::new();
+                let alone = World::new();
+                if let Some(s) = &setup {
+                    s(together.clone()).await;
+                    s(alone.clone()).await;
+                }
+                let before = together.state();
+                crate::join!(
+                    h(together.clone(), Ctx::new("1")),
+                    h(together.clone(), Ctx::new("1"))
+                );
+                h(alone.clone(), Ctx::new("1")).await;
+                h(alone.clone(), Ctx::new("1")).await;
+                let (concurrent, serial) = (together.state(), alone.state());
+                assert!(
+                    concurrent == serial,
+                    "two identical requests at once left a state no serial order leaves\n  before:     {before}\n  concurrent: {concurrent}\n  serial:     {serial}"
+                );
+            }
+        });
+        row(
+            "race",
+            "the same request twice at once".into(),
+            entry,
+            report,
+            &[race::PATTERN],
+        )
+    }
+
+    fn double_execution(&self, entry: &str, job: &JobFn) -> Row {
+        let (j, setup) = (job.clone(), self.setup.clone());
+        let test = self.settle(
+            DoubleExecutionTest::new()
+                .instances(2)
+                .pause("0@90s+45s")
+                .skew("1:+2s"),
+        );
+        let report = test.run(move |instance: Instance| {
+            let (j, setup) = (j.clone(), setup.clone());
+            async move {
+                let world = run_world(&setup, None).await.on_instance(instance.id());
+                j(world, instance).await;
+            }
+        });
+        row(
+            "double execution",
+            "two instances run the job; one pauses past a lease, one's clock skews".into(),
+            entry,
+            report,
+            &[double_execution::PATTERN, double_execution::MISSED],
+        )
+    }
+}
+
+/// What a handler touched in its probe run.
+#[derive(Debug, Default)]
+struct Touched {
+    /// Upstreams it called, and whether it wrote to them.
+    upstreams: BTreeMap<String, bool>,
+    cache: bool,
+    loads: bool,
+    db_writes: bool,
+}
+
+thread_local! {
+    /// The world of the simulation running on this thread: every client of one run shares
+    /// it (each run has its own thread, so each run starts with a fresh one).
+    static RUN_WORLD: RefCell<Option<Rc<tokio::sync::OnceCell<World>>>> = const { RefCell::new(None) };
+}
+
+/// The world of the current run, built (and set up) by the first request of the run. In a
+/// stampede run it wraps the scenario's cache and database.
+async fn run_world(setup: &Option<SetupFn>, env: Option<&StampedeEnv>) -> World {
+    let cell = RUN_WORLD.with(|w| {
+        w.borrow_mut()
+            .get_or_insert_with(|| Rc::new(tokio::sync::OnceCell::new()))
+            .clone()
+    });
+    cell.get_or_init(|| async {
+        let mut world = World::new();
+        if let Some(env) = env {
+            world.cache = env.cache();
+            world.db = env.db();
+        }
+        if let Some(s) = setup {
+            s(world.clone()).await;
+        }
+        world
+    })
+    .await
+    .clone()
+}
+
+fn not_applicable(question: &'static str, text: String, entry: &str, why: String) -> Row {
+    Row {
+        question,
+        text,
+        entry: entry.to_string(),
+        verdict: Verdict::NotApplicable(why),
+        key_figure: String::new(),
+        report: None,
+    }
+}
+
+/// The row of a question from its detector's report: a finding of one of `patterns` (or a
+/// harness finding) breaks it; configuration findings alone mean its premise did not hold
+/// here (not applicable, with the finding's verdict as the reason).
+fn row(
+    question: &'static str,
+    text: String,
+    entry: &str,
+    report: Report,
+    patterns: &[&str],
+) -> Row {
+    let breaks = report.findings.iter().any(|f| {
+        f.kind == FindingKind::Harness
+            || (f.kind == FindingKind::Bug && patterns.contains(&f.pattern))
+    });
+    let config: Option<&Finding> = report
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Config);
+    let verdict = if breaks {
+        Verdict::Breaks
+    } else if let Some(f) = config {
+        Verdict::NotApplicable(f.verdict.clone())
+    } else {
+        Verdict::Holds
+    };
+    Row {
+        question,
+        text,
+        entry: entry.to_string(),
+        verdict,
+        key_figure: report.key_figure.clone(),
+        report: Some(report),
+    }
+}
+
+/// The common settings every question's builder takes from the audit.
+trait SeedSettings: Sized {
+    fn seed_n(self, seed: u64) -> Self;
+    fn seeds_n(self, seeds: u32) -> Self;
+}
+
+macro_rules! seed_settings {
+    ($($t:ty),*) => {$(
+        impl SeedSettings for $t {
+            fn seed_n(self, seed: u64) -> Self {
+                self.seed(seed)
+            }
+            fn seeds_n(self, seeds: u32) -> Self {
+                self.seeds(seeds)
+            }
+        }
+    )*};
+}
+
+seed_settings!(
+    HerdTest,
+    RetryStormTest,
+    StampedeTest,
+    RaceTest,
+    DoubleExecutionTest
+);
