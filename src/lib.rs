@@ -215,6 +215,7 @@
 )]
 
 pub use whatbreaks_core::audit;
+
 pub use whatbreaks_core::components::{db, store, upstream};
 pub use whatbreaks_core::detectors::{herd, race};
 pub use whatbreaks_core::report::{self, html};
@@ -224,6 +225,34 @@ pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream,
     UpstreamError, join, rng, spawn, spec,
 };
+/// Ask every question unprompted: a function that returns a service's description
+/// ([`audit::Audit`]) becomes a test that asks every production question that applies to it
+/// (see [`audit`] for the questions and their defaults) and fails with the table of answers,
+/// and each break's finding, when one breaks. A passing audit prints its table.
+///
+/// Takes no arguments but `crate = "…"`: seeds and limits come from `WHATBREAKS_*` or from the
+/// builder (`.seed(…)`, `.seeds(…)`).
+///
+/// ```no_run
+/// use whatbreaks::audit::{Audit, Ctx, World};
+///
+/// #[whatbreaks::audit]
+/// fn likes_service() -> Audit {
+///     Audit::new("likes").handler("toggle_like", |world: World, ctx: Ctx| async move {
+///         let db = world.db();
+///         let key = format!("u1:{}", ctx.key());
+///         // One transaction that locks the row: two taps at once toggle twice.
+///         let mut tx = db.begin().await;
+///         if tx.select_for_update("likes", &key).await.is_some() {
+///             tx.delete("likes", &key).await;
+///         } else {
+///             tx.insert("likes", &key, "1").await;
+///         }
+///         let _ = tx.commit().await;
+///     })
+/// }
+/// ```
+pub use whatbreaks_macros::audit;
 
 /// Thundering herd: checks that retries after a correlated failure do not arrive in lock-step.
 ///

@@ -15,6 +15,8 @@ mod scheduler;
 #[path = "../../examples/patterns/stampede.rs"]
 mod stampede;
 
+mod attribute;
+mod oracles;
 mod showcase;
 
 /// The first seeds of the both-ways runs.

@@ -102,6 +102,20 @@ pub mod __private {
         }
     }
 
+    /// Panics with the audit's table and its breaks unless every question holds or does not
+    /// apply: what `#[audit]` ends with. A passing audit prints its table.
+    #[track_caller]
+    pub fn finish_audit(report: crate::audit::AuditReport) {
+        if report.holds() {
+            let quiet = crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.quiet);
+            if !quiet {
+                eprintln!("{}", report.table());
+            }
+        } else {
+            panic!("\n{report}\n");
+        }
+    }
+
     fn print_clean(report: &Report) {
         let quiet = crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.quiet);
         if !quiet {

@@ -9,6 +9,7 @@
     unreachable_pub
 )]
 
+mod audit;
 mod entry;
 
 use proc_macro::TokenStream;
@@ -60,4 +61,10 @@ pub fn pool_test(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn retry_storm_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::RETRY_STORM, args.into(), item.into()).into()
+}
+
+/// Ask every question unprompted: see `whatbreaks::audit` (the attribute).
+#[proc_macro_attribute]
+pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
+    audit::expand(args.into(), item.into()).into()
 }
