@@ -6,6 +6,8 @@
 mod audit_code;
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/pool.rs"]
+mod pool;
 #[path = "patterns/race.rs"]
 mod race;
 #[path = "patterns/retry.rs"]

@@ -7,15 +7,17 @@
 //! - `get_product`: the product cache in front of the database (buggy: cache-aside; fixed: a
 //!   lease in the shared cache);
 //! - `toggle_like`: the double-tap like (buggy: check, then act; fixed: `FOR UPDATE`);
+//! - `process_order`: an order's queries on a pooled connection (buggy: the seed article's
+//!   manual `release()`, skipped by `?` when a query fails; fixed: the RAII guard);
 //! - `daily_report`: a job on every instance (buggy: an in-process scheduler; fixed: a claim
 //!   per occurrence in the shared store).
 //!
-//! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `race.rs`,
+//! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `pool.rs`, `race.rs`,
 //! `scheduler.rs`), which the including binary declares as sibling modules. Shared by
 //! `examples/audit.rs`, `examples/tour.rs` and `tests/audit/`.
 #![allow(dead_code)]
 
-use crate::{herd, race, retry, scheduler, stampede};
+use crate::{herd, pool, race, retry, scheduler, stampede};
 use std::time::Duration;
 use whatbreaks::audit::{Audit, Ctx, World};
 use whatbreaks::{Instance, Request};
@@ -64,6 +66,13 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
             race::toggle_like(&world.db(), "u1", "p1").await;
         }
     })
+    .handler("process_order", move |world: World, ctx: Ctx| async move {
+        let _ = if fixed {
+            pool::process_order_fixed(&world.pool(), ctx.key()).await
+        } else {
+            pool::process_order(&world.pool(), ctx.key()).await
+        };
+    })
     .job(
         "daily_report",
         move |_world: World, instance: Instance| async move {
@@ -84,7 +93,7 @@ pub(crate) const SEEDED_BUGS: [(&str, &str); 7] = [
     ("retry storm", "charge"),
     ("duplicates", "charge"),
     ("stampede", "get_product"),
+    ("pool", "process_order"),
     ("race", "toggle_like"),
     ("double execution", "daily_report"),
-    ("stampede", "get_product"),
 ];

@@ -6,6 +6,8 @@
 mod audit_code;
 #[path = "../../examples/patterns/herd.rs"]
 mod herd;
+#[path = "../../examples/patterns/pool.rs"]
+mod pool;
 #[path = "../../examples/patterns/race.rs"]
 mod race;
 #[path = "../../examples/patterns/retry.rs"]

@@ -20,6 +20,7 @@
 //! | duplicates | writes to upstream `U` (POST, PUT, DELETE) | [`RetryStormTest`] with 20% of writes committing, then losing their response | at most one committed effect per logical request |
 //! | stampede, cold, 1 and 2 instances | reads the cache and loads from the database | [`StampedeTest`]: 100 requests within 10 ms on an empty cache | one load per key, across instances |
 //! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
+//! | pool | takes a connection from [`World::pool`] | [`PoolTest`]: 100 requests over 10 s, 10 connections, 5% of queries fail, 2% are slow | leaks, deadlock, starvation, connections held across slow work |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
 //!
@@ -50,10 +51,12 @@
 //! ```
 
 use crate::components::cluster::Instance;
+use crate::components::pool::{PoolConfig, SimPool};
 use crate::components::store::{SimCache, SimDb};
 use crate::components::upstream::{Method, Upstream};
 use crate::detectors::double_execution::{self, DoubleExecutionTest};
 use crate::detectors::herd::{self, HerdTest};
+use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
 use crate::detectors::stampede::{self, StampedeEnv, StampedeTest};
 use crate::detectors::storm::{self, RetryStormTest};
@@ -83,6 +86,7 @@ pub struct World {
     upstreams: Arc<Mutex<BTreeMap<String, Upstream>>>,
     cache: SimCache,
     db: SimDb,
+    pool: SimPool,
     states: States,
     instance: u32,
 }
@@ -107,6 +111,7 @@ impl World {
             upstreams: Arc::default(),
             cache: SimCache::new(),
             db: SimDb::new(),
+            pool: SimPool::new("db", PoolConfig::default()),
             states: Arc::default(),
             instance: 0,
         }
@@ -130,6 +135,12 @@ impl World {
     /// The database, shared by every instance.
     pub fn db(&self) -> SimDb {
         self.db.clone()
+    }
+
+    /// The database connection pool (10 connections, no acquire timeout, 5 ms queries; the
+    /// pool question's faults when it is asked).
+    pub fn pool(&self) -> SimPool {
+        self.pool.clone()
     }
 
     /// The instance this code runs on, `0..instances`.
@@ -488,6 +499,7 @@ impl Audit {
                 }
                 let rows_before = world.db.rows();
                 let (ops_before, loads_before) = (world.cache.ops(), world.db.loads().len());
+                let acquires_before = world.pool.stats().acquires;
                 h(world.clone(), Ctx::new("1")).await;
                 let upstreams = world
                     .upstreams
@@ -504,6 +516,7 @@ impl Audit {
                     cache: world.cache.ops() > ops_before,
                     loads: world.db.loads().len() > loads_before,
                     db_writes: world.db.rows() != rows_before,
+                    pool: world.pool.stats().acquires > acquires_before,
                 }
             },
         );
@@ -563,6 +576,16 @@ impl Audit {
                     },
                 ));
             }
+        }
+        if touched.pool {
+            rows.push(self.pool(entry, handler));
+        } else {
+            rows.push(not_applicable(
+                "pool",
+                POOL_QUESTION.into(),
+                entry,
+                "the handler takes no connection from the pool".into(),
+            ));
         }
         if touched.db_writes {
             rows.push(self.race(entry, handler));
@@ -659,6 +682,32 @@ impl Audit {
         row("stampede", text, entry, report, &[stampede::PATTERN])
     }
 
+    fn pool(&self, entry: &str, handler: &HandlerFn) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let test = self.settle(PoolTest::new().error_rate(0.05).slow_rate(0.02));
+        let report = test.run(move |pool: SimPool| {
+            let (h, setup) = (h.clone(), setup.clone());
+            async move {
+                let mut world = run_world(&setup, None).await;
+                world.pool = pool;
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "pool",
+            POOL_QUESTION.into(),
+            entry,
+            report,
+            &[
+                pool::LEAK,
+                pool::STARVATION,
+                pool::DEADLOCK,
+                pool::WAITS_FOREVER,
+                pool::HELD_ACROSS_SLOW_WORK,
+            ],
+        )
+    }
+
     fn race(&self, entry: &str, handler: &HandlerFn) -> Row {
         let (h, setup) = (handler.clone(), self.setup.clone());
         let test = self.settle(RaceTest::new().iterations(200));
@@ -719,6 +768,9 @@ impl Audit {
     }
 }
 
+const POOL_QUESTION: &str =
+    "100 overlapping requests share the pool; 5% of queries fail, 2% are slow";
+
 /// What a handler touched in its probe run.
 #[derive(Debug, Default)]
 struct Touched {
@@ -727,6 +779,7 @@ struct Touched {
     cache: bool,
     loads: bool,
     db_writes: bool,
+    pool: bool,
 }
 
 thread_local! {
@@ -828,5 +881,6 @@ seed_settings!(
     RetryStormTest,
     StampedeTest,
     RaceTest,
-    DoubleExecutionTest
+    DoubleExecutionTest,
+    PoolTest
 );
