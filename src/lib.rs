@@ -287,7 +287,8 @@ pub use whatbreaks_macros::audit;
 /// The function is one client's work and takes exactly one [`Upstream`]. It runs once per
 /// client, concurrently, on virtual time; every client's first call happens at t=0 and fails,
 /// the upstream fails every call inside `outage` and serves normally after it. The test fails
-/// when lock-step cohorts persist round after round (see [`herd`] for the metric).
+/// when a retry round arrives in lock-step: a same-millisecond cohort far larger than the
+/// round's own spread of delays explains (see [`herd`] for the metric).
 ///
 /// ```no_run
 /// # async fn my_retry<F, Fut>(f: F) -> Result<whatbreaks::Response, whatbreaks::UpstreamError>
@@ -303,7 +304,7 @@ pub use whatbreaks_macros::audit;
 /// | `clients` | 1000 | clients, each running the body once |
 /// | `outage` | `"0s..10s"` | window in which every call fails |
 /// | `max_cohort` | 0.1 | largest share of a retry round allowed in one millisecond |
-/// | `min_rounds` | 2 | synchronized rounds needed to flag (every round when fewer) |
+/// | `min_rounds` | 1 | synchronized retry rounds needed to flag |
 /// | `latency` | `"20ms"` | latency of a served call |
 /// | `seed` | random, printed | first seed to run |
 /// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |

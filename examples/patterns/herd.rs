@@ -66,6 +66,13 @@ pub(crate) enum Backoff {
     TinyJitter,
     /// `max(base * 2^n / 2, random(0, base * 2^n))`: half the clients on the floor, flagged.
     ClampedToFloor,
+    /// The clamped floor on the first retry only, full jitter after: flagged (one round is
+    /// enough).
+    ClampedFirstOnly,
+    /// An immediate first retry, then full jitter: flagged.
+    ImmediateFirst,
+    /// A constant first delay (`base`), then full jitter: flagged.
+    ConstantFirst,
     /// `random(0, base * 2^n)`: passes.
     FullJitter,
     /// Full jitter drawn from the thread RNG instead of whatbreaks' seed: passes too.
@@ -80,11 +87,14 @@ pub(crate) enum Backoff {
 
 impl Backoff {
     /// Every strategy with its expected verdict (`true` = flagged).
-    pub(crate) const ALL: [(Backoff, bool); 9] = [
+    pub(crate) const ALL: [(Backoff, bool); 12] = [
         (Backoff::Exponential, true),
         (Backoff::Constant, true),
         (Backoff::TinyJitter, true),
         (Backoff::ClampedToFloor, true),
+        (Backoff::ClampedFirstOnly, true),
+        (Backoff::ImmediateFirst, true),
+        (Backoff::ConstantFirst, true),
         (Backoff::FullJitter, false),
         (Backoff::FullJitterThreadRng, false),
         (Backoff::EqualJitter, false),
@@ -100,6 +110,12 @@ impl Backoff {
             Backoff::Constant => base_ms,
             Backoff::TinyJitter => exp - 1 + rng.random_range(0..=2),
             Backoff::ClampedToFloor => rng.random_range(0..=exp).max(exp / 2),
+            Backoff::ClampedFirstOnly if attempt == 0 => rng.random_range(0..=exp).max(exp / 2),
+            Backoff::ImmediateFirst if attempt == 0 => 0,
+            Backoff::ConstantFirst if attempt == 0 => base_ms,
+            Backoff::ClampedFirstOnly | Backoff::ImmediateFirst | Backoff::ConstantFirst => {
+                rng.random_range(0..=exp)
+            }
             Backoff::FullJitter => rng.random_range(0..=exp),
             Backoff::FullJitterThreadRng => rand::rng().random_range(0..=exp),
             Backoff::EqualJitter => exp / 2 + rng.random_range(0..=exp / 2),

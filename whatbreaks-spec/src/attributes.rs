@@ -340,8 +340,8 @@ pub const HERD: Attribute = Attribute {
         Key::new(
             "min_rounds",
             Kind::Count { min: 1 },
-            "2",
-            "synchronized rounds needed to flag (every round when fewer)",
+            "1",
+            "synchronized retry rounds needed to flag",
         ),
         Key::new(
             "latency",

@@ -12,13 +12,21 @@
 //! arrived in the **same millisecond** (tokio's timer grain, so the finest instant virtual
 //! time has) and keeps the largest such group: the round's *largest cohort*.
 //!
-//! A round is **synchronized** when its largest cohort holds at least 3 clients and more than
-//! `max_cohort` (default 10%) of the clients retrying in that round. Rounds with fewer than
-//! 3 retrying clients are not judged. The code is **flagged** when synchronized rounds persist:
-//! at least `min_rounds` (default 2) of them, or every judged round when there are fewer.
+//! A cohort is judged against the spread the round's own delays allow. If the round's `n`
+//! clients were spread uniformly over `B` milliseconds, the largest millisecond would hold
+//! about `E = λ + √(2 λ ln B)` of them (`λ = n / B`). `B` is the longest of: the round's span
+//! (first to last arrival), its mean retry delay (a backoff of about a second could spread
+//! its clients over a second), and 10 ms (the least spread any backoff worth the name gives).
+//! A round is **synchronized** when its largest cohort holds at least 3 clients, more than
+//! `max_cohort` (default 10%) of the round's clients, and more than `2·E`: far more than its
+//! own spread explains. So 1000 clients retrying with full jitter over 10 ms (about 100 per
+//! millisecond by arithmetic, a largest millisecond of about 110) pass, and a jitter clamped to
+//! a floor (half the clients in its millisecond), an immediate first retry or a constant
+//! first delay is flagged. Rounds with fewer than 3 retrying clients are not judged.
 //!
-//! With full jitter over a 100 ms base, 1000 clients spread over ~100 instants and the largest
-//! cohort holds ~2% of them; without jitter it holds 100%, round after round.
+//! The code is **flagged** when at least `min_rounds` (default 1) rounds are synchronized: one
+//! synchronized round already sends its cohort to the upstream in one millisecond, right as
+//! it recovers.
 //!
 //! ```
 //! use std::time::Duration;
@@ -53,6 +61,17 @@ pub const PATTERN: &str = "thundering herd";
 /// Clients that must share an instant before a cohort can count as lock-step.
 pub const MIN_COHORT: usize = 3;
 
+/// The least spread, in milliseconds, a round is judged against (see the module docs).
+pub const MIN_SPREAD_MS: f64 = 10.0;
+
+/// The largest millisecond `n` clients spread uniformly over `buckets` milliseconds would
+/// give, about: `λ + √(2 λ ln B)` with `λ = n / B` (the maximum of `B` Poisson counts).
+pub fn expected_largest(n: usize, buckets: f64) -> f64 {
+    let b = buckets.max(1.0);
+    let lambda = n as f64 / b;
+    lambda + (2.0 * lambda * b.ln()).sqrt()
+}
+
 /// A thundering-herd scenario (builder). `#[herd_test]` is sugar over it.
 #[derive(Clone, Debug)]
 pub struct HerdTest {
@@ -84,6 +103,9 @@ pub struct Round {
     pub largest: usize,
     /// When that cohort arrived.
     pub at: Duration,
+    /// The largest millisecond the round's clients would give if spread uniformly over the
+    /// spread their own delays allow (see the module docs).
+    pub expected: f64,
     /// Whether the round counts as synchronized.
     pub synchronized: bool,
 }
@@ -107,38 +129,52 @@ pub struct HerdAnalysis {
 impl HerdAnalysis {
     /// Measures lock-step cohorts per retry round (see the module docs).
     pub fn of(arrivals: &[Arrival], max_cohort: f64, min_rounds: u32) -> Self {
-        let mut per_round: BTreeMap<u32, BTreeMap<u128, usize>> = BTreeMap::new();
+        // When each attempt of each logical request arrived, to measure the retry delays.
+        let mut attempts: BTreeMap<(Option<u32>, Option<u64>, u32), Duration> = BTreeMap::new();
+        for a in arrivals {
+            attempts.insert((a.client, a.request, a.attempt), a.at);
+        }
+        let mut per_round: BTreeMap<u32, (BTreeMap<u128, usize>, Duration, usize)> =
+            BTreeMap::new();
         for a in arrivals.iter().filter(|a| a.attempt > 0) {
-            *per_round
-                .entry(a.attempt)
-                .or_default()
-                .entry(a.at.as_millis())
-                .or_default() += 1;
+            let round = per_round.entry(a.attempt).or_default();
+            *round.0.entry(a.at.as_millis()).or_default() += 1;
+            if let Some(previous) = attempts.get(&(a.client, a.request, a.attempt - 1)) {
+                round.1 += a.at.saturating_sub(*previous);
+                round.2 += 1;
+            }
         }
         let rounds: Vec<Round> = per_round
             .into_iter()
-            .map(|(round, buckets)| {
-                let clients = buckets.values().sum();
+            .map(|(round, (buckets, delays, measured))| {
+                let clients: usize = buckets.values().sum();
                 let (at, largest) = buckets
                     .iter()
                     .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
                     .map(|(ms, n)| (Duration::from_millis(*ms as u64), *n))
                     .unwrap_or_default();
+                let span = match (buckets.keys().next(), buckets.keys().next_back()) {
+                    (Some(first), Some(last)) => (last - first + 1) as f64,
+                    _ => 1.0,
+                };
+                let mean_delay = delays.as_secs_f64() * 1e3 / measured.max(1) as f64;
+                let expected = expected_largest(clients, span.max(mean_delay).max(MIN_SPREAD_MS));
                 let synchronized = clients >= MIN_COHORT
                     && largest >= MIN_COHORT
-                    && largest as f64 > max_cohort * clients as f64;
+                    && largest as f64 > max_cohort * clients as f64
+                    && largest as f64 > 2.0 * expected;
                 Round {
                     round,
                     clients,
                     largest,
                     at,
+                    expected,
                     synchronized,
                 }
             })
             .collect();
-        let judged = rounds.iter().filter(|r| r.clients >= MIN_COHORT).count();
         let synced = rounds.iter().filter(|r| r.synchronized).count();
-        let flagged = synced >= 1 && synced >= judged.min(min_rounds as usize);
+        let flagged = synced >= 1 && synced >= min_rounds as usize;
         HerdAnalysis { rounds, flagged }
     }
 
@@ -165,14 +201,14 @@ impl HerdAnalysis {
 }
 
 impl HerdTest {
-    /// 1000 clients, upstream down `0s..10s`, `max_cohort` 10%, `min_rounds` 2.
+    /// 1000 clients, upstream down `0s..10s`, `max_cohort` 10%, `min_rounds` 1.
     pub fn new() -> Self {
         HerdTest {
             settings: Settings::default(),
             clients: 1000,
             outage: Duration::ZERO..Duration::from_secs(10),
             max_cohort: 0.10,
-            min_rounds: 2,
+            min_rounds: 1,
             latency: Duration::from_millis(20),
             upstream_name: "upstream".into(),
         }
@@ -196,7 +232,7 @@ impl HerdTest {
         self
     }
 
-    /// Synchronized rounds needed to flag (default 2; fewer if there are fewer rounds).
+    /// Synchronized retry rounds needed to flag (default 1).
     pub fn min_rounds(mut self, rounds: u32) -> Self {
         self.min_rounds = rounds;
         self
@@ -422,8 +458,50 @@ mod tests {
     }
 
     #[test]
-    fn one_synchronized_round_flags_when_it_is_the_only_one() {
-        let a: Vec<_> = (0..10).map(|c| arrival(1_000, c, 1)).collect();
-        assert!(HerdAnalysis::of(&a, 0.1, 2).flagged);
+    fn one_synchronized_round_is_a_herd() {
+        // Retry 1 in lock-step, retry 2 spread over a second.
+        let a: Vec<_> = (0..10)
+            .flat_map(|c| {
+                [
+                    arrival(0, c, 0),
+                    arrival(1_000, c, 1),
+                    arrival(2_000 + u64::from(c) * 97, c, 2),
+                ]
+            })
+            .collect();
+        let h = HerdAnalysis::of(&a, 0.1, 1);
+        assert!(h.flagged);
+        assert!(h.rounds[0].synchronized && !h.rounds[1].synchronized);
+        assert!(
+            !HerdAnalysis::of(&a, 0.1, 2).flagged,
+            "min_rounds 2 asks for two"
+        );
+    }
+
+    #[test]
+    fn a_dense_round_that_its_own_spread_explains_passes() {
+        // 1000 clients, full jitter over 10 ms: about 91 per millisecond, by arithmetic.
+        let a: Vec<_> = (0..1000)
+            .flat_map(|c| [arrival(0, c, 0), arrival(u64::from(c) % 11, c, 1)])
+            .collect();
+        let h = HerdAnalysis::of(&a, 0.1, 1);
+        assert!(!h.flagged, "{:?}", h.rounds);
+        assert!(h.rounds[0].expected > 100.0, "{:?}", h.rounds);
+    }
+
+    #[test]
+    fn a_jitter_clamped_to_its_floor_is_flagged() {
+        // max(50 ms, random(0, 100 ms)): half the clients in the floor's millisecond.
+        let a: Vec<_> = (0..1000)
+            .flat_map(|c| {
+                let d = if c % 2 == 0 {
+                    50
+                } else {
+                    50 + u64::from(c) % 51
+                };
+                [arrival(0, c, 0), arrival(d, c, 1)]
+            })
+            .collect();
+        assert!(HerdAnalysis::of(&a, 0.1, 1).flagged);
     }
 }
