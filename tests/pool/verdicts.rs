@@ -109,6 +109,30 @@ fn nested_acquires_deadlock_at_size_n_under_n_clients_and_are_reported_not_hung(
 }
 
 #[test]
+fn a_nested_acquire_is_a_latent_deadlock_even_when_this_run_never_overlaps() {
+    for first in [1, 2] {
+        // Five requests over ten seconds on ten connections: never two at once.
+        let quiet = PoolTest::new()
+            .size(10)
+            .clients(5)
+            .arrivals(Duration::ZERO..Duration::from_secs(10))
+            .seed(first)
+            .seeds(SEEDS);
+        let report = code::nested(quiet.clone(), true);
+        report.assert_flagged(DEADLOCK);
+        let f = &report.findings[0];
+        assert!(f.verdict.starts_with("latent pool deadlock"), "{report}");
+        assert!(f.verdict.contains("10 such requests at once"), "{report}");
+        let sites = &f.evidence[0];
+        assert!(
+            sites.matches("examples/patterns/pool.rs:").count() == 2,
+            "both checkout sites are named: {sites}"
+        );
+        clean(&code::nested(quiet, false));
+    }
+}
+
+#[test]
 fn nested_acquires_are_flagged_under_load_and_with_acquire_timeouts() {
     let under_load = code::nested(
         PoolTest::new()

@@ -263,6 +263,19 @@ struct Checkout {
     leak: Option<&'static str>,
 }
 
+/// A task that acquired from the pool while it already held one of its connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NestedAcquire {
+    /// Where the held connection was checked out (`file:line`).
+    pub held_at: String,
+    /// Where the second acquire was made.
+    pub acquired_at: String,
+    /// How many times this pair of sites nested.
+    pub times: usize,
+    /// The first client that did it, and when.
+    pub first: (Option<ClientId>, Duration),
+}
+
 struct Waiter {
     owner: Option<ClientId>,
     site: &'static Location<'static>,
@@ -274,6 +287,8 @@ struct State {
     next_conn: u32,
     idle: Vec<u32>,
     checkouts: BTreeMap<u64, Checkout>,
+    /// Acquires made while the same client held a connection, by (held site, acquire site).
+    nested: BTreeMap<(String, String), NestedAcquire>,
     next_id: u64,
     waiters: BTreeMap<u64, Waiter>,
     done: BTreeSet<ClientId>,
@@ -447,6 +462,7 @@ impl SimPool {
                     next_conn: size as u32,
                     idle: (0..size as u32).rev().collect(),
                     checkouts: BTreeMap::new(),
+                    nested: BTreeMap::new(),
                     next_id: 0,
                     waiters: BTreeMap::new(),
                     done: BTreeSet::new(),
@@ -516,6 +532,7 @@ impl SimPool {
         let size = self.inner.config.size;
         let owner = sim::current_client();
         sim::touch();
+        self.note_nested(owner, at);
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(p) => {
                 let mut st = self.inner.state.lock();
@@ -780,6 +797,36 @@ impl SimPool {
     /// Every finished checkout, in release order.
     pub fn holds(&self) -> Vec<Hold> {
         self.inner.state.lock().holds.clone()
+    }
+
+    /// Records an acquire made while `owner` already holds a connection of this pool: the
+    /// shape of a pool deadlock, whether or not this run's concurrency reaches it.
+    fn note_nested(&self, owner: Option<ClientId>, at: &'static Location<'static>) {
+        let Some(client) = owner else { return };
+        let mut st = self.inner.state.lock();
+        let held = st
+            .checkouts
+            .values()
+            .find(|c| c.owner == Some(client) && c.leak.is_none())
+            .map(|c| c.site.to_string());
+        if let Some(held_at) = held {
+            let now = sim::now();
+            st.nested
+                .entry((held_at.clone(), at.to_string()))
+                .or_insert_with(|| NestedAcquire {
+                    held_at,
+                    acquired_at: at.to_string(),
+                    times: 0,
+                    first: (owner, now),
+                })
+                .times += 1;
+        }
+    }
+
+    /// Acquires made while the same client already held a connection of this pool, one per
+    /// pair of sites.
+    pub fn nested_acquires(&self) -> Vec<NestedAcquire> {
+        self.inner.state.lock().nested.values().cloned().collect()
     }
 
     /// The instants at which the pool could not make progress (at most a few are kept).

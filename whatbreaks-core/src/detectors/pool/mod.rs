@@ -24,6 +24,10 @@
 //!   Tasks are told apart by their client ([`sim::current_client`]): a connection held by a
 //!   client counts as blocked when that same client waits to acquire. Work outside a client
 //!   (set-up code, tasks spawned with `tokio::spawn`) is never counted as waiting.
+//!   A **latent** pool deadlock is flagged the same way when the run did not deadlock: a
+//!   task that holds a connection and acquires another from the same pool is reported with
+//!   both sites (held, acquiring) and the concurrency at which the pool deadlocks (its size),
+//!   because production's arrivals will overlap where this run's did not.
 //! - **acquire waits forever** ([`WAITS_FOREVER`]): the run ended with acquires that have no
 //!   timeout still waiting on a pool whose connections will never come back (leaked, or lost
 //!   in queries that hang). Leaks end the run at once; hung queries are only known to be
@@ -71,6 +75,8 @@ pub const LEAK: &str = "connection leak";
 pub const STARVATION: &str = "pool starvation";
 /// Pattern name: every connection held by a task that waits to acquire.
 pub const DEADLOCK: &str = "pool deadlock";
+
+const NESTED_FIX: &str = "acquire once per request and pass the connection (`&conn`) to helpers instead of acquiring again while holding one; a pool of size N deadlocks under N clients that each hold one and wait for another";
 /// Pattern name: acquires without a timeout on a pool whose connections never come back.
 pub const WAITS_FOREVER: &str = "acquire waits forever";
 /// Pattern name: connections held across slow non-database work while others starve.
@@ -374,6 +380,9 @@ pub struct HoldSite {
 /// The analysis of one run of a pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolAnalysis {
+    /// Acquires made while the same task held a connection: the shape of a pool deadlock,
+    /// flagged whether or not this run deadlocked.
+    pub nested: Vec<NestedAcquire>,
     /// Checkouts leaked (still out, their client finished or the guard was dropped unreleased).
     pub leaked: Vec<OpenCheckout>,
     /// The first instant every holder was waiting to acquire, if any.
@@ -451,7 +460,9 @@ impl PoolAnalysis {
                 queries_p50: median(queries),
             })
             .collect();
+        let nested = pool.nested_acquires();
         PoolAnalysis {
+            nested,
             leaked,
             deadlock,
             exhausted,
@@ -466,6 +477,7 @@ impl PoolAnalysis {
     pub fn flagged(&self) -> bool {
         !self.leaked.is_empty()
             || self.deadlock.is_some()
+            || !self.nested.is_empty()
             || !self.forever.is_empty()
             || !self.starved.is_empty()
     }
@@ -563,7 +575,34 @@ impl PoolAnalysis {
                 )
             });
             f.picture = picture.clone();
-            f.fix = "acquire once per request and pass the connection (`&conn`) to helpers instead of acquiring again while holding one; a pool of size N deadlocks under N clients that each hold one and wait for another".into();
+            f.fix = NESTED_FIX.into();
+            out.push(f);
+        } else if !self.nested.is_empty() {
+            // The shape, although this run's arrivals never overlapped enough to deadlock.
+            let mut f = Finding::bug(
+                DEADLOCK,
+                format!(
+                    "latent pool deadlock: a task holding a connection waits for a second one from the same pool; {} such requests at once deadlock it",
+                    stats.size
+                ),
+            );
+            f.scenario = scenario.to_string();
+            for n in &self.nested {
+                f.evidence.push(format!(
+                    "holds the connection checked out at {} and acquires again at {} ({} time(s), first by {} at t={})",
+                    n.held_at,
+                    n.acquired_at,
+                    n.times,
+                    client(n.first.0),
+                    format_duration(n.first.1)
+                ));
+            }
+            f.evidence.push(format!(
+                "this run peaked at {}/{} connections in use, so it did not deadlock; {} concurrent requests would",
+                stats.peak_in_use, stats.size, stats.size
+            ));
+            f.picture = picture.clone();
+            f.fix = NESTED_FIX.into();
             out.push(f);
         }
         if !self.leaked.is_empty() {
