@@ -83,6 +83,26 @@ fn fetch_all_then_write_is_extrapolated_to_500_million_rows() {
 }
 
 #[test]
+fn a_collect_then_write_exporter_is_extrapolated_within_15_percent_of_its_bytes_per_row() {
+    // A `Vec` collected row by row grows by doubling: between two sizes it reads as n^0.9,
+    // and a power law would report half the memory 500 million rows need.
+    for seed in crate::seeds().take(2) {
+        let report = code::scenario()
+            .seed(seed)
+            .run(|n: u64| async move { code::Exporter::Collected.export(n).await });
+        report.assert_flagged(PATTERN);
+        let figure = |name: &str| -> f64 { report.figure(name).unwrap().parse().unwrap() };
+        let per_row = figure("peak at 100000") / 100_000.0 * 500_000_000.0;
+        let estimate = figure("peak at target");
+        assert!(
+            (estimate / per_row - 1.0).abs() < 0.15,
+            "estimate {estimate:.3e} vs bytes per row x rows {per_row:.3e}\n{report}"
+        );
+        assert!(report.render().contains("range"), "{report}");
+    }
+}
+
+#[test]
 fn max_time_flags_an_export_too_slow_at_scale() {
     // 1 ms per batch of 1,000 rows: 500,000,000 rows take ~8m20s of virtual time.
     let report = code::small_scenario()

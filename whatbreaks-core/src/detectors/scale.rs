@@ -12,9 +12,15 @@
 //! How a figure grows with `n` is its exponent `k` in `figure ∝ n^k` (0: constant, 1: linear).
 //! whatbreaks takes `k` between the **two largest sizes** (where the asymptotic behaviour
 //! shows; small sizes are dominated by fixed costs such as one batch of a cursor) and
-//! extrapolates from the largest measured size to `target` (default 500,000,000):
-//! `peak(target) = peak(n_max) · (target / n_max)^k`, with `k` clamped to `[0, 3]`. The least-
-//! squares fit over all sizes (`power_fit`, with its R²) is printed as evidence.
+//! extrapolates from the largest measured size to `target` (default 500,000,000). When the
+//! growth is about linear (`0.7 ≤ k ≤ 1.3`) the model is a line with an intercept through the
+//! two largest sizes, `peak(target) = peak(n_max) + b · (target − n_max)`: a `Vec` that grows
+//! by doubling measures as `n^0.9` between two sizes, and a power law would underestimate it
+//! by half at 500 million rows, while the line matches the bytes per row. Otherwise it is the
+//! power law `peak(n_max) · (target / n_max)^k`, with `k` clamped to `[0, 3]`. The estimate
+//! comes with a range: for the line, the slopes of the last two intervals (three sizes or
+//! more); for the power law, the exponents of the last two intervals. The least-squares fit
+//! over all sizes (`power_fit`, with its R²) is printed as evidence.
 //!
 //! The code is **flagged** when the extrapolated peak exceeds `max_peak` (default 1 GiB), and,
 //! when `max_time` is given, when the extrapolated virtual time exceeds it (pattern
@@ -101,6 +107,11 @@ pub struct Growth {
     pub fit: Option<PowerFit>,
     /// The figure extrapolated to the target size.
     pub at_target: f64,
+    /// The extrapolation's range, `(low, high)` (see the module docs).
+    pub range: (f64, f64),
+    /// True when the line with an intercept was used (growth about linear), false for the
+    /// power law.
+    pub linear: bool,
 }
 
 impl Growth {
@@ -116,11 +127,29 @@ impl Growth {
         if n1 <= 0.0 || n2 <= n1 {
             return None;
         }
-        let exponent = ((y2 / y1).ln() / (n2 / n1).ln()).clamp(0.0, MAX_EXPONENT);
+        let raw = (y2 / y1).ln() / (n2 / n1).ln();
+        let exponent = raw.clamp(0.0, MAX_EXPONENT);
+        let ahead = (target - n2).max(0.0);
+        let power = |k: f64| y2 * (target / n2).max(1.0).powf(k.clamp(0.0, MAX_EXPONENT));
+        let line = |slope: f64| y2 + slope.max(0.0) * ahead;
+        let linear = (0.7..=1.3).contains(&raw);
+        // The interval before the last one, when there is one, bounds the estimate.
+        let earlier =
+            (n >= 3 && ns[n - 3] > 0.0 && ns[n - 3] < n1).then(|| (ns[n - 3], ys[n - 3].max(1.0)));
+        let (at_target, other) = if linear {
+            let slope = (y2 - y1) / (n2 - n1);
+            let other = earlier.map(|(n0, y0)| line((y1 - y0) / (n1 - n0)));
+            (line(slope), other.unwrap_or(power(exponent)))
+        } else {
+            let other = earlier.map(|(n0, y0)| power((y1 / y0).ln() / (n1 / n0).ln()));
+            (power(exponent), other.unwrap_or(power(exponent)))
+        };
         Some(Growth {
             exponent,
             fit: power_fit(ns, ys),
-            at_target: y2 * (target / n2).max(1.0).powf(exponent),
+            at_target,
+            range: (at_target.min(other), at_target.max(other)),
+            linear,
         })
     }
 }
@@ -412,6 +441,19 @@ impl ScaleTest {
                 format_bytes(g.at_target),
                 g.at_target / max.max(1.0)
             ));
+            f.evidence.push(format!(
+                "extrapolated with {}: {} at {} {}s, range {} to {}",
+                if g.linear {
+                    "a line through the two largest sizes (growth about linear)"
+                } else {
+                    "the power law between the two largest sizes"
+                },
+                format_bytes(g.at_target),
+                format_count(a.target),
+                self.unit,
+                format_bytes(g.range.0),
+                format_bytes(g.range.1)
+            ));
         }
         f.picture = Some(("memory".into(), picture.join("\n")));
         f.fix = format!(
@@ -523,6 +565,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("~480 GiB (extrapolated"), "{text}");
+    }
+
+    #[test]
+    fn a_vec_grown_by_doubling_is_extrapolated_by_its_bytes_per_row() {
+        // Peak of a Vec collected row by row: old and new buffers live at the last doubling.
+        let peak = |n: u64| 1.5 * n.next_power_of_two() as f64 * 96.0;
+        let ns = [1_000.0, 10_000.0, 100_000.0];
+        let ys: Vec<f64> = ns.iter().map(|n| peak(*n as u64)).collect();
+        let g = Growth::of(&ns, &ys, 500e6).unwrap();
+        assert!(g.exponent < 0.95, "two points read it as sublinear: {g:?}");
+        assert!(g.linear, "{g:?}");
+        let per_row = ys[2] / ns[2] * 500e6;
+        assert!(
+            (g.at_target / per_row - 1.0).abs() < 0.15,
+            "{g:?} vs {per_row}"
+        );
+        assert!(
+            g.range.0 <= g.at_target && g.at_target <= g.range.1,
+            "{g:?}"
+        );
+        let truth = peak(500_000_000);
+        assert!((g.at_target / truth - 1.0).abs() < 0.25, "{g:?} vs {truth}");
     }
 
     #[test]
