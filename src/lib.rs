@@ -52,6 +52,7 @@
 //! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
+//! | N+1 queries | [`n_plus_one_test`] | [`NPlusOneTest`] | the query count does not grow with the size of the result |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //! | races, pool leaks, double execution, stampedes on real PostgreSQL/Redis | | `postgres::PgRaceTest`, `postgres::PgPoolWatch`, `realtime::RealDoubleExecution` with `redis::RedisLease` or `postgres::AdvisoryLock`, `redis::RedisStampedeTest` (features `postgres`, `redis`) | the same properties, in real time against the running services |
 //!
@@ -664,6 +665,47 @@ pub use whatbreaks_macros::leak_test;
 /// ```
 pub use whatbreaks_macros::scale_test;
 
+pub use whatbreaks_core::detectors::n_plus_one;
+pub use whatbreaks_core::{NPlusOneTest, QueryEnv};
+
+/// N+1 queries: checks that a handler's query count does not grow with the size of its
+/// result.
+///
+/// The function is one request and takes exactly one [`QueryEnv`]: its result size
+/// (`env.size()`) and a fresh [`SimDb`] (`env.db()`). It runs once at each of `sizes`; it seeds
+/// the rows for that size with [`SimDb::seed`] (not counted) and does the request's work;
+/// whatbreaks counts the statements it sends and fails when they grow by
+/// `max_queries_per_item` or more per item: "101 queries for 100 items" (see [`n_plus_one`]).
+///
+/// ```no_run
+/// #[whatbreaks::n_plus_one_test(sizes = [1, 10, 100])]
+/// async fn posts_with_authors(env: whatbreaks::QueryEnv) {
+///     let db = env.db();
+///     for i in 0..env.size() {
+///         db.seed("posts", &i.to_string(), format!("author{}", i % 7));
+///         db.seed("authors", &format!("author{}", i % 7), "Ada");
+///     }
+///     // One query for the posts, one for all their authors.
+///     let posts = db.scan("posts").await;
+///     let authors: Vec<String> = posts.into_iter().map(|(_, a)| a).collect();
+///     let _ = db.get_many("authors", &authors).await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `sizes` | `[1, 10, 100]` | result sizes run (at least two), each on a fresh database |
+/// | `max_queries_per_item` | 0.5 | queries per item of the result at which the code is flagged |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
+pub use whatbreaks_macros::n_plus_one_test;
+
 pub use whatbreaks_core::detectors::pool::watch as pool_watch;
 pub use whatbreaks_core::{ManualConn, PoolTest, PooledConn, QueryError, SimPool};
 
@@ -810,6 +852,7 @@ pub mod prelude {
         race_test,
     };
     pub use crate::{LeakEnv, LeakTest, ScaleTest, leak_test, scale_test};
+    pub use crate::{NPlusOneTest, QueryEnv, n_plus_one_test};
     pub use crate::{PoolTest, SimPool, pool_test};
     pub use crate::{RetryStormTest, retry_storm_test};
     pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};

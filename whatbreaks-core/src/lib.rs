@@ -44,6 +44,7 @@ pub use components::upstream::{Request, Response, Upstream, UpstreamError};
 pub use detectors::double_execution::DoubleExecutionTest;
 pub use detectors::herd::HerdTest;
 pub use detectors::leak::{LeakEnv, LeakTest};
+pub use detectors::n_plus_one::{NPlusOneTest, QueryEnv};
 pub use detectors::pool::PoolTest;
 pub use detectors::race::RaceTest;
 pub use detectors::scale::ScaleTest;

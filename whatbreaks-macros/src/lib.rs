@@ -63,6 +63,12 @@ pub fn retry_storm_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::RETRY_STORM, args.into(), item.into()).into()
 }
 
+/// N+1 queries: see `whatbreaks::n_plus_one_test`.
+#[proc_macro_attribute]
+pub fn n_plus_one_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::N_PLUS_ONE, args.into(), item.into()).into()
+}
+
 /// Ask every question unprompted: see `whatbreaks::audit` (the attribute).
 #[proc_macro_attribute]
 pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {

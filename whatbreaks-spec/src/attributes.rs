@@ -308,6 +308,7 @@ pub const ATTRIBUTES: &[&Attribute] = &[
     &DOUBLE_EXECUTION,
     &LEAK,
     &SCALE,
+    &N_PLUS_ONE,
 ];
 
 /// `#[herd_test]` → `whatbreaks::HerdTest`.
@@ -598,6 +599,33 @@ pub const LEAK: Attribute = Attribute {
             Kind::Duration { positive: true },
             "\"24h\"",
             "virtual-time limit of all cycles together",
+        ),
+    ],
+};
+
+/// `#[n_plus_one_test]` → `whatbreaks::NPlusOneTest`.
+pub const N_PLUS_ONE: Attribute = Attribute {
+    name: "n_plus_one_test",
+    builder: "NPlusOneTest",
+    params: &[Param {
+        name: "env",
+        ty: "QueryEnv",
+    }],
+    keys: &[
+        Key::new(
+            "sizes",
+            Kind::Counts,
+            "[1, 10, 100]",
+            "result sizes run (at least two), each on a fresh database",
+        ),
+        Key::new(
+            "max_queries_per_item",
+            Kind::Number {
+                min: 0.001,
+                max: 1e9,
+            },
+            "0.5",
+            "queries per item of the result at which the code is flagged",
         ),
     ],
 };

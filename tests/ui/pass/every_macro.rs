@@ -159,4 +159,18 @@ async fn scale(n: u64) {
     let _ = n;
 }
 
+#[whatbreaks::n_plus_one_test(
+    sizes = [1, 10, 100],
+    max_queries_per_item = 0.5,
+    seed = 7,
+    seeds = 2,
+    time_limit = "1h",
+    watchdog = "60s",
+    crate = "wb",
+)]
+#[ignore = "compiled, not run"]
+async fn n_plus_one(env: whatbreaks::QueryEnv) {
+    let _ = env.db().scan("posts").await;
+}
+
 fn main() {}

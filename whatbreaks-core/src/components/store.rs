@@ -339,6 +339,8 @@ struct DbState {
 struct DbInner {
     config: DbConfig,
     state: Mutex<DbState>,
+    /// Statements sent (loads, table reads and writes, transaction statements).
+    queries: std::sync::atomic::AtomicU64,
     /// Woken when a transaction releases its row locks.
     unlocked: tokio::sync::Notify,
 }
@@ -390,6 +392,7 @@ impl SimDbBuilder {
             inner: Arc::new(DbInner {
                 config: self.config,
                 state: Mutex::new(DbState::default()),
+                queries: std::sync::atomic::AtomicU64::new(0),
                 unlocked: tokio::sync::Notify::new(),
             }),
         }
@@ -461,6 +464,7 @@ impl SimDb {
     /// Loads the row of `key` (`SELECT * FROM … WHERE id = $1`): after the latency, the row
     /// as a `String`, or an error when a failure is injected. Every load is recorded.
     pub async fn load(&self, key: &str) -> Result<String, DbError> {
+        self.count_query();
         let c = &self.inner.config;
         let index = {
             let mut st = self.inner.state.lock();
@@ -572,7 +576,62 @@ impl SimDb {
     }
 
     async fn step(&self) {
+        self.count_query();
         explorer::latency(self.inner.config.table_latency).await;
+    }
+
+    fn count_query(&self) {
+        self.inner
+            .queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Statements sent so far: loads, table reads and writes, transaction statements (`BEGIN`
+    /// included), batched reads as one. What the N+1 detector counts.
+    pub fn queries(&self) -> u64 {
+        self.inner
+            .queries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Puts a row into `table` as set-up, without a statement (not counted, no latency, no
+    /// trace): seeding the rows a scenario's handler then reads.
+    pub fn seed(&self, table: &str, key: &str, value: impl Into<String>) {
+        let w = Write::Insert {
+            table: table.into(),
+            key: key.into(),
+            value: value.into(),
+            ignore_conflict: true,
+        };
+        let _ = self.tables(|t| t.apply(&w));
+    }
+
+    /// `SELECT key, value FROM table`: every committed row of `table`, in key order, in one
+    /// statement.
+    pub async fn scan(&self, table: &str) -> Vec<(String, String)> {
+        self.step().await;
+        let rows: Vec<(String, String)> = self
+            .rows()
+            .remove(table)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+            .collect();
+        trace(format!("SELECT * FROM {table} -> {} row(s)", rows.len()));
+        rows
+    }
+
+    /// `SELECT value FROM table WHERE key = ANY($1)`: the values of `keys`, in order, in one
+    /// statement (the batched read that replaces a query per item).
+    pub async fn get_many(&self, table: &str, keys: &[String]) -> Vec<Option<String>> {
+        self.step().await;
+        let values: Vec<Option<String>> =
+            self.tables(|t| keys.iter().map(|k| t.get(table, k)).collect());
+        trace(format!(
+            "SELECT {table} WHERE key = ANY({} keys)",
+            keys.len()
+        ));
+        values
     }
 
     /// Declares a unique constraint on the keys of `table` (returns the handle for chaining).

@@ -6,12 +6,14 @@
 //! - [`herd`] (thundering herd), [`storm`] (retry storms, duplicate effects, classification;
 //!   [`backoff`] reproduces the AWS backoff comparison), [`stampede`], [`race`] (check-then-act
 //!   races over the explorer), [`pool`] (pool exhaustion; [`pool::watch`] watches real
-//!   pools), [`double_execution`], [`leak`], [`scale`].
+//!   pools), [`double_execution`], [`leak`], [`scale`], [`n_plus_one`] (queries that grow with
+//!   the result).
 
 pub mod backoff;
 pub mod double_execution;
 pub mod herd;
 pub mod leak;
+pub mod n_plus_one;
 pub mod pool;
 pub mod race;
 pub mod scale;

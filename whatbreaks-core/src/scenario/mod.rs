@@ -13,8 +13,9 @@
 //!    the seed line, for simulated scenarios; real-time scenarios run once, unseeded;
 //! 4. runs the seeds ([`Scenario::run_seeds`]: one seed at a time by default, stopping at the
 //!    first with findings; the race explorer runs them all in one simulation);
-//! 5. gives each finding its seed and replay line, prints the real-clock warning when the
-//!    run's premise never happened, and writes the HTML page when `WHATBREAKS_REPORT=1`.
+//! 5. gives each finding its seed and replay line, adds a configuration finding when the
+//!    run's premise never happened ([`premise_finding`]), and writes the HTML page when
+//!    `WHATBREAKS_REPORT=1`.
 
 pub mod config;
 pub mod harness;
