@@ -52,6 +52,7 @@
 //! | double execution | [`double_execution_test`] | [`DoubleExecutionTest`] | each scheduled occurrence commits exactly once across instances (none doubled, none missed) |
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
+//! | hung upstream, missing timeout | [`hang_test`] | [`HangTest`] | every call into an upstream that stops answering ends within `max_wait`; in-flight calls stay bounded |
 //! | N+1 queries | [`n_plus_one_test`] | [`NPlusOneTest`] | the query count does not grow with the size of the result |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //! | races, pool leaks, double execution, stampedes on real PostgreSQL/Redis | | `postgres::PgRaceTest`, `postgres::PgPoolWatch`, `realtime::RealDoubleExecution` with `redis::RedisLease` or `postgres::AdvisoryLock`, `redis::RedisStampedeTest` (features `postgres`, `redis`) | the same properties, in real time against the running services |
@@ -665,6 +666,49 @@ pub use whatbreaks_macros::leak_test;
 /// ```
 pub use whatbreaks_macros::scale_test;
 
+pub use whatbreaks_core::HangTest;
+pub use whatbreaks_core::detectors::hang;
+
+/// Hung upstreams and missing timeouts: checks that every call into an upstream that stops
+/// answering ends within a bound.
+///
+/// The function is one request's work and takes exactly one [`Upstream`]. Requests arrive at
+/// `rps` for `run_for`; inside `hang` the upstream accepts calls and never answers. The test
+/// fails when calls into the hang are still waiting a `grace` period after the traffic ends
+/// (no timeout), or ended only after more than `max_wait` (a timeout too long); the finding
+/// gives the peak in flight and the clients still waiting (see [`hang`]).
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// #[whatbreaks::hang_test(hang = "10s..40s", max_wait = "5s")]
+/// async fn every_attempt_has_a_timeout(upstream: whatbreaks::Upstream) {
+///     for _ in 0..3 {
+///         let call = upstream.call(whatbreaks::Request::get("/price"));
+///         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), call).await {
+///             return;
+///         }
+///     }
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `rps` | 20 | requests per second |
+/// | `run_for` | `"60s"` | how long requests arrive |
+/// | `hang` | `"10s..40s"` | when the upstream accepts calls and never answers |
+/// | `max_wait` | `"10s"` | the longest a call into the hang may wait |
+/// | `grace` | `"60s"` | how long the run goes on after the traffic ends |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
+pub use whatbreaks_macros::hang_test;
+
 pub use whatbreaks_core::detectors::n_plus_one;
 pub use whatbreaks_core::{NPlusOneTest, QueryEnv};
 
@@ -847,6 +891,7 @@ pub use whatbreaks_macros::retry_storm_test;
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
+    pub use crate::{HangTest, hang_test};
     pub use crate::{
         HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream, UpstreamError, herd_test,
         race_test,

@@ -42,6 +42,7 @@ pub use components::pool::{ManualConn, PooledConn, QueryError, SimPool};
 pub use components::store::{SimCache, SimDb};
 pub use components::upstream::{Request, Response, Upstream, UpstreamError};
 pub use detectors::double_execution::DoubleExecutionTest;
+pub use detectors::hang::HangTest;
 pub use detectors::herd::HerdTest;
 pub use detectors::leak::{LeakEnv, LeakTest};
 pub use detectors::n_plus_one::{NPlusOneTest, QueryEnv};

@@ -63,6 +63,12 @@ pub fn retry_storm_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::RETRY_STORM, args.into(), item.into()).into()
 }
 
+/// Hung upstreams and missing timeouts: see `whatbreaks::hang_test`.
+#[proc_macro_attribute]
+pub fn hang_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::HANG, args.into(), item.into()).into()
+}
+
 /// N+1 queries: see `whatbreaks::n_plus_one_test`.
 #[proc_macro_attribute]
 pub fn n_plus_one_test(args: TokenStream, item: TokenStream) -> TokenStream {

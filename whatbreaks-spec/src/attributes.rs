@@ -309,6 +309,7 @@ pub const ATTRIBUTES: &[&Attribute] = &[
     &LEAK,
     &SCALE,
     &N_PLUS_ONE,
+    &HANG,
 ];
 
 /// `#[herd_test]` → `whatbreaks::HerdTest`.
@@ -599,6 +600,51 @@ pub const LEAK: Attribute = Attribute {
             Kind::Duration { positive: true },
             "\"24h\"",
             "virtual-time limit of all cycles together",
+        ),
+    ],
+};
+
+/// `#[hang_test]` → `whatbreaks::HangTest`.
+pub const HANG: Attribute = Attribute {
+    name: "hang_test",
+    builder: "HangTest",
+    params: &[Param {
+        name: "upstream",
+        ty: "Upstream",
+    }],
+    keys: &[
+        Key::new(
+            "rps",
+            Kind::Number {
+                min: 0.001,
+                max: 1e6,
+            },
+            "20",
+            "requests per second",
+        ),
+        Key::new(
+            "run_for",
+            Kind::Duration { positive: true },
+            "\"60s\"",
+            "how long requests arrive",
+        ),
+        Key::new(
+            "hang",
+            Kind::Window,
+            "\"10s..40s\"",
+            "when the upstream accepts calls and never answers",
+        ),
+        Key::new(
+            "max_wait",
+            Kind::Duration { positive: true },
+            "\"10s\"",
+            "the longest a call into the hang may wait",
+        ),
+        Key::new(
+            "grace",
+            Kind::Duration { positive: false },
+            "\"60s\"",
+            "how long the run goes on after the traffic ends",
         ),
     ],
 };

@@ -159,6 +159,23 @@ async fn scale(n: u64) {
     let _ = n;
 }
 
+#[whatbreaks::hang_test(
+    rps = 20,
+    run_for = "60s",
+    hang = "10s..40s",
+    max_wait = "10s",
+    grace = "60s",
+    seed = 7,
+    seeds = 2,
+    time_limit = "1h",
+    watchdog = "60s",
+    crate = "wb",
+)]
+#[ignore = "compiled, not run"]
+async fn hang(upstream: Upstream) {
+    let _ = upstream.call(whatbreaks::Request::get("/price")).await;
+}
+
 #[whatbreaks::n_plus_one_test(
     sizes = [1, 10, 100],
     max_queries_per_item = 0.5,

@@ -159,6 +159,16 @@ pub enum Outcome {
     Abandoned,
 }
 
+/// A call that arrived inside a hang window ([`UpstreamBuilder::hang`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HungCall {
+    /// The call.
+    pub arrival: Arrival,
+    /// When the caller stopped waiting (a timeout or a cancellation dropped the call), or
+    /// `None` when it still waited at the end of the run.
+    pub ended: Option<Duration>,
+}
+
 /// One call as the upstream saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arrival {
@@ -236,6 +246,7 @@ struct Config {
     name: String,
     latency: Duration,
     outages: Vec<Range<Duration>>,
+    hangs: Vec<Range<Duration>>,
     degradations: Vec<Degradation>,
     capacity: Option<(usize, Overflow)>,
     commit_then_fail: f64,
@@ -258,6 +269,13 @@ impl UpstreamBuilder {
     /// Every call arriving inside `window` fails at once with [`UpstreamError::Unavailable`].
     pub fn outage(mut self, window: Range<Duration>) -> Self {
         self.config.outages.push(window);
+        self
+    }
+    /// Every call arriving inside `window` is accepted and never answered: a hung connection,
+    /// a half-open socket. Only the caller's timeout (or cancellation) ends it. Calls arriving
+    /// after the window are served normally.
+    pub fn hang(mut self, window: Range<Duration>) -> Self {
+        self.config.hangs.push(window);
         self
     }
     /// Degraded service inside a window (error rate, status, slow responses).
@@ -367,6 +385,9 @@ struct State {
     in_flight: usize,
     max_in_flight: usize,
     epoch: Option<tokio::time::Instant>,
+    /// Calls that arrived inside a hang window, by arrival index: when the caller stopped
+    /// waiting (`None` while it still waits).
+    hung: BTreeMap<usize, Option<Duration>>,
 }
 
 #[derive(Debug)]
@@ -452,6 +473,7 @@ impl Upstream {
                 name: name.into(),
                 latency: Duration::from_millis(20),
                 outages: Vec::new(),
+                hangs: Vec::new(),
                 degradations: Vec::new(),
                 capacity: None,
                 commit_then_fail: 0.0,
@@ -473,6 +495,13 @@ impl Upstream {
         for w in &c.outages {
             parts.push(format!(
                 "down {}..{}",
+                format_duration(w.start),
+                format_duration(w.end)
+            ));
+        }
+        for w in &c.hangs {
+            parts.push(format!(
+                "hangs {}..{} (accepts calls, never answers)",
                 format_duration(w.start),
                 format_duration(w.end)
             ));
@@ -504,6 +533,19 @@ impl Upstream {
             parts.push(format!("{:.0}% answered {status}", rate * 100.0));
         }
         parts.join(", ")
+    }
+
+    /// The calls that arrived inside a hang window, with when their caller stopped waiting
+    /// (`None`: still waiting when the run ended).
+    pub fn hung_calls(&self) -> Vec<HungCall> {
+        let st = self.inner.state.lock();
+        st.hung
+            .iter()
+            .map(|(i, ended)| HungCall {
+                arrival: st.arrivals[*i].clone(),
+                ended: *ended,
+            })
+            .collect()
     }
 
     /// The virtual time of a call and the logical request it belongs to (records activity).
@@ -552,7 +594,11 @@ impl Upstream {
                 outcome: Outcome::InFlight,
                 in_flight,
             });
-            (st.arrivals.len() - 1, this)
+            let index = st.arrivals.len() - 1;
+            if self.inner.config.hangs.iter().any(|w| w.contains(&at)) {
+                st.hung.insert(index, None);
+            }
+            (index, this)
         };
         tracing::debug!(
             target: "whatbreaks",
@@ -597,6 +643,18 @@ impl Upstream {
         };
         if c.outages.iter().any(|w| w.contains(&at)) {
             return fail(UpstreamError::Unavailable, "outage");
+        }
+        if c.hangs.iter().any(|w| w.contains(&at)) {
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = sim::ms(at),
+                upstream = %c.name,
+                client = who.0,
+                request = who.1,
+                fault = "hang",
+                "upstream fault"
+            );
+            return std::future::pending().await;
         }
         let mut latency = c.latency;
         let mut failure = None;
@@ -815,6 +873,9 @@ impl Drop for CallGuard<'_> {
         let mut st = self.upstream.inner.state.lock();
         st.in_flight -= 1;
         st.arrivals[self.index].outcome = self.outcome;
+        if let Some(end) = st.hung.get_mut(&self.index) {
+            *end = Some(sim::now());
+        }
         tracing::debug!(
             target: "whatbreaks",
             t_ms = sim::ms(sim::now()),

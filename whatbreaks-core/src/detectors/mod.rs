@@ -7,10 +7,11 @@
 //!   [`backoff`] reproduces the AWS backoff comparison), [`stampede`], [`race`] (check-then-act
 //!   races over the explorer), [`pool`] (pool exhaustion; [`pool::watch`] watches real
 //!   pools), [`double_execution`], [`leak`], [`scale`], [`n_plus_one`] (queries that grow with
-//!   the result).
+//!   the result), [`hang`] (hung upstreams and missing timeouts).
 
 pub mod backoff;
 pub mod double_execution;
+pub mod hang;
 pub mod herd;
 pub mod leak;
 pub mod n_plus_one;
