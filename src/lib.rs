@@ -83,7 +83,7 @@
 //! The test prints a table, one row per question: holds (with its key figure), BREAKS (with
 //! the finding, its evidence, fix and replay line), or not applicable (and why: "the handler
 //! touches no cache"). [`audit`] lists the questions, their defaults and their oracles; the
-//! checkout showcase (`examples/audit.rs`) finds its nine seeded breaks in 0.22 s (release).
+//! checkout showcase (`examples/audit.rs`) finds its ten seeded breaks in 0.3 s (release).
 //!
 //! ## Measuring memory
 //!

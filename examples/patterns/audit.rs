@@ -2,7 +2,7 @@
 //! seeded bug per pattern, described once and audited with no per-pattern test written.
 //!
 //! - `charge`: `POST /charge` to the `payments` upstream behind a retry wrapper (buggy: the
-//!   herd pattern's exponential backoff without jitter and without an idempotency key; fixed:
+//!   herd pattern's exponential backoff without jitter, timeout or idempotency key; fixed:
 //!   the retry pattern's key per charge, full jitter, classification and a retry budget);
 //! - `get_product`: the product cache in front of the database (buggy: cache-aside; fixed: a
 //!   lease in the shared cache);
@@ -88,8 +88,9 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
 }
 
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 7] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 8] = [
     ("herd", "charge"),
+    ("hang", "charge"),
     ("retry storm", "charge"),
     ("duplicates", "charge"),
     ("stampede", "get_product"),

@@ -17,6 +17,7 @@
 //! |---|---|---|---|
 //! | herd | calls upstream `U` | [`HerdTest`]: 1,000 clients fail at t=0, `U` down 0s..10s | lock-step retry cohorts |
 //! | retry storm | calls upstream `U` | [`RetryStormTest`]: `U` degraded under steady traffic | calls per logical request; 4xx not retried |
+//! | hang | calls upstream `U` | [`HangTest`]: 20 rps for 60 s, `U` accepts and never answers `10s..40s` | every call into the hang ends within 10 s |
 //! | duplicates | writes to upstream `U` (POST, PUT, DELETE) | [`RetryStormTest`] with 20% of writes committing, then losing their response | at most one committed effect per logical request |
 //! | stampede, cold, 1 and 2 instances | reads the cache and loads from the database | [`StampedeTest`]: 100 requests within 10 ms on an empty cache | one load per key, across instances |
 //! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
@@ -55,6 +56,7 @@ use crate::components::pool::{PoolConfig, SimPool};
 use crate::components::store::{SimCache, SimDb};
 use crate::components::upstream::{Method, Upstream};
 use crate::detectors::double_execution::{self, DoubleExecutionTest};
+use crate::detectors::hang::{self, HangTest};
 use crate::detectors::herd::{self, HerdTest};
 use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
@@ -533,6 +535,7 @@ impl Audit {
         for (upstream, writes) in &touched.upstreams {
             rows.push(self.herd(entry, handler, upstream));
             rows.push(self.storm(entry, handler, upstream));
+            rows.push(self.hang(entry, handler, upstream));
             if *writes {
                 rows.push(self.duplicates(entry, handler, upstream));
             } else {
@@ -634,6 +637,25 @@ impl Audit {
             entry,
             report,
             &[storm::PATTERN, storm::CLASSIFICATION_PATTERN],
+        )
+    }
+
+    fn hang(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
+        let test = self.settle(HangTest::new().name(upstream));
+        let report = test.run(move |up: Upstream| {
+            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
+            async move {
+                let world = run_world(&setup, None).await.with_upstream(&name, up);
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "hang",
+            format!("`{upstream}` accepts calls and never answers for 30 s"),
+            entry,
+            report,
+            &[hang::PATTERN],
         )
     }
 
@@ -882,5 +904,6 @@ seed_settings!(
     StampedeTest,
     RaceTest,
     DoubleExecutionTest,
-    PoolTest
+    PoolTest,
+    HangTest
 );
