@@ -2,13 +2,20 @@
 //!
 //! `cargo run --release --example tour`
 //!
-//! Prints one row per pattern (the verdict on the buggy code with its key figure, the verdict
-//! on the fixed code, the wall time) and writes every finding in full to
-//! `target/whatbreaks/tour.txt`, and the same runs with charts to `target/whatbreaks/tour.html`
-//! (arrivals per retry strategy, loads per key, pool occupancy, memory curves, the effects of
-//! each instance). `WHATBREAKS_SEED` picks the seed, as everywhere.
+//! Prints a header, one line of progress per pattern while it runs (on stderr), then one row
+//! per pattern (the verdict on the buggy code with its key figure, the verdict on the fixed
+//! code, the wall time). Every finding in full, with the seed lines and replay lines of each
+//! run, goes to `target/whatbreaks/tour.txt`, and the same runs with charts to
+//! `target/whatbreaks/tour.html` (arrivals per retry strategy, loads per key, pool occupancy,
+//! memory curves, the effects of each instance). Seed lines reach stderr only for a run whose
+//! verdict is not the expected one. `WHATBREAKS_SEED` picks the seed, as everywhere.
+//!
+//! To add a pattern, add a line to [`ROWS`]: its name, then a function that runs the buggy
+//! code and one that runs the fixed code, each returning the detector's `Report`.
+use std::io::Write as _;
 use std::time::Instant;
 use whatbreaks::Report;
+use whatbreaks::report::notes;
 
 #[path = "patterns/herd.rs"]
 mod herd;
@@ -33,23 +40,121 @@ mod scheduler;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
-/// One pattern's row: its name, and the reports on the buggy and the fixed code.
-struct Row {
-    pattern: &'static str,
-    buggy: Report,
-    fixed: Report,
-    wall: std::time::Duration,
-}
+use report::Row;
 
-fn row(pattern: &'static str, run: impl FnOnce() -> (Report, Report)) -> Row {
+/// A run of buggy or fixed code through its detector.
+type Run = fn() -> Report;
+
+/// The rows of the table, in order: the pattern's name (at most 22 characters), the run of
+/// the buggy code (expected to be flagged), the run of the fixed code (expected to pass).
+const ROWS: &[(&str, Run, Run)] = &[
+    (
+        "thundering herd",
+        || herd::buggy(herd::scenario()),
+        || herd::fixed(herd::scenario()),
+    ),
+    (
+        "retry storm",
+        || retry::buggy(retry::storm()),
+        || retry::fixed(retry::storm()),
+    ),
+    (
+        "duplicate charges",
+        || retry::buggy(retry::ambiguous()),
+        || retry::fixed(retry::ambiguous()),
+    ),
+    (
+        "cache stampede",
+        || stampede::buggy(stampede::cold(1)),
+        || stampede::fixed(stampede::cold(2)),
+    ),
+    (
+        "stampede, 2 inst.",
+        || stampede::per_key_mutex(stampede::cold(2)),
+        || stampede::fixed(stampede::cold(2)),
+    ),
+    (
+        "stampede, expiry",
+        || stampede::buggy(stampede::expiry(1)),
+        || stampede::Strategy::XFetch.run(stampede::expiry(1)),
+    ),
+    (
+        "pool: leak",
+        || pool::buggy(pool::leak_scenario()),
+        || pool::fixed(pool::leak_scenario()),
+    ),
+    (
+        "pool: slow hold",
+        || pool::slow_upstream(pool::slow_upstream_scenario(), true),
+        || pool::slow_upstream(pool::slow_upstream_scenario(), false),
+    ),
+    (
+        "pool: deadlock",
+        || pool::nested(pool::nested_scenario(), true),
+        || pool::nested(pool::nested_scenario(), false),
+    ),
+    (
+        "pool: lost conns",
+        || pool::lost_connections(pool::lost_scenario(), false),
+        || pool::lost_connections(pool::lost_scenario(), true),
+    ),
+    (
+        "check-then-act race",
+        || race::buggy(race::scenario()),
+        || race::fixed(race::scenario()),
+    ),
+    (
+        "double execution",
+        || scheduler::in_process(scheduler::scenario()),
+        || scheduler::claimed(scheduler::scenario().crash("0@5m")),
+    ),
+    (
+        "lease w/o fencing",
+        || scheduler::lease_only(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
+        || scheduler::lease_fenced(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
+    ),
+    (
+        "slow leak",
+        || leak::buggy(leak::scenario()),
+        || leak::fixed(leak::scenario()),
+    ),
+    (
+        "unbounded memory",
+        || scale::buggy(scale::scenario()),
+        || scale::fixed(scale::scenario()),
+    ),
+    (
+        "auth context, input",
+        || http::tour(false),
+        || http::tour(true),
+    ),
+];
+
+/// Runs one row, capturing the run path's notes (seed lines) of each run.
+fn run(pattern: &'static str, buggy: Run, fixed: Run) -> Row {
     let started = Instant::now();
-    let (buggy, fixed) = run();
+    let (buggy, buggy_notes) = notes::capture(buggy);
+    let (fixed, fixed_notes) = notes::capture(fixed);
     Row {
         pattern,
         buggy,
         fixed,
+        notes: [buggy_notes, fixed_notes],
         wall: started.elapsed(),
     }
+}
+
+/// The runs whose verdict is not the expected one: the buggy code passed, or the fixed code
+/// was flagged.
+fn surprises(row: &Row) -> Vec<(&'static str, &Report, &[String])> {
+    let mut out = Vec::new();
+    if row.buggy.is_clean() {
+        out.push(("buggy code", &row.buggy, &row.notes[0][..]));
+    }
+    if !row.fixed.is_clean() {
+        out.push(("fixed code", &row.fixed, &row.notes[1][..]));
+    }
+    out
 }
 
 fn verdict(report: &Report, expect_flagged: bool) -> String {
@@ -65,128 +170,95 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 fn main() {
     // Panics inside simulated code are part of the findings; keep the table readable.
     std::panic::set_hook(Box::new(|_| {}));
-    let rows = vec![
-        row("thundering herd", || {
-            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-        }),
-        row("retry storm", || {
-            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
-        }),
-        row("duplicate charges", || {
-            (
-                retry::buggy(retry::ambiguous()),
-                retry::fixed(retry::ambiguous()),
-            )
-        }),
-        row("cache stampede", || {
-            (
-                stampede::buggy(stampede::cold(1)),
-                stampede::fixed(stampede::cold(2)),
-            )
-        }),
-        row("stampede, 2 inst.", || {
-            (
-                stampede::per_key_mutex(stampede::cold(2)),
-                stampede::fixed(stampede::cold(2)),
-            )
-        }),
-        row("stampede, expiry", || {
-            (
-                stampede::buggy(stampede::expiry(1)),
-                stampede::Strategy::XFetch.run(stampede::expiry(1)),
-            )
-        }),
-        row("pool: leak", || {
-            (
-                pool::buggy(pool::leak_scenario()),
-                pool::fixed(pool::leak_scenario()),
-            )
-        }),
-        row("pool: slow hold", || {
-            (
-                pool::slow_upstream(pool::slow_upstream_scenario(), true),
-                pool::slow_upstream(pool::slow_upstream_scenario(), false),
-            )
-        }),
-        row("pool: deadlock", || {
-            (
-                pool::nested(pool::nested_scenario(), true),
-                pool::nested(pool::nested_scenario(), false),
-            )
-        }),
-        row("pool: lost conns", || {
-            (
-                pool::lost_connections(pool::lost_scenario(), false),
-                pool::lost_connections(pool::lost_scenario(), true),
-            )
-        }),
-        row("check-then-act race", || {
-            (race::buggy(race::scenario()), race::fixed(race::scenario()))
-        }),
-        row("double execution", || {
-            (
-                scheduler::in_process(scheduler::scenario()),
-                scheduler::claimed(scheduler::scenario().crash("0@5m")),
-            )
-        }),
-        row("lease w/o fencing", || {
-            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
-            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
-        }),
-        row("slow leak", || {
-            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
-        }),
-        row("unbounded memory", || {
-            (
-                scale::buggy(scale::scenario()),
-                scale::fixed(scale::scenario()),
-            )
-        }),
-        row("auth context, input", || {
-            (http::tour(false), http::tour(true))
-        }),
-    ];
+    let seed = std::env::var("WHATBREAKS_SEED").map_or_else(
+        |_| "a fresh seed per run (WHATBREAKS_SEED=<seed> fixes it)".to_string(),
+        |s| format!("WHATBREAKS_SEED={s}"),
+    );
+    println!(
+        "whatbreaks tour: {} patterns, buggy and fixed code through each detector; {seed}\n",
+        ROWS.len()
+    );
+    let mut rows = Vec::new();
+    let mut wrong = 0;
+    for (i, &(pattern, buggy, fixed)) in ROWS.iter().enumerate() {
+        eprint!("[{:>2}/{}] {pattern:<22}", i + 1, ROWS.len());
+        let _ = std::io::stderr().flush();
+        let row = run(pattern, buggy, fixed);
+        let surprises = surprises(&row);
+        eprintln!(
+            " {:>6} ms{}",
+            row.wall.as_millis(),
+            if surprises.is_empty() {
+                ""
+            } else {
+                "  unexpected verdict"
+            }
+        );
+        for (side, report, notes) in &surprises {
+            wrong += 1;
+            eprintln!("whatbreaks: tour: {pattern}: unexpected verdict on the {side}:");
+            for line in *notes {
+                eprintln!("{line}");
+            }
+            eprintln!("{report}\n");
+        }
+        rows.push(row);
+    }
+    eprint!("[  +  ] {:<22}", "backoff strategies");
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let ((backoff, strategies), backoff_notes) = notes::capture(|| {
+        let backoff = whatbreaks::backoff::BackoffComparison::new().run();
+        (backoff, report::strategies(1000))
+    });
+    eprintln!(" {:>6} ms", started.elapsed().as_millis());
     let (w1, w2) = (22, 58);
     println!(
-        "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
+        "\n{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
         "pattern", "buggy code", "fixed code", "time"
     );
     println!("{}", "-".repeat(w1 + 2 * w2 + 17));
     let mut full = String::new();
-    let mut wrong = 0;
     for r in &rows {
-        let (b, f) = (verdict(&r.buggy, true), verdict(&r.fixed, false));
-        wrong += usize::from(r.buggy.is_clean()) + usize::from(!r.fixed.is_clean());
         println!(
             "{:<w1$} | {:<w2$} | {:<w2$} | {:>6}ms",
             r.pattern,
-            b,
-            f,
+            verdict(&r.buggy, true),
+            verdict(&r.fixed, false),
             r.wall.as_millis()
         );
         full.push_str(&format!(
-            "## {}\n\nbuggy code:\n{}\n\nfixed code:\n{}\n\n",
-            r.pattern, r.buggy, r.fixed
+            "## {}\n\nbuggy code:\n{}\n{}\n\nfixed code:\n{}\n{}\n\n",
+            r.pattern,
+            r.notes[0].join("\n"),
+            r.buggy,
+            r.notes[1].join("\n"),
+            r.fixed
         ));
     }
-    let backoff = whatbreaks::backoff::BackoffComparison::new().run();
     full.push_str(&format!(
-        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{backoff}\n"
+        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{}{backoff}\n",
+        backoff_notes
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     ));
     println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
     wrong += backoff.to_report().findings.len();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/whatbreaks");
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
-        Ok(()) => println!("\nfull findings: {}", path.display()),
+        Ok(()) => println!(
+            "\nfull findings, seeds and replay lines: {}",
+            path.display()
+        ),
         Err(e) => eprintln!("whatbreaks: could not write {}: {e}", path.display()),
     }
-    let charted: Vec<(&str, &Report, &Report)> = rows
+    let charted: Vec<&Row> = rows
         .iter()
         .filter(|r| !r.buggy.charts.is_empty() || !r.fixed.charts.is_empty())
-        .map(|r| (r.pattern, &r.buggy, &r.fixed))
         .collect();
-    match report::write("tour", vec![report::strategies(1000)], &charted) {
+    match report::write("tour", vec![strategies], &charted) {
         Ok(path) => println!("charts (HTML): {}", path.display()),
         Err(e) => eprintln!("whatbreaks: could not write the HTML report: {e}"),
     }

@@ -81,15 +81,25 @@ fn body_attr(dom: &str, attr: &str) -> Option<usize> {
 #[test]
 #[ignore = "needs Chromium: run `cargo test --test report -- --ignored browser::`"]
 fn every_chart_renders_in_headless_chromium() {
-    let rows: Vec<_> = rows().iter().map(|(p, b, f)| (*p, b, f)).collect();
-    let page = crate::report::write("report-test", vec![crate::report::strategies(100)], &rows)
+    let rows: Vec<_> = rows()
+        .iter()
+        .map(|(pattern, buggy, fixed)| crate::report::Row {
+            pattern,
+            buggy: buggy.clone(),
+            fixed: fixed.clone(),
+            notes: Default::default(),
+            wall: Default::default(),
+        })
+        .collect();
+    let refs: Vec<_> = rows.iter().collect();
+    let page = crate::report::write("report-test", vec![crate::report::strategies(100)], &refs)
         .expect("write the page");
     let html = std::fs::read_to_string(&page).unwrap();
     let expected = html.matches("<svg class=\"chart\"").count();
     // 2 strategy charts + every run's charts.
     let charts: usize = rows
         .iter()
-        .map(|(_, b, f)| b.charts.len() + f.charts.len())
+        .map(|r| r.buggy.charts.len() + r.fixed.charts.len())
         .sum();
     assert_eq!(expected, charts + 2);
 

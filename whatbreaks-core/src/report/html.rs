@@ -14,7 +14,7 @@
 //! records it on `<body data-charts-rendered="N" data-charts-expected="M">`, so a headless
 //! browser's DOM dump can prove every chart rendered.
 
-use crate::report::{Chart, ChartKind, Report};
+use crate::report::{Chart, ChartKind, Report, notes};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -454,8 +454,10 @@ pub(crate) fn write_scenario_report(report: &Report, label: &str) {
     let heading = format!("{label}, seed(s) {}", seeds.join(", "));
     let page = render_page(&title, &[Section::of(heading, report)]);
     match write_page(&name, &page) {
-        Ok(path) => eprintln!("whatbreaks: report: {}", path.display()),
-        Err(e) => eprintln!("whatbreaks: warning: could not write the HTML report {name}: {e}"),
+        Ok(path) => notes::note(format!("whatbreaks: report: {}", path.display())),
+        Err(e) => notes::note(format!(
+            "whatbreaks: warning: could not write the HTML report {name}: {e}"
+        )),
     }
 }
 

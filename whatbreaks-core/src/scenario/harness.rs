@@ -66,7 +66,7 @@ pub fn real_clock_hint(virtual_elapsed: Duration, count: usize, what: &str) -> O
     })
 }
 
-/// Prints [`real_clock_hint`] as a warning on stderr (never fails the test: the code may
+/// Prints [`real_clock_hint`] as a warning on stderr ([`crate::report::notes`]; never fails the test: the code may
 /// simply have had nothing to do), and returns it.
 pub fn warn_real_clock(
     label: &str,
@@ -75,7 +75,7 @@ pub fn warn_real_clock(
     what: &str,
 ) -> Option<String> {
     let hint = real_clock_hint(virtual_elapsed, count, what)?;
-    eprintln!("whatbreaks: warning: {label}: {hint}");
+    crate::report::notes::note(format!("whatbreaks: warning: {label}: {hint}"));
     Some(hint)
 }
 

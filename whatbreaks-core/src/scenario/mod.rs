@@ -322,25 +322,25 @@ fn seed_list(settings: &Settings, env: &EnvOverrides, label: &str) -> Vec<u64> {
     let first = settings.seed.unwrap_or_else(fresh_seed);
     let mut seeds = settings.seed_list(first);
     if !env.quiet {
-        eprintln!(
+        crate::report::notes::note(format!(
             "whatbreaks: {label}: seed {first:#x}{} (replay: WHATBREAKS_SEED={first:#x})",
             if seeds.len() > 1 {
                 format!(" and {} derived seed(s)", seeds.len() - 1)
             } else {
                 String::new()
             }
-        );
+        ));
     }
     // An explicit `WHATBREAKS_SEED` replays exactly that seed.
     if env.seed.is_none() {
         let (saved, file) = regressions::saved_seeds(env);
         if let (false, Some(file)) = (saved.is_empty(), file) {
             if !env.quiet {
-                eprintln!(
+                crate::report::notes::note(format!(
                     "whatbreaks: {label}: replaying {} saved seed(s) from {} first",
                     saved.len(),
                     file.display()
-                );
+                ));
             }
             seeds = regressions::replay_first(&saved, seeds);
         }
