@@ -5,10 +5,12 @@
 //! Prints a header, one line of progress per pattern while it runs (on stderr), then one row
 //! per pattern (the verdict on the buggy code with its key figure, the verdict on the fixed
 //! code, the wall time). Every finding in full, with the seed lines and replay lines of each
-//! run, goes to `target/whatbreaks/tour.txt`, and the same runs with charts to
-//! `target/whatbreaks/tour.html` (arrivals per retry strategy, loads per key, pool occupancy,
-//! memory curves, the effects of each instance). Seed lines reach stderr only for a run whose
-//! verdict is not the expected one. `WHATBREAKS_SEED` picks the seed, as everywhere.
+//! run, goes to `target/whatbreaks/tour.txt`; the same runs with charts go to
+//! `target/whatbreaks/tour.html` (the table, and arrivals per retry strategy) and a page per
+//! pattern, `tour.<pattern>.html`, with the buggy and the fixed run side by side on shared
+//! axes (arrivals, loads per key, pool occupancy, memory curves, the effects of each
+//! instance), all listed on `target/whatbreaks/index.html`. Seed lines reach stderr only for a
+//! run whose verdict is not the expected one. `WHATBREAKS_SEED` picks the seed, as everywhere.
 //!
 //! To add a pattern, add a line to [`ROWS`]: its name, then a function that runs the buggy
 //! code and one that runs the fixed code, each returning the detector's `Report`.
@@ -245,7 +247,7 @@ fn main() {
     ));
     println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
     wrong += backoff.to_report().findings.len();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/whatbreaks");
+    let dir = whatbreaks::html::report_dir();
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
         Ok(()) => println!(
@@ -254,12 +256,18 @@ fn main() {
         ),
         Err(e) => eprintln!("whatbreaks: could not write {}: {e}", path.display()),
     }
-    let charted: Vec<&Row> = rows
-        .iter()
-        .filter(|r| !r.buggy.charts.is_empty() || !r.fixed.charts.is_empty())
-        .collect();
-    match report::write("tour", vec![strategies], &charted) {
-        Ok(path) => println!("charts (HTML): {}", path.display()),
+    match report::write(&whatbreaks::html::report_dir(), strategies, &rows) {
+        Ok(pages) => {
+            println!(
+                "charts (HTML): {}, with a page per pattern ({} pages)",
+                pages.overview.display(),
+                pages.patterns.len()
+            );
+            println!(
+                "every report of this and earlier runs: {}",
+                pages.index.display()
+            );
+        }
         Err(e) => eprintln!("whatbreaks: could not write the HTML report: {e}"),
     }
     if wrong > 0 {

@@ -93,7 +93,8 @@
 //! To look rather than read, run with `WHATBREAKS_REPORT=1`: every scenario writes an HTML
 //! page with charts of its run to `target/whatbreaks/` (arrivals over virtual time, loads per
 //! key around an expiry, pool occupancy and waiting, memory against cycles and input size,
-//! each instance's effects) and prints its path; see [`html`].
+//! each instance's effects) and prints its path; see [`html`]. Every page written is listed
+//! on `target/whatbreaks/index.html`, newest run first ([`report::index`]).
 //!
 //! ### Failing seeds are saved
 //!
