@@ -189,6 +189,7 @@
 //!   seedable only with `--cfg tokio_unstable`. Properties are statistical where that matters.
 //! - Third-party code that draws from its own RNG (`rand::rng()`, `fastrand`) is judged
 //!   correctly, because the properties are statistical; it is not replayed bit for bit.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,

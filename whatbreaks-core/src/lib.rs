@@ -18,6 +18,7 @@
 //! | [`scenario`] | the one run path ([`scenario::Scenario`], [`scenario::run`]): settings, validation, `WHATBREAKS_*` ([`scenario::config`]), seeds, regressions, harness findings |
 //! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
 //! | [`backends`], [`probes`] | real PostgreSQL and Redis in real time (features `postgres`, `redis`); HTTP trust-boundary probes (feature `http`) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -56,10 +57,13 @@ pub use runtime::sim::rng;
 #[doc(hidden)]
 pub mod features {
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub use crate::backends::postgres;
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub use crate::backends::redis;
     #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub use crate::probes::http;
 }
 
@@ -70,7 +74,7 @@ pub mod __private {
 
     /// Panics with the rendered report unless it is clean: what every `*_test` macro ends with.
     ///
-    /// Before panicking it saves the failing seed ([`crate::regressions`]) and says where.
+    /// Before panicking it saves the failing seed ([`crate::scenario::regressions`]) and says where.
     #[track_caller]
     pub fn finish(report: Report) {
         if !report.is_clean() {

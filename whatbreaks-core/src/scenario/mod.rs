@@ -4,7 +4,7 @@
 //! Every scenario kind implements [`Scenario`]: the simulated detectors (seeded, on virtual
 //! time), the real-time harnesses against real services, and the HTTP probes. [`run`] is the
 //! only run path; it
-//! 1. reads `WHATBREAKS_*` ([`config`]); a bad value is a [`FindingKind::Config`] finding
+//! 1. reads `WHATBREAKS_*` ([`config`]); a bad value is a [`crate::report::FindingKind::Config`] finding
 //!    naming the variable;
 //! 2. asks the scenario to [`check`](Scenario::check) its settings; every bad or
 //!    contradictory value is listed in one configuration finding that names the knob, the
