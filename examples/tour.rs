@@ -2,14 +2,29 @@
 //!
 //! `cargo run --release --example tour`
 //!
-//! Prints one row per pattern (the verdict on the buggy code with its key figure, the verdict
-//! on the fixed code, the wall time) and writes every finding in full to
-//! `target/whatbreaks/tour.txt`, and the same runs with charts to `target/whatbreaks/tour.html`
-//! (arrivals per retry strategy, loads per key, pool occupancy, memory curves, the effects of
-//! each instance). `WHATBREAKS_SEED` picks the seed, as everywhere.
+//! Prints a header, one line of progress per pattern while it runs (on stderr), then one row
+//! per pattern (the verdict on the buggy code with its key figure, the verdict on the fixed
+//! code, the wall time). Every finding in full, with the seed lines and replay lines of each
+//! run, goes to `target/whatbreaks/tour.txt`; the same runs with charts go to
+//! `target/whatbreaks/tour.html` (the table, and arrivals per retry strategy) and a page per
+//! pattern, `tour.<pattern>.html`, with the buggy and the fixed run side by side on shared
+//! axes (arrivals, loads per key, pool occupancy, memory curves, the effects of each
+//! instance), all listed on `target/whatbreaks/index.html`. Seed lines reach stderr only for a
+//! run whose verdict is not the expected one. `WHATBREAKS_SEED` picks the seed, as everywhere.
+//!
+//! To add a pattern, add a line to [`ROWS`]: its name, then a function that runs the buggy
+//! code and one that runs the fixed code, each returning the detector's `Report`.
+use std::io::Write as _;
 use std::time::Instant;
 use whatbreaks::Report;
+use whatbreaks::report::notes;
 
+#[path = "patterns/audit.rs"]
+mod audit_code;
+#[path = "patterns/clocks.rs"]
+mod clocks;
+#[path = "patterns/hang.rs"]
+mod hang;
 #[path = "patterns/herd.rs"]
 mod herd;
 #[path = "patterns/http.rs"]
@@ -18,8 +33,11 @@ mod http;
 mod leak;
 #[path = "patterns/scale.rs"]
 mod scale;
-// The leak and scale rows measure the heap: the counting allocator must be installed.
-whatbreaks::install_counting_allocator!();
+// The leak and scale rows measure the heap (the counting allocator); the third-party clock
+// rows need the system clock to follow the simulation (Linux with glibc).
+whatbreaks::install!();
+#[path = "patterns/n_plus_one.rs"]
+mod n_plus_one;
 #[path = "patterns/pool.rs"]
 mod pool;
 #[path = "patterns/race.rs"]
@@ -33,23 +51,141 @@ mod scheduler;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
-/// One pattern's row: its name, and the reports on the buggy and the fixed code.
-struct Row {
-    pattern: &'static str,
-    buggy: Report,
-    fixed: Report,
-    wall: std::time::Duration,
-}
+use report::Row;
 
-fn row(pattern: &'static str, run: impl FnOnce() -> (Report, Report)) -> Row {
+/// A run of buggy or fixed code through its detector.
+type Run = fn() -> Report;
+
+/// The rows of the table, in order: the pattern's name (at most 22 characters), the run of
+/// the buggy code (expected to be flagged), the run of the fixed code (expected to pass).
+const ROWS: &[(&str, Run, Run)] = &[
+    (
+        "thundering herd",
+        || herd::buggy(herd::scenario()),
+        || herd::fixed(herd::scenario()),
+    ),
+    (
+        "retry storm",
+        || retry::buggy(retry::storm()),
+        || retry::fixed(retry::storm()),
+    ),
+    (
+        "duplicate charges",
+        || retry::buggy(retry::ambiguous()),
+        || retry::fixed(retry::ambiguous()),
+    ),
+    (
+        "cache stampede",
+        || stampede::buggy(stampede::cold(1)),
+        || stampede::fixed(stampede::cold(2)),
+    ),
+    (
+        "stampede, 2 inst.",
+        || stampede::per_key_mutex(stampede::cold(2)),
+        || stampede::fixed(stampede::cold(2)),
+    ),
+    (
+        "stampede, expiry",
+        || stampede::buggy(stampede::expiry(1)),
+        || stampede::Strategy::XFetch.run(stampede::expiry(1)),
+    ),
+    (
+        "pool: leak",
+        || pool::buggy(pool::leak_scenario()),
+        || pool::fixed(pool::leak_scenario()),
+    ),
+    (
+        "pool: slow hold",
+        || pool::slow_upstream(pool::slow_upstream_scenario(), true),
+        || pool::slow_upstream(pool::slow_upstream_scenario(), false),
+    ),
+    (
+        "pool: deadlock",
+        || pool::nested(pool::nested_scenario(), true),
+        || pool::nested(pool::nested_scenario(), false),
+    ),
+    (
+        "pool: lost conns",
+        || pool::lost_connections(pool::lost_scenario(), false),
+        || pool::lost_connections(pool::lost_scenario(), true),
+    ),
+    (
+        "check-then-act race",
+        || race::buggy(race::scenario()),
+        || race::fixed(race::scenario()),
+    ),
+    (
+        "double execution",
+        || scheduler::in_process(scheduler::scenario()),
+        || scheduler::claimed(scheduler::scenario().crash("0@5m")),
+    ),
+    (
+        "lease w/o fencing",
+        || scheduler::lease_only(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
+        || scheduler::lease_fenced(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
+    ),
+    (
+        "3rd-party TTL (moka)",
+        || clocks::moka(clocks::expiry(), false),
+        || clocks::moka(clocks::expiry(), true),
+    ),
+    (
+        "cron crate, 2 inst.",
+        || clocks::cron(2).run(clocks::cron_report_job),
+        || clocks::cron(1).run(clocks::cron_report_job),
+    ),
+    (
+        "hung upstream",
+        || hang::buggy(hang::scenario()),
+        || hang::fixed(hang::scenario()),
+    ),
+    (
+        "N+1 queries",
+        || n_plus_one::buggy(n_plus_one::scenario()),
+        || n_plus_one::fixed(n_plus_one::scenario()),
+    ),
+    (
+        "slow leak",
+        || leak::buggy(leak::scenario()),
+        || leak::fixed(leak::scenario()),
+    ),
+    (
+        "unbounded memory",
+        || scale::buggy(scale::scenario()),
+        || scale::fixed(scale::scenario()),
+    ),
+    (
+        "auth context, input",
+        || http::tour(false),
+        || http::tour(true),
+    ),
+];
+
+/// Runs one row, capturing the run path's notes (seed lines) of each run.
+fn run(pattern: &'static str, buggy: Run, fixed: Run) -> Row {
     let started = Instant::now();
-    let (buggy, fixed) = run();
+    let (buggy, buggy_notes) = notes::capture(buggy);
+    let (fixed, fixed_notes) = notes::capture(fixed);
     Row {
         pattern,
         buggy,
         fixed,
+        notes: [buggy_notes, fixed_notes],
         wall: started.elapsed(),
     }
+}
+
+/// The runs whose verdict is not the expected one: the buggy code passed, or the fixed code
+/// was flagged.
+fn surprises(row: &Row) -> Vec<(&'static str, &Report, &[String])> {
+    let mut out = Vec::new();
+    if row.buggy.is_clean() {
+        out.push(("buggy code", &row.buggy, &row.notes[0][..]));
+    }
+    if !row.fixed.is_clean() {
+        out.push(("fixed code", &row.fixed, &row.notes[1][..]));
+    }
+    out
 }
 
 fn verdict(report: &Report, expect_flagged: bool) -> String {
@@ -65,129 +201,136 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
 fn main() {
     // Panics inside simulated code are part of the findings; keep the table readable.
     std::panic::set_hook(Box::new(|_| {}));
-    let rows = vec![
-        row("thundering herd", || {
-            (herd::buggy(herd::scenario()), herd::fixed(herd::scenario()))
-        }),
-        row("retry storm", || {
-            (retry::buggy(retry::storm()), retry::fixed(retry::storm()))
-        }),
-        row("duplicate charges", || {
-            (
-                retry::buggy(retry::ambiguous()),
-                retry::fixed(retry::ambiguous()),
-            )
-        }),
-        row("cache stampede", || {
-            (
-                stampede::buggy(stampede::cold(1)),
-                stampede::fixed(stampede::cold(2)),
-            )
-        }),
-        row("stampede, 2 inst.", || {
-            (
-                stampede::per_key_mutex(stampede::cold(2)),
-                stampede::fixed(stampede::cold(2)),
-            )
-        }),
-        row("stampede, expiry", || {
-            (
-                stampede::buggy(stampede::expiry(1)),
-                stampede::Strategy::XFetch.run(stampede::expiry(1)),
-            )
-        }),
-        row("pool: leak", || {
-            (
-                pool::buggy(pool::leak_scenario()),
-                pool::fixed(pool::leak_scenario()),
-            )
-        }),
-        row("pool: slow hold", || {
-            (
-                pool::slow_upstream(pool::slow_upstream_scenario(), true),
-                pool::slow_upstream(pool::slow_upstream_scenario(), false),
-            )
-        }),
-        row("pool: deadlock", || {
-            (
-                pool::nested(pool::nested_scenario(), true),
-                pool::nested(pool::nested_scenario(), false),
-            )
-        }),
-        row("pool: lost conns", || {
-            (
-                pool::lost_connections(pool::lost_scenario(), false),
-                pool::lost_connections(pool::lost_scenario(), true),
-            )
-        }),
-        row("check-then-act race", || {
-            (race::buggy(race::scenario()), race::fixed(race::scenario()))
-        }),
-        row("double execution", || {
-            (
-                scheduler::in_process(scheduler::scenario()),
-                scheduler::claimed(scheduler::scenario().crash("0@5m")),
-            )
-        }),
-        row("lease w/o fencing", || {
-            let t = || scheduler::scenario().pause(scheduler::HOLDER_PAUSE);
-            (scheduler::lease_only(t()), scheduler::lease_fenced(t()))
-        }),
-        row("slow leak", || {
-            (leak::buggy(leak::scenario()), leak::fixed(leak::scenario()))
-        }),
-        row("unbounded memory", || {
-            (
-                scale::buggy(scale::scenario()),
-                scale::fixed(scale::scenario()),
-            )
-        }),
-        row("auth context, input", || {
-            (http::tour(false), http::tour(true))
-        }),
-    ];
+    let seed = std::env::var("WHATBREAKS_SEED").map_or_else(
+        |_| "a fresh seed per run (WHATBREAKS_SEED=<seed> fixes it)".to_string(),
+        |s| format!("WHATBREAKS_SEED={s}"),
+    );
+    println!(
+        "whatbreaks tour: {} patterns, buggy and fixed code through each detector; {seed}\n",
+        ROWS.len()
+    );
+    let mut rows = Vec::new();
+    let mut wrong = 0;
+    for (i, &(pattern, buggy, fixed)) in ROWS.iter().enumerate() {
+        eprint!("[{:>2}/{}] {pattern:<22}", i + 1, ROWS.len());
+        let _ = std::io::stderr().flush();
+        let row = run(pattern, buggy, fixed);
+        let surprises = surprises(&row);
+        eprintln!(
+            " {:>6} ms{}",
+            row.wall.as_millis(),
+            if surprises.is_empty() {
+                ""
+            } else {
+                "  unexpected verdict"
+            }
+        );
+        for (side, report, notes) in &surprises {
+            wrong += 1;
+            eprintln!("whatbreaks: tour: {pattern}: unexpected verdict on the {side}:");
+            for line in *notes {
+                eprintln!("{line}");
+            }
+            eprintln!("{report}\n");
+        }
+        rows.push(row);
+    }
+    eprint!("[  +  ] {:<22}", "backoff strategies");
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let ((backoff, strategies), backoff_notes) = notes::capture(|| {
+        let backoff = whatbreaks::backoff::BackoffComparison::new().run();
+        (backoff, report::strategies(1000))
+    });
+    eprintln!(" {:>6} ms", started.elapsed().as_millis());
     let (w1, w2) = (22, 58);
     println!(
-        "{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
+        "\n{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
         "pattern", "buggy code", "fixed code", "time"
     );
     println!("{}", "-".repeat(w1 + 2 * w2 + 17));
     let mut full = String::new();
-    let mut wrong = 0;
     for r in &rows {
-        let (b, f) = (verdict(&r.buggy, true), verdict(&r.fixed, false));
-        wrong += usize::from(r.buggy.is_clean()) + usize::from(!r.fixed.is_clean());
         println!(
             "{:<w1$} | {:<w2$} | {:<w2$} | {:>6}ms",
             r.pattern,
-            b,
-            f,
+            verdict(&r.buggy, true),
+            verdict(&r.fixed, false),
             r.wall.as_millis()
         );
         full.push_str(&format!(
-            "## {}\n\nbuggy code:\n{}\n\nfixed code:\n{}\n\n",
-            r.pattern, r.buggy, r.fixed
+            "## {}\n\nbuggy code:\n{}\n{}\n\nfixed code:\n{}\n{}\n\n",
+            r.pattern,
+            r.notes[0].join("\n"),
+            r.buggy,
+            r.notes[1].join("\n"),
+            r.fixed
         ));
     }
-    let backoff = whatbreaks::backoff::BackoffComparison::new().run();
     full.push_str(&format!(
-        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{backoff}\n"
+        "## backoff strategies (AWS \"Exponential Backoff And Jitter\", reproduced)\n\n{}{backoff}\n",
+        backoff_notes
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     ));
     println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
+    // The audit: the checkout service described once, every question asked unprompted.
+    eprint!("[  +  ] {:<22}", "audit (buggy, fixed)");
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let ((audit_buggy, audit_fixed), audit_notes) = notes::capture(|| {
+        (
+            audit_code::checkout(false).run(),
+            audit_code::checkout(true).run(),
+        )
+    });
+    eprintln!(" {:>6} ms", started.elapsed().as_millis());
+    println!(
+        "\naudit of the checkout service, no per-pattern test written ({:.0?} + {:.0?}):\n{}\n{}",
+        audit_buggy.wall_time,
+        audit_fixed.wall_time,
+        audit_buggy.table(),
+        audit_fixed.table()
+    );
+    let seeded = audit_code::SEEDED_BUGS
+        .iter()
+        .filter(|(q, e)| {
+            !audit_buggy.rows.iter().any(|r| {
+                r.question == *q && r.entry == *e && r.verdict == whatbreaks::audit::Verdict::Breaks
+            })
+        })
+        .count();
+    wrong += seeded + usize::from(!audit_fixed.holds());
+    full.push_str(&format!(
+        "## audit\n\n{}{audit_buggy}\n{audit_fixed}\n",
+        audit_notes
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    ));
     wrong += backoff.to_report().findings.len();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/whatbreaks");
+    let dir = whatbreaks::html::report_dir();
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
-        Ok(()) => println!("\nfull findings: {}", path.display()),
+        Ok(()) => println!(
+            "\nfull findings, seeds and replay lines: {}",
+            path.display()
+        ),
         Err(e) => eprintln!("whatbreaks: could not write {}: {e}", path.display()),
     }
-    let charted: Vec<(&str, &Report, &Report)> = rows
-        .iter()
-        .filter(|r| !r.buggy.charts.is_empty() || !r.fixed.charts.is_empty())
-        .map(|r| (r.pattern, &r.buggy, &r.fixed))
-        .collect();
-    match report::write("tour", vec![report::strategies(1000)], &charted) {
-        Ok(path) => println!("charts (HTML): {}", path.display()),
+    match report::write(&whatbreaks::html::report_dir(), strategies, &rows) {
+        Ok(pages) => {
+            println!(
+                "charts (HTML): {}, with a page per pattern ({} pages)",
+                pages.overview.display(),
+                pages.patterns.len()
+            );
+            println!(
+                "every report of this and earlier runs: {}",
+                pages.index.display()
+            );
+        }
         Err(e) => eprintln!("whatbreaks: could not write the HTML report: {e}"),
     }
     if wrong > 0 {

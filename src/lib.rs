@@ -140,7 +140,8 @@
 //! To look rather than read, run with `WHATBREAKS_REPORT=1`: every scenario writes an HTML
 //! page with charts of its run to `target/whatbreaks/` (arrivals over virtual time, loads per
 //! key around an expiry, pool occupancy and waiting, memory against cycles and input size,
-//! each instance's effects) and prints its path; see [`html`].
+//! each instance's effects) and prints its path; see [`html`]. Every page written is listed
+//! on `target/whatbreaks/index.html`, newest run first ([`report::index`]).
 //!
 //! ### Failing seeds are saved
 //!
@@ -237,6 +238,7 @@
 //!   seedable only with `--cfg tokio_unstable`. Properties are statistical where that matters.
 //! - Third-party code that draws from its own RNG (`rand::rng()`, `fastrand`) is judged
 //!   correctly, because the properties are statistical; it is not replayed bit for bit.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,

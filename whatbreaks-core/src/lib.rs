@@ -19,6 +19,7 @@
 //! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
 //! | [`audit`] | asks every question that applies to a described service, with the detectors |
 //! | [`backends`], [`probes`] | real PostgreSQL and Redis in real time (features `postgres`, `redis`); HTTP trust-boundary probes (feature `http`) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -60,10 +61,13 @@ pub use runtime::sim::rng;
 #[doc(hidden)]
 pub mod features {
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub use crate::backends::postgres;
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub use crate::backends::redis;
     #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub use crate::probes::http;
 }
 
@@ -76,7 +80,7 @@ pub mod __private {
     /// A clean report prints its clean line (`whatbreaks: clean: …` with the key figure), so a
     /// passing test says what it measured.
     ///
-    /// Before panicking it saves the failing seed ([`crate::regressions`]) and says where.
+    /// Before panicking it saves the failing seed ([`crate::scenario::regressions`]) and says where.
     #[track_caller]
     pub fn finish(report: Report) {
         if report.is_clean() {
@@ -111,7 +115,7 @@ pub mod __private {
         if report.holds() {
             let quiet = crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.quiet);
             if !quiet {
-                eprintln!("{}", report.table());
+                crate::report::notes::note(report.table());
             }
         } else {
             panic!("\n{report}\n");
@@ -121,7 +125,7 @@ pub mod __private {
     fn print_clean(report: &Report) {
         let quiet = crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.quiet);
         if !quiet {
-            eprintln!("{}", report.render());
+            crate::report::notes::note(report.render());
         }
     }
 }

@@ -691,7 +691,7 @@ impl SimPool {
 
     /// Records that a client finished: connections it still holds are leaked.
     ///
-    /// [`PoolTest`] calls this after each client's body; call it yourself when you drive a
+    /// `PoolTest` (the pool detector) calls this after each client's body; call it yourself when you drive a
     /// `SimPool` from your own simulation.
     pub fn client_done(&self, client: ClientId) {
         let size = self.inner.config.size;

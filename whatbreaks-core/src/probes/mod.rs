@@ -3,4 +3,5 @@
 //! - `http` (feature `http`): auth-context leaks, mass assignment, hostile inputs.
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

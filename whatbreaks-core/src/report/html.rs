@@ -1,20 +1,27 @@
-//! The HTML report: every finding in its text shape next to the charts of its run, as one
-//! self-contained page (inline SVG and CSS, no external files, no network).
+//! The HTML report: every finding in its text shape next to the charts of its run, as
+//! self-contained pages (inline SVG and CSS, no external files, no network), listed on one
+//! index, `target/whatbreaks/index.html` ([`crate::report::index`]).
 //!
-//! The tour writes `target/whatbreaks/tour.html`. Any scenario writes one when
-//! `WHATBREAKS_REPORT=1` is set: `target/whatbreaks/<test binary>.<test path>.<scenario>.html`
-//! (a later run of the same test overwrites it), and prints its path on stderr.
+//! The tour writes `target/whatbreaks/tour.html` (its table) and a page per pattern that puts
+//! the buggy and the fixed run side by side ([`render_comparison`]: charts of the same title on
+//! shared axes). Any scenario writes one when `WHATBREAKS_REPORT=1` is set:
+//! `target/whatbreaks/<test binary>.<test path>.<scenario>.html` (a later run of the same test
+//! overwrites it), and prints its path on stderr.
 //!
 //! Charts come from the detectors ([`Report::charts`]): arrivals over virtual time (herd,
 //! retry storm), database loads per key around an expiry (stampede), pool occupancy and
 //! waiting (pool), memory against cycles (leak) and against input size (scale), and the
-//! effects of each instance over time (double execution).
+//! effects of each instance over time (double execution). Axis labels carry their units;
+//! every chart has a legend naming its series; hovering a point, bar or mark shows its values
+//! (SVG `<title>`s). Pages read at 1280 px and narrower without sideways scrolling: text
+//! wraps and charts scale to their column.
 //!
-//! The page carries a small inline script that counts the charts the browser laid out and
-//! records it on `<body data-charts-rendered="N" data-charts-expected="M">`, so a headless
-//! browser's DOM dump can prove every chart rendered.
+//! Each page carries a small inline script that records on `<body>` how many charts the
+//! browser laid out with a non-empty plot area (`data-charts-rendered`, against
+//! `data-charts-expected`) and how many elements are wider than the window
+//! (`data-too-wide`), so a headless browser's DOM dump can check the layout.
 
-use crate::report::{Chart, ChartKind, Report};
+use crate::report::{Chart, ChartKind, Report, notes};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -90,16 +97,36 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 44.0;
 
-/// Renders a whole page.
-pub fn render_page(title: &str, sections: &[Section]) -> String {
-    let expected: usize = sections.iter().map(|s| s.charts.len()).sum();
+/// The start of a page up to its `<h1>`, with `expected` charts to count, and a line of
+/// links (`(href, text)`) under the heading.
+fn head(title: &str, expected: usize, links: &[(&str, &str)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-charts-expected=\"{expected}\">\n<h1>{}</h1>",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-charts-expected=\"{expected}\">\n<h1>{}</h1>",
         escape(title),
         escape(title)
     );
+    if !links.is_empty() {
+        let links: Vec<String> = links
+            .iter()
+            .map(|(href, text)| format!("<a href=\"{}\">{}</a>", escape(href), escape(text)))
+            .collect();
+        let _ = writeln!(out, "<nav>{}</nav>", links.join(" · "));
+    }
+    out
+}
+
+/// Renders a whole page: the sections one under the other.
+pub fn render_page(title: &str, sections: &[Section]) -> String {
+    render_page_with(title, &[], sections)
+}
+
+/// Like [`render_page`], with a line of links (`(href, text)`) under the heading, e.g. back
+/// to the index.
+pub fn render_page_with(title: &str, links: &[(&str, &str)], sections: &[Section]) -> String {
+    let expected: usize = sections.iter().map(|s| s.charts.len()).sum();
+    let mut out = head(title, expected, links);
     let mut index = 0;
     for s in sections {
         let class = if s.clean { "clean" } else { "flagged" };
@@ -119,47 +146,191 @@ pub fn render_page(title: &str, sections: &[Section]) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;max-width:820px;color:#222}\
-pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}\
-h2.flagged{color:#b00020}h2.clean{color:#1b5e20}\
-figure{margin:12px 0 24px}figcaption{font-weight:600;margin-bottom:4px}\
-svg text{font-size:11px;fill:#333}\
+/// A page that puts runs side by side (e.g. buggy and fixed code of one pattern): their
+/// texts in one row, then one row per chart title with each run's chart of that title, all
+/// on the same axes, so the runs compare at a glance. Columns stack when the window is
+/// narrow. Each run's column gets the id `run-<i>` (its heading's anchor).
+pub fn render_comparison(title: &str, links: &[(&str, &str)], runs: &[Section]) -> String {
+    let expected: usize = runs.iter().map(|s| s.charts.len()).sum();
+    let mut out = head(title, expected, links);
+    out.push_str("<div class=\"pair\">\n");
+    for (i, s) in runs.iter().enumerate() {
+        let class = if s.clean { "clean" } else { "flagged" };
+        let _ = writeln!(
+            out,
+            "<section id=\"{}\">\n<h2 class=\"{class}\">{}</h2>\n<pre>{}</pre>\n</section>",
+            run_anchor(i),
+            escape(&s.heading),
+            escape(&s.text)
+        );
+    }
+    out.push_str("</div>\n");
+    let mut titles: Vec<&str> = Vec::new();
+    for c in runs.iter().flat_map(|s| &s.charts) {
+        if !titles.contains(&c.title.as_str()) {
+            titles.push(&c.title);
+        }
+    }
+    let mut index = 0;
+    for t in titles {
+        let charts: Vec<Option<&Chart>> = runs
+            .iter()
+            .map(|s| s.charts.iter().find(|c| c.title == t))
+            .collect();
+        let range = charts
+            .iter()
+            .flatten()
+            .map(|c| Range::of(c))
+            .reduce(Range::union)
+            .unwrap_or_default();
+        out.push_str("<div class=\"pair\">\n");
+        for (s, chart) in runs.iter().zip(&charts) {
+            match chart {
+                Some(chart) => {
+                    let mut chart = (*chart).clone();
+                    chart.title = format!("{}: {}", chart.title, s.heading);
+                    out.push_str(&render_chart_in(&chart, index, range));
+                    index += 1;
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "<p class=\"none\">{}: no chart “{}” in this run</p>",
+                        escape(&s.heading),
+                        escape(t)
+                    );
+                }
+            }
+        }
+        out.push_str("</div>\n");
+    }
+    let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
+    out
+}
+
+/// The anchor of run `i` of a [`render_comparison`] page: `run-<i>`.
+pub fn run_anchor(i: usize) -> String {
+    format!("run-{i}")
+}
+
+/// The styles of every page: readable at 1280 px and narrower without sideways scrolling
+/// (text wraps, charts scale to their column).
+pub(crate) const STYLE: &str = "*{box-sizing:border-box}\
+body{font-family:system-ui,sans-serif;margin:24px auto;padding:0 16px;max-width:1240px;color:#222}\
+pre{background:#f6f6f6;padding:8px;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}\
+h2.flagged,td.flagged{color:#b00020}h2.clean,td.clean{color:#1b5e20}\
+h2 small{font-weight:normal;color:#555;font-size:14px}nav{margin-bottom:16px}\
+section{min-width:0}\
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:24px;align-items:start}\
+figure{margin:12px 0 24px;min-width:0}figcaption{font-weight:600;margin-bottom:4px;overflow-wrap:anywhere}\
+svg.chart{display:block;width:100%;max-width:760px;height:auto}\
+svg text{font-size:11px;fill:#333}p.none{color:#555;font-style:italic}\
+table.index{border-collapse:collapse;width:100%;table-layout:fixed;font-size:13px}\
+table.index th,table.index td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+col.c-scenario{width:24%}col.c-verdict{width:30%}col.c-figure{width:24%}col.c-seed{width:9%}col.c-time{width:6%}col.c-when{width:7%}\
+div.source{color:#666;font-size:11px}\
 ul.legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:12px;font-size:12px}\
 ul.legend span{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}";
 
-const SCRIPT: &str = "(function(){var n=0;document.querySelectorAll('svg.chart').forEach(function(s){\
-var r=s.getBoundingClientRect();if(r.width>0&&r.height>0&&s.querySelector('.data'))n++;});\
-document.body.setAttribute('data-charts-rendered',String(n));})();";
+/// Counts the charts the browser laid out with a non-empty plot area, and the elements wider
+/// than the window, onto `<body data-charts-rendered="N" data-too-wide="M"
+/// data-too-wide-first="…">`, for a headless browser's DOM dump.
+pub(crate) const SCRIPT: &str = "(function(){var n=0;document.querySelectorAll('svg.chart').forEach(function(s){\
+var r=s.getBoundingClientRect(),d=s.querySelector('.data');if(!d||r.width<=0||r.height<=0)return;\
+var b=d.getBBox();if(b.width>0&&b.height>0&&d.querySelector('path,rect,circle,text'))n++;});\
+var w=document.documentElement.clientWidth,wide=[];document.querySelectorAll('body *').forEach(function(e){\
+var r=e.getBoundingClientRect();if(r.width>0&&(r.right>w+1||r.left<-1))wide.push(e.tagName.toLowerCase()+(e.id?'#'+e.id:'')+(e.className&&e.className.baseVal===undefined&&e.className?'.'+e.className:''));});\
+if(document.documentElement.scrollWidth>w+1)wide.push('html (scrollWidth '+document.documentElement.scrollWidth+' > '+w+')');\
+var b=document.body;b.setAttribute('data-charts-rendered',String(n));b.setAttribute('data-viewport-width',String(w));\
+b.setAttribute('data-too-wide',String(wide.length));b.setAttribute('data-too-wide-first',wide.slice(0,3).join(' '));})();";
 
-/// One chart as a `<figure>` with an inline SVG and a legend.
-pub fn render_chart(chart: &Chart, index: usize) -> String {
-    let points = chart.series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    let mut y0 = 0.0f64;
-    for &(x, y) in points {
-        if x.is_finite() && y.is_finite() {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
+/// The data range a chart's axes must cover (before rounding to ticks).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Range {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Default for Range {
+    fn default() -> Self {
+        Range {
+            x0: 0.0,
+            x1: 1.0,
+            y0: 0.0,
+            y1: 0.0,
         }
     }
-    for (x, _) in &chart.marks {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
+}
+
+impl Range {
+    fn of(chart: &Chart) -> Range {
+        let points = chart.series.iter().flat_map(|s| s.points.iter());
+        let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+        let mut y0 = 0.0f64;
+        for &(x, y) in points {
+            if x.is_finite() && y.is_finite() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+        for (x, _) in &chart.marks {
+            if x.is_finite() {
+                x0 = x0.min(*x);
+                x1 = x1.max(*x);
+            }
+        }
+        if !x0.is_finite() {
+            (x0, x1) = (0.0, 1.0);
+        }
+        if chart.kind == ChartKind::Bars {
+            // Room for the last bar.
+            let step = min_step(chart).unwrap_or(1.0);
+            x1 += step;
+        }
+        if chart.kind == ChartKind::Scatter {
+            y0 -= 0.5;
+            y1 += 0.5;
+        }
+        Range { x0, x1, y0, y1 }
     }
-    if !x0.is_finite() {
-        (x0, x1) = (0.0, 1.0);
+
+    fn union(self, o: Range) -> Range {
+        Range {
+            x0: self.x0.min(o.x0),
+            x1: self.x1.max(o.x1),
+            y0: self.y0.min(o.y0),
+            y1: self.y1.max(o.y1),
+        }
     }
-    if chart.kind == ChartKind::Bars {
-        // Room for the last bar.
-        let step = min_step(chart).unwrap_or(1.0);
-        x1 += step;
-    }
-    if chart.kind == ChartKind::Scatter {
-        y0 -= 0.5;
-        y1 += 0.5;
-    }
+}
+
+/// A point's hover text: `series: x label x, y label y`.
+fn point_title(chart: &Chart, series: &str, x: f64, y: f64) -> String {
+    escape(&format!(
+        "{series}: {} {}, {} {}",
+        chart.x_label,
+        number(x),
+        chart.y_label,
+        number(y)
+    ))
+}
+
+/// Hover marks drawn per line series at most (the highest point of each stretch is kept).
+const MAX_HOVER_POINTS: usize = 240;
+
+/// One chart as a `<figure>` with an inline SVG and a legend; hovering a point shows its
+/// values.
+pub fn render_chart(chart: &Chart, index: usize) -> String {
+    render_chart_in(chart, index, Range::of(chart))
+}
+
+/// Like [`render_chart`], with axes that cover `range` (shared by the charts of one row).
+fn render_chart_in(chart: &Chart, index: usize, range: Range) -> String {
+    let Range { x0, x1, y0, y1 } = range;
     let (xt, x0, x1) = ticks(x0, x1);
     let (mut yt, y0, y1) = ticks(y0, y1);
     if chart.kind == ChartKind::Scatter {
@@ -266,6 +437,21 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
                     "<path d=\"{d}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"><title>{}</title></path>",
                     escape(&s.name)
                 );
+                // Invisible marks that show each point's values on hover.
+                let stretch = pts.len().div_ceil(MAX_HOVER_POINTS).max(1);
+                for group in pts.chunks(stretch) {
+                    let Some(&(x, y)) = group.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+                        continue;
+                    };
+                    let _ = write!(
+                        svg,
+                        "<circle class=\"hover\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"transparent\"><title>{}</title></circle>",
+                        sx(x),
+                        sy(y),
+                        point_title(chart, &s.name, x, y)
+                    );
+                }
+                svg.push('\n');
             }
             ChartKind::Bars => {
                 let w = ((sx(x0 + step) - sx(x0)) / n).max(0.5);
@@ -273,9 +459,10 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
                     let (top, bottom) = (sy(y.max(0.0)), sy(y.min(0.0)));
                     let _ = write!(
                         svg,
-                        "<rect x=\"{:.2}\" y=\"{top:.1}\" width=\"{w:.2}\" height=\"{:.1}\" fill=\"{color}\"/>",
+                        "<rect x=\"{:.2}\" y=\"{top:.1}\" width=\"{w:.2}\" height=\"{:.1}\" fill=\"{color}\"><title>{}</title></rect>",
                         sx(x) + w * i as f64,
-                        (bottom - top).max(0.5)
+                        (bottom - top).max(0.5),
+                        point_title(chart, &s.name, x, y)
                     );
                 }
                 svg.push('\n');
@@ -288,12 +475,14 @@ pub fn render_chart(chart: &Chart, index: usize) -> String {
                     if drawn.contains(&key) {
                         let _ = write!(
                             svg,
-                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"7\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>"
+                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"7\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"><title>{}</title></circle>",
+                            point_title(chart, &s.name, x, y)
                         );
                     } else {
                         let _ = write!(
                             svg,
-                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3.5\" fill=\"{color}\"/>"
+                            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3.5\" fill=\"{color}\"><title>{}</title></circle>",
+                            point_title(chart, &s.name, x, y)
                         );
                     }
                     later.push(key);
@@ -415,15 +604,52 @@ pub fn report_dir() -> PathBuf {
 
 /// Writes `html` to `<report dir>/<name>.html` and returns the path.
 pub fn write_page(name: &str, html: &str) -> std::io::Result<PathBuf> {
-    let dir = report_dir();
-    std::fs::create_dir_all(&dir)?;
+    write_page_in(&report_dir(), name, html)
+}
+
+/// Writes `html` to `<dir>/<name>.html` (`name` made a file name by [`file_name`]) and
+/// returns the path.
+pub fn write_page_in(dir: &Path, name: &str, html: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}.html", file_name(name)));
     std::fs::write(&path, html)?;
     Ok(path)
 }
 
+/// Writes the page of one scenario's `report` to `<dir>/<name>.html`, with a link to the
+/// index, and lists it on the index in `dir` ([`crate::report::index`]) as run by `source`
+/// (`"<test binary> <test path>"`). Returns the page's path.
+pub fn write_report(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    report: &Report,
+) -> std::io::Result<PathBuf> {
+    let seeds: Vec<String> = report.seeds.iter().map(|s| format!("{s:#x}")).collect();
+    let heading = if seeds.is_empty() {
+        report.scenario.clone()
+    } else {
+        format!("{}, seed(s) {}", report.scenario, seeds.join(", "))
+    };
+    let page = render_page_with(
+        &format!("whatbreaks: {name}"),
+        &[(crate::report::index::PAGE, "all reports")],
+        &[Section::of(heading, report)],
+    );
+    let path = write_page_in(dir, name, &page)?;
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::report::index::record(
+        dir,
+        &[crate::report::index::Entry::of(report, source, file)],
+    )?;
+    Ok(path)
+}
+
 /// A file name from a test path or label: `::` becomes `.`, anything unusual `_`.
-fn file_name(name: &str) -> String {
+pub fn file_name(name: &str) -> String {
     name.replace("::", ".")
         .chars()
         .map(|c| {
@@ -437,7 +663,8 @@ fn file_name(name: &str) -> String {
 }
 
 /// Writes the report of one scenario when `WHATBREAKS_REPORT=1` asks for it (called by the
-/// seed driver); prints the path on stderr. Failing to write is a warning, never a panic.
+/// seed driver) and lists it on the index; prints the path on stderr. Failing to write is a
+/// warning, never a panic.
 pub(crate) fn write_scenario_report(report: &Report, label: &str) {
     let binary = std::env::current_exe()
         .ok()
@@ -445,17 +672,19 @@ pub(crate) fn write_scenario_report(report: &Report, label: &str) {
         .map(|s| crate::report::strip_hash(&s).to_string())
         .unwrap_or_else(|| "whatbreaks".into());
     let thread = std::thread::current();
-    let name = match thread.name().filter(|n| *n != "main") {
-        Some(test) => format!("{binary}.{test}.{label}"),
-        None => format!("{binary}.{label}"),
+    let test = thread.name().filter(|n| *n != "main");
+    let (name, source) = match test {
+        Some(test) => (
+            format!("{binary}.{test}.{label}"),
+            format!("{binary} {test}"),
+        ),
+        None => (format!("{binary}.{label}"), binary.clone()),
     };
-    let title = format!("whatbreaks: {name}");
-    let seeds: Vec<String> = report.seeds.iter().map(|s| format!("{s:#x}")).collect();
-    let heading = format!("{label}, seed(s) {}", seeds.join(", "));
-    let page = render_page(&title, &[Section::of(heading, report)]);
-    match write_page(&name, &page) {
-        Ok(path) => eprintln!("whatbreaks: report: {}", path.display()),
-        Err(e) => eprintln!("whatbreaks: warning: could not write the HTML report {name}: {e}"),
+    match write_report(&report_dir(), &name, &source, report) {
+        Ok(path) => notes::note(format!("whatbreaks: report: {}", path.display())),
+        Err(e) => notes::note(format!(
+            "whatbreaks: warning: could not write the HTML report {name}: {e}"
+        )),
     }
 }
 

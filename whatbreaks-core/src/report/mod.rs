@@ -14,6 +14,8 @@
 //! [`Report::render`] when a report is not clean; the builder API hands the report back.
 
 pub mod html;
+pub mod index;
+pub mod notes;
 
 use std::fmt;
 use std::time::Duration;

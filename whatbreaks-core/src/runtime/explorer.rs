@@ -17,7 +17,7 @@
 //! a simulated database is simply not ready until it is woken. Simulated components record
 //! what each task did ([`record`]), so a failure shows the interleaving that broke as a trace.
 //!
-//! [`RaceTest`] runs a body once per schedule, each with its own seed, all on one simulation
+//! `RaceTest` (the race detector) runs a body once per schedule, each with its own seed, all on one simulation
 //! thread, and stops at the first schedule whose body panics (an `assert!` is the invariant).
 
 use crate::runtime::rng::splitmix64;
@@ -118,7 +118,7 @@ pub fn record(op: impl Into<String>) {
     });
 }
 
-/// True inside a schedule run by [`RaceTest`].
+/// True inside a schedule run by `RaceTest` (the race detector).
 pub fn exploring() -> bool {
     EXPLORER.with(|e| e.borrow().is_some())
 }
@@ -415,7 +415,7 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
-/// Starts a task that the explorer schedules like the others (inside a [`RaceTest`]); outside
+/// Starts a task that the explorer schedules like the others (inside a `RaceTest`); outside
 /// one, it is `tokio::task::spawn_local`. Tasks still running when the body returns are
 /// dropped at the end of the schedule.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>

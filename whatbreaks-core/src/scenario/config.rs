@@ -165,11 +165,11 @@ impl EnvOverrides {
         }
         WARNED.call_once(|| {
             let known: Vec<_> = VARIABLES.iter().map(|(k, _)| *k).collect();
-            eprintln!(
+            crate::report::notes::note(format!(
                 "whatbreaks: warning: unknown environment variable(s) {} ignored; known: {}",
                 self.unknown.join(", "),
                 known.join(", ")
-            );
+            ));
         });
     }
 }

@@ -4,7 +4,7 @@
 //! Every scenario kind implements [`Scenario`]: the simulated detectors (seeded, on virtual
 //! time), the real-time harnesses against real services, and the HTTP probes. [`run`] is the
 //! only run path; it
-//! 1. reads `WHATBREAKS_*` ([`config`]); a bad value is a [`FindingKind::Config`] finding
+//! 1. reads `WHATBREAKS_*` ([`config`]); a bad value is a [`crate::report::FindingKind::Config`] finding
 //!    naming the variable;
 //! 2. asks the scenario to [`check`](Scenario::check) its settings; every bad or
 //!    contradictory value is listed in one configuration finding that names the knob, the
@@ -325,25 +325,25 @@ fn seed_list(settings: &Settings, env: &EnvOverrides, label: &str) -> Vec<u64> {
     let first = settings.seed.unwrap_or_else(fresh_seed);
     let mut seeds = settings.seed_list(first);
     if !env.quiet {
-        eprintln!(
+        crate::report::notes::note(format!(
             "whatbreaks: {label}: seed {first:#x}{} (replay: WHATBREAKS_SEED={first:#x})",
             if seeds.len() > 1 {
                 format!(" and {} derived seed(s)", seeds.len() - 1)
             } else {
                 String::new()
             }
-        );
+        ));
     }
     // An explicit `WHATBREAKS_SEED` replays exactly that seed.
     if env.seed.is_none() {
         let (saved, file) = regressions::saved_seeds(env);
         if let (false, Some(file)) = (saved.is_empty(), file) {
             if !env.quiet {
-                eprintln!(
+                crate::report::notes::note(format!(
                     "whatbreaks: {label}: replaying {} saved seed(s) from {} first",
                     saved.len(),
                     file.display()
-                );
+                ));
             }
             seeds = regressions::replay_first(&saved, seeds);
         }

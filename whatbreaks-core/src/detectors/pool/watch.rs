@@ -36,10 +36,12 @@ use std::time::Duration;
 
 /// The deadpool crate, as whatbreaks was built against it.
 #[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
 pub use deadpool;
 
 /// The bb8 crate, as whatbreaks was built against it.
 #[cfg(feature = "bb8")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
 pub use bb8;
 
 /// A real pool's own figures, as its status API gives them.
@@ -299,6 +301,7 @@ pub trait WatchedPool: Clone + 'static {
 
 /// A deadpool (managed) pool whose checkouts are watched. Needs the `deadpool` feature.
 #[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
 pub struct WatchedDeadpool<M: deadpool::managed::Manager> {
     pool: deadpool::managed::Pool<M>,
     watch: PoolWatch,
@@ -373,6 +376,7 @@ impl<M: deadpool::managed::Manager + 'static> WatchedPool for WatchedDeadpool<M>
 
 /// A bb8 pool whose checkouts are watched. Needs the `bb8` feature.
 #[cfg(feature = "bb8")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
 pub struct WatchedBb8<M: bb8::ManageConnection> {
     pool: bb8::Pool<M>,
     watch: PoolWatch,
