@@ -989,7 +989,7 @@ mod tests {
     #[test]
     fn attributes_and_lookups() {
         let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.name).collect();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 10);
         for (i, n) in names.iter().enumerate() {
             assert!(!names[..i].contains(n), "{n} twice");
         }
