@@ -602,16 +602,26 @@ impl Audit {
         }
     }
 
-    fn herd(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+    /// The body of an upstream question: the handler on the run's world, with the scenario's
+    /// upstream as `upstream`.
+    fn through_upstream(
+        &self,
+        handler: &HandlerFn,
+        upstream: &str,
+    ) -> impl Fn(Upstream) -> Boxed + Send + Sync + 'static {
         let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
-        let test = self.settle(HerdTest::new().name(upstream));
-        let report = test.run(move |up: Upstream| {
+        move |up: Upstream| {
             let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
-            async move {
+            Box::pin(async move {
                 let world = run_world(&setup, None).await.with_upstream(&name, up);
                 h(world, Ctx::new("1")).await;
-            }
-        });
+            })
+        }
+    }
+
+    fn herd(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
+        let test = self.settle(HerdTest::new().name(upstream));
+        let report = test.run(self.through_upstream(handler, upstream));
         row(
             "herd",
             format!("1,000 clients retry after `{upstream}` fails at once"),
@@ -622,15 +632,8 @@ impl Audit {
     }
 
     fn storm(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
-        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
         let test = self.settle(RetryStormTest::new().name(upstream));
-        let report = test.run(move |up: Upstream| {
-            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
-            async move {
-                let world = run_world(&setup, None).await.with_upstream(&name, up);
-                h(world, Ctx::new("1")).await;
-            }
-        });
+        let report = test.run(self.through_upstream(handler, upstream));
         row(
             "retry storm",
             format!("`{upstream}` is degraded for a minute under steady traffic"),
@@ -641,15 +644,8 @@ impl Audit {
     }
 
     fn hang(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
-        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
         let test = self.settle(HangTest::new().name(upstream));
-        let report = test.run(move |up: Upstream| {
-            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
-            async move {
-                let world = run_world(&setup, None).await.with_upstream(&name, up);
-                h(world, Ctx::new("1")).await;
-            }
-        });
+        let report = test.run(self.through_upstream(handler, upstream));
         row(
             "hang",
             format!("`{upstream}` accepts calls and never answers for 30 s"),
@@ -660,7 +656,6 @@ impl Audit {
     }
 
     fn duplicates(&self, entry: &str, handler: &HandlerFn, upstream: &str) -> Row {
-        let (h, setup, name) = (handler.clone(), self.setup.clone(), upstream.to_string());
         let test = self.settle(
             RetryStormTest::new()
                 .name(upstream)
@@ -668,13 +663,7 @@ impl Audit {
                 .max_amplification(f64::MAX)
                 .bad_requests(0.0),
         );
-        let report = test.run(move |up: Upstream| {
-            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
-            async move {
-                let world = run_world(&setup, None).await.with_upstream(&name, up);
-                h(world, Ctx::new("1")).await;
-            }
-        });
+        let report = test.run(self.through_upstream(handler, upstream));
         row(
             "duplicates",
             format!("a write to `{upstream}` commits, then its response is lost"),
