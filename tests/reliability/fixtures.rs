@@ -1,0 +1,45 @@
+//! `#[ignore]`d fixtures run in child processes by the tests (they need their own
+//! environment: `WHATBREAKS_SEED`, `WHATBREAKS_SEEDS`).
+
+use whatbreaks::report::FindingKind;
+
+/// A race test with the default iterations; prints its report and passes when its only
+/// finding is a configuration finding.
+#[test]
+#[ignore = "fixture: run by input::whatbreaks_seeds_is_bounded"]
+fn race_under_env() {
+    let r = whatbreaks::race::RaceTest::new()
+        .iterations(1_000)
+        .run(|| async {});
+    eprintln!("{r}");
+    assert!(
+        r.findings.iter().all(|f| f.kind == FindingKind::Config) && !r.findings.is_empty(),
+        "{r}"
+    );
+}
+
+/// The hostile-input probe with whatever `WHATBREAKS_SEED` says.
+#[test]
+#[ignore = "fixture: run by input::hostile_inputs_report_a_bad_seed"]
+fn hostile_inputs_under_env() {
+    use axum::Router;
+    use axum::routing::post;
+    let r = whatbreaks::http::MassAssignmentProbe::new(
+        || {
+            (
+                Router::new().route("/profile", post(|| async { "ok" })),
+                || serde_json::json!({"name": "a"}),
+            )
+        },
+        axum::http::Method::POST,
+        "/profile",
+    )
+    .valid_body(serde_json::json!({"name": "a"}))
+    .cases(2)
+    .run();
+    eprintln!("{r}");
+    assert!(
+        r.findings.iter().any(|f| f.kind == FindingKind::Config),
+        "{r}"
+    );
+}

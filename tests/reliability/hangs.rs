@@ -1,0 +1,1 @@
+//! Hangs: real-time cut-offs, the watchdog, runaway configurations.
