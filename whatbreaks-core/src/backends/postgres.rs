@@ -4,8 +4,9 @@
 //! Everything here runs in real time ([`crate::backends::realtime`]). The server is named by
 //! `WHATBREAKS_PG_URL` (default [`DEFAULT_URL`]: PostgreSQL on 127.0.0.1:5432, database
 //! `test`, user `postgres`, trust auth). When it does not answer, harnesses return one
-//! finding, and [`require`] panics with one line, naming the service, the URL and how to
-//! start it ([`crate::backends::realtime::Unreachable`]).
+//! finding, and [`require`] panics with one line, naming the service, the URL (its password
+//! redacted, as everywhere: [`SecretUrl`]) and what to do: start the service, or set the
+//! variable ([`crate::backends::realtime::Unreachable`]).
 //!
 //! # The race harness ([`PgRaceTest`])
 //! Each run creates a **temporary schema** (`wb_<pid>_<n>`), runs the `setup` SQL in it, opens
@@ -30,7 +31,7 @@
 //! `pg_try_advisory_lock` on a dedicated session: held until unlocked or the session ends,
 //! so a leader that loses its connection loses the lock.
 
-use crate::backends::realtime::{self, Unreachable, unreachable_report};
+use crate::backends::realtime::{self, SecretUrl, Unreachable, unreachable_report};
 use crate::detectors::pool::LEAK;
 use crate::detectors::pool::watch::{PoolWatch, WatchedDeadpool, WatchedPool};
 use crate::detectors::race;
@@ -51,8 +52,6 @@ use std::time::{Duration, Instant};
 pub const URL_VAR: &str = "WHATBREAKS_PG_URL";
 /// The server used when `WHATBREAKS_PG_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-/// How PostgreSQL is started on the project's machines.
-pub const START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
 /// The server's URL: `WHATBREAKS_PG_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
@@ -68,13 +67,7 @@ fn unreachable(url: &str, error: impl std::error::Error) -> Unreachable {
         text.push_str(&format!(": {s}"));
         source = s.source();
     }
-    Unreachable {
-        service: "PostgreSQL",
-        url: url.to_string(),
-        variable: URL_VAR,
-        error: text,
-        start: START,
-    }
+    Unreachable::new("PostgreSQL", url, URL_VAR, &text)
 }
 
 /// Opens one connection (3 s connect timeout) and drives it on a spawned task.
@@ -114,7 +107,7 @@ pub fn require() {
 #[derive(Debug)]
 pub struct TempSchema {
     name: String,
-    url: String,
+    url: SecretUrl,
     dropped: bool,
 }
 
@@ -138,7 +131,7 @@ impl TempSchema {
             .await?;
         Ok(TempSchema {
             name,
-            url: url.to_string(),
+            url: SecretUrl::new(url),
             dropped: false,
         })
     }
@@ -167,7 +160,7 @@ impl Drop for TempSchema {
         }
         let (name, url) = (self.name.clone(), self.url.clone());
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
-            if let Ok(c) = connect(&url).await {
+            if let Ok(c) = connect(url.expose()).await {
                 let _ = c
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
                     .await;
@@ -241,7 +234,7 @@ pub struct PgRaceTest {
     reset: String,
     invariant: String,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for PgRaceTest {
@@ -300,9 +293,10 @@ impl PgRaceTest {
         self
     }
 
-    /// The server, instead of `WHATBREAKS_PG_URL`.
+    /// The server, instead of `WHATBREAKS_PG_URL` (its password never shows: see
+    /// [`SecretUrl`]).
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
@@ -320,7 +314,10 @@ impl PgRaceTest {
         Fut: Future<Output = Result<(), tokio_postgres::Error>>,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
+        let url = self
+            .url
+            .as_ref()
+            .map_or_else(url, |u| u.expose().to_string());
         let scenario = self.scenario();
         let u = url.clone();
         let result = realtime::block_on(self.limit, || self.trials_on(u, body));
@@ -554,7 +551,7 @@ pub struct PgPoolWatch {
     max_size: usize,
     wait: Duration,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for PgPoolWatch {
@@ -599,9 +596,10 @@ impl PgPoolWatch {
         self
     }
 
-    /// The server, instead of `WHATBREAKS_PG_URL`.
+    /// The server, instead of `WHATBREAKS_PG_URL` (its password never shows: see
+    /// [`SecretUrl`]).
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
@@ -612,7 +610,10 @@ impl PgPoolWatch {
         Fut: Future<Output = ()>,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
+        let url = self
+            .url
+            .as_ref()
+            .map_or_else(url, |u| u.expose().to_string());
         let scenario = format!(
             "{} real-time clients at once, deadpool-postgres pool of max size {}, wait timeout {}, real time (no seed)",
             self.clients,

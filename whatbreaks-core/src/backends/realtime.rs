@@ -477,19 +477,31 @@ pub fn unreachable_report(u: &Unreachable, scenario: &str) -> Report {
     Report::stopped(scenario, f)
 }
 
-/// A real service that did not answer: says which, where, and how to start it, in one line.
+/// A real service that did not answer: says which, where (the URL with its password
+/// redacted), and what to do, in one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreachable {
     /// `PostgreSQL` or `Redis`.
     pub service: &'static str,
-    /// The URL tried.
+    /// The URL tried, its password redacted ([`redact_url`]).
     pub url: String,
     /// The variable that sets the URL.
     pub variable: &'static str,
-    /// What the client said.
+    /// What the client said (any password of the URL in it redacted).
     pub error: String,
-    /// The command that starts the service on this machine.
-    pub start: &'static str,
+}
+
+impl Unreachable {
+    /// The service at `url` did not answer with `error`; the password of `url` is redacted
+    /// from both.
+    pub fn new(service: &'static str, url: &str, variable: &'static str, error: &str) -> Self {
+        Unreachable {
+            service,
+            url: redact_url(url),
+            variable,
+            error: redact_in(error, url),
+        }
+    }
 }
 
 impl fmt::Display for Unreachable {
@@ -497,17 +509,156 @@ impl fmt::Display for Unreachable {
         let error = self.error.replace('\n', " ");
         write!(
             f,
-            "{} is unreachable at {} ({error}): start it with `{}`, or set {} to your own server",
-            self.service, self.url, self.start, self.variable
+            "{} is unreachable at {} ({error}): start the service, or set {} to the URL of a server you can reach",
+            self.service, self.url, self.variable
         )
     }
 }
 
 impl std::error::Error for Unreachable {}
 
+/// A server URL whose password never shows: `Display` and `Debug` print it redacted
+/// (`postgres://user:***@host/db`), and only [`expose`](SecretUrl::expose) gives the text a
+/// client connects with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        SecretUrl(url.into())
+    }
+
+    /// The URL as written, password included: for connecting only, never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({:?})", redact_url(&self.0))
+    }
+}
+
+/// The passwords written in `url`: the one of its user info (`user:PASSWORD@`, also
+/// percent-decoded) and any `password=` parameter (URL query or key-value connection string).
+fn passwords(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, pw)) = userinfo.split_once(':')
+            && !pw.is_empty()
+        {
+            out.push(pw.to_string());
+            let decoded = percent_decode(pw);
+            if decoded != pw {
+                out.push(decoded);
+            }
+        }
+    }
+    let mut rest = url;
+    while let Some(i) = rest.find("password=") {
+        let value = &rest[i + "password=".len()..];
+        let end = value.find(['&', ' ', '\t', '\n']).unwrap_or(value.len());
+        let pw = value[..end].trim_matches(['\'', '"']);
+        if !pw.is_empty() {
+            out.push(pw.to_string());
+        }
+        rest = &value[end..];
+    }
+    // Longest first, so that a password containing another is replaced whole.
+    out.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `url` with its password replaced by `***`: `postgres://app:***@db:5432/prod`,
+/// `redis://:***@cache:6379/`, `host=db password=***`. A URL without one is unchanged.
+pub fn redact_url(url: &str) -> String {
+    redact_in(url, url)
+}
+
+/// `text` with every password written in `url` replaced by `***` (for error messages of a
+/// client that may quote the URL it was given).
+pub fn redact_in(text: &str, url: &str) -> String {
+    let mut out = text.to_string();
+    for pw in passwords(url) {
+        out = out.replace(&pw, "***");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_print_without_their_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:s3cret@db:5432/prod",
+                "postgres://app:***@db:5432/prod",
+            ),
+            ("redis://:s3cret@cache:6379/", "redis://:***@cache:6379/"),
+            (
+                "postgres://app@db/prod?password=s3cret&sslmode=require",
+                "postgres://app@db/prod?password=***&sslmode=require",
+            ),
+            (
+                "host=db user=app password=s3cret",
+                "host=db user=app password=***",
+            ),
+            ("postgres://app:p%40ss@db/x", "postgres://app:***@db/x"),
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            let secret = SecretUrl::new(url);
+            assert_eq!(secret.to_string(), shown);
+            assert!(!format!("{secret:?}").contains("s3cret"));
+            assert_eq!(secret.expose(), url);
+        }
+        let u = Unreachable::new(
+            "PostgreSQL",
+            "postgres://app:p%40ss@db/x",
+            "WHATBREAKS_PG_URL",
+            "bad password p@ss for postgres://app:p%40ss@db/x",
+        );
+        let text = format!("{u} {u:?}");
+        assert!(!text.contains("p@ss") && !text.contains("p%40ss"), "{text}");
+        assert!(
+            text.contains("start the service, or set WHATBREAKS_PG_URL"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn fencing_rejects_a_lower_token_after_a_higher_one() {

@@ -4,7 +4,8 @@
 //! Everything here runs in real time ([`crate::backends::realtime`]). The server is named by
 //! `WHATBREAKS_REDIS_URL` (default [`DEFAULT_URL`]: Redis on 127.0.0.1:6379). When it does
 //! not answer, harnesses return one finding, and [`require`] panics with one line, naming
-//! the service, the URL and how to start it. Every key a test writes lives under a
+//! the service, the URL (its password redacted: [`SecretUrl`]) and what to do: start the
+//! service, or set the variable. Every key a test writes lives under a
 //! [`Namespace`] (`wb:<pid>:<n>:`) whose keys are deleted at its end, even after a panic.
 //!
 //! # Leases ([`RedisLease`])
@@ -20,7 +21,7 @@
 //! [`crate::detectors::stampede::StampedeAnalysis`] as one cold-start episode: more than one load of
 //! the key is a [`crate::detectors::stampede::PATTERN`].
 
-use crate::backends::realtime::{self, Unreachable, unreachable_report};
+use crate::backends::realtime::{self, SecretUrl, Unreachable, unreachable_report};
 use crate::components::store::Load;
 use crate::detectors::stampede::{self, StampedeAnalysis, StampedeScenario};
 use crate::report::{Finding, Report};
@@ -43,8 +44,6 @@ pub use ::redis as client;
 pub const URL_VAR: &str = "WHATBREAKS_REDIS_URL";
 /// The server used when `WHATBREAKS_REDIS_URL` is not set.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
-/// How Redis is started on the project's machines.
-pub const START: &str = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log";
 
 /// The server's URL: `WHATBREAKS_REDIS_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
@@ -54,13 +53,7 @@ pub fn url() -> String {
 }
 
 fn unreachable(url: &str, error: impl fmt::Display) -> Unreachable {
-    Unreachable {
-        service: "Redis",
-        url: url.to_string(),
-        variable: URL_VAR,
-        error: error.to_string(),
-        start: START,
-    }
+    Unreachable::new("Redis", url, URL_VAR, &error.to_string())
 }
 
 /// Opens a multiplexed connection (3 s connect timeout, 5 s response timeout) and checks it
@@ -101,7 +94,7 @@ static NAMESPACES: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 pub struct Namespace {
     prefix: String,
-    url: String,
+    url: SecretUrl,
 }
 
 impl Namespace {
@@ -113,7 +106,7 @@ impl Namespace {
                 std::process::id(),
                 NAMESPACES.fetch_add(1, Ordering::Relaxed)
             ),
-            url: url.to_string(),
+            url: SecretUrl::new(url),
         }
     }
 
@@ -133,7 +126,7 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let (prefix, url) = (self.prefix.clone(), self.url.clone());
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
-            if let Ok(mut c) = connect(&url).await {
+            if let Ok(mut c) = connect(url.expose()).await {
                 let keys: Vec<String> = ::redis::cmd("KEYS")
                     .arg(format!("{prefix}*"))
                     .query_async(&mut c)
@@ -312,7 +305,7 @@ pub struct RedisStampedeTest {
     ttl: Duration,
     max_loads: u32,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for RedisStampedeTest {
@@ -366,7 +359,7 @@ impl RedisStampedeTest {
 
     /// The server, instead of `WHATBREAKS_REDIS_URL`.
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
@@ -378,7 +371,10 @@ impl RedisStampedeTest {
         Fut: Future<Output = Result<String, RedisError>>,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
+        let url = self
+            .url
+            .as_ref()
+            .map_or_else(url, |u| u.expose().to_string());
         let scenario = format!(
             "{} real-time clients ask for one cold key at once, load takes {}, real Redis, real time (no seed)",
             self.clients,
