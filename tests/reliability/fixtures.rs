@@ -43,3 +43,13 @@ fn hostile_inputs_under_env() {
         "{r}"
     );
 }
+
+/// A herd whose client 0 never awaits; short watchdog.
+#[whatbreaks::herd_test(clients = 2, watchdog = "300ms", seed = 0x2a)]
+#[ignore = "fixture: run by hangs::a_watchdog_run_keeps_its_regressions_line_and_its_html"]
+async fn herd_that_never_awaits(upstream: whatbreaks::Upstream) {
+    if whatbreaks::sim::current_client() == Some(0) {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+    let _ = upstream.call(whatbreaks::Request::get("/price")).await;
+}

@@ -310,8 +310,8 @@ impl PgRaceTest {
     /// Runs every trial and checks the invariant after each; never panics.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(PgConn) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), tokio_postgres::Error>>,
+        B: Fn(PgConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), tokio_postgres::Error>> + 'static,
     {
         let began = Instant::now();
         let url = self
@@ -320,7 +320,12 @@ impl PgRaceTest {
             .map_or_else(url, |u| u.expose().to_string());
         let scenario = self.scenario();
         let u = url.clone();
-        let result = realtime::block_on(self.limit, || self.trials_on(u, body));
+        let this = self.clone();
+        let result =
+            realtime::block_on(
+                self.limit,
+                move || async move { this.trials_on(u, body).await },
+            );
         let outcome = match result {
             Ok(Ok(o)) => o,
             Ok(Err(Failure::Unreachable(e))) => return unreachable_report(&e, &scenario),
@@ -606,8 +611,8 @@ impl PgPoolWatch {
     /// Runs the clients and reports leaked guards; never panics.
     pub fn run<B, Fut>(&self, handler: B) -> Report
     where
-        B: Fn(WatchedPgPool) -> Fut + Send + Sync,
-        Fut: Future<Output = ()>,
+        B: Fn(WatchedPgPool) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
         let began = Instant::now();
         let url = self
@@ -622,11 +627,12 @@ impl PgPoolWatch {
         );
         let u = url.clone();
         let sc = scenario.clone();
-        let r = realtime::block_on(self.limit, || async move {
+        let this = self.clone();
+        let r = realtime::block_on(self.limit, move || async move {
             // Fail fast, in one line, when the server is not there.
             connect(&u).await?;
-            let pool = WatchedDeadpool::new(pool(&u, self.max_size, self.wait)?);
-            let clients = (0..self.clients).map(|id| {
+            let pool = WatchedDeadpool::new(pool(&u, this.max_size, this.wait)?);
+            let clients = (0..this.clients).map(|id| {
                 let pool = pool.clone();
                 let h = &handler;
                 async move {
@@ -636,7 +642,7 @@ impl PgPoolWatch {
             });
             // The clients are bounded by the pool's wait timeout; this bounds the rest.
             let _ = tokio::time::timeout(
-                self.limit.saturating_sub(Duration::from_secs(1)),
+                this.limit.saturating_sub(Duration::from_secs(1)),
                 futures::future::join_all(clients),
             )
             .await;

@@ -8,7 +8,10 @@
 //!
 //! - [`block_on`] runs a scenario on its own thread, on a current-thread tokio runtime with
 //!   I/O and a running clock (and a `LocalSet`, so `spawn_local` works), under a wall-clock
-//!   limit; a scenario that does not finish in time is cut off, never left hanging.
+//!   limit; a scenario that does not finish in time is cut off, never left hanging. A body
+//!   that blocks its thread (a blocking call, a loop that never awaits) cannot be cut off:
+//!   the caller stops waiting for it and gets [`RealTimeError::Blocked`], and the thread is
+//!   left running.
 //! - **Scaled-down durations**: a production schedule (a job every minute, a 30 s lease)
 //!   runs with its durations divided by a factor ([`scaled`]), e.g. a tick every 50 ms and a
 //!   150 ms lease; the relations between them (lease longer than a tick, pause longer than
@@ -44,6 +47,10 @@ pub const DEFAULT_LIMIT: Duration = Duration::from_secs(20);
 pub enum RealTimeError {
     /// It ran past its wall-clock limit and was cut off.
     TimedOut(Duration),
+    /// It ran past its wall-clock limit and its thread did not stop when cut off (a body
+    /// that blocks its thread or loops without awaiting): the caller stopped waiting for it,
+    /// and the thread is left running.
+    Blocked(Duration),
     /// It panicked; the message.
     Panicked(String),
     /// The runtime could not be built.
@@ -60,6 +67,11 @@ impl fmt::Display for RealTimeError {
                     format_duration(*d)
                 )
             }
+            RealTimeError::Blocked(d) => write!(
+                f,
+                "did not finish within {} of wall time and its thread did not stop when cut off: something blocks the thread (a blocking call, or a loop that never awaits); the thread could not be stopped and is left running",
+                format_duration(*d)
+            ),
             RealTimeError::Panicked(m) => write!(f, "panicked: {m}"),
             RealTimeError::Runtime(m) => write!(f, "could not build a tokio runtime: {m}"),
         }
@@ -77,40 +89,66 @@ impl RealTimeError {
             RealTimeError::TimedOut(_) => {
                 "a query or lock that never returns: add timeouts, or raise the limit".into()
             }
+            RealTimeError::Blocked(_) => {
+                "never block the runtime's thread: use the async client (`tokio::time::sleep`, not `std::thread::sleep`), move blocking work to `tokio::task::spawn_blocking`, and await inside loops".into()
+            }
             _ => "see the message above".into(),
         };
         f
     }
 }
 
+/// How long [`block_on`] waits past its limit for a cut-off scenario's thread to finish
+/// before it stops waiting (the thread is then blocked, see [`RealTimeError::Blocked`]).
+pub const CUT_OFF_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `main` on a fresh thread with a real-time current-thread tokio runtime (I/O and
 /// timers enabled, clock running, inside a `LocalSet`), cut off after `limit` of wall time.
+///
+/// The caller waits at most `limit` plus [`CUT_OFF_GRACE`]: when the scenario's thread is
+/// blocked (the cut-off never gets to run), the result is [`RealTimeError::Blocked`] and the
+/// thread is left running; that is why everything `main` uses must be owned (`'static`).
 pub fn block_on<T, F, Fut>(limit: Duration, main: F) -> Result<T, RealTimeError>
 where
-    T: Send,
-    F: FnOnce() -> Fut + Send,
-    Fut: Future<Output = T>,
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
 {
-    std::thread::scope(|s| {
-        let handle = s.spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| RealTimeError::Runtime(e.to_string()))?;
-            let local = tokio::task::LocalSet::new();
-            local
-                .block_on(
-                    &rt,
-                    async move { tokio::time::timeout(limit, main()).await },
-                )
-                .map_err(|_| RealTimeError::TimedOut(limit))
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("whatbreaks-realtime".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| RealTimeError::Runtime(e.to_string()))?;
+                let local = tokio::task::LocalSet::new();
+                local
+                    .block_on(
+                        &rt,
+                        async move { tokio::time::timeout(limit, main()).await },
+                    )
+                    .map_err(|_| RealTimeError::TimedOut(limit))
+            }));
+            let _ = tx.send(result.unwrap_or_else(|p| {
+                Err(RealTimeError::Panicked(crate::runtime::sim::panic_message(
+                    &*p,
+                )))
+            }));
         });
-        handle.join().unwrap_or_else(|p| {
-            Err(RealTimeError::Panicked(crate::runtime::sim::panic_message(
-                &*p,
-            )))
-        })
-    })
+    if let Err(e) = spawned {
+        return Err(RealTimeError::Runtime(format!(
+            "cannot start the real-time thread: {e}"
+        )));
+    }
+    match rx.recv_timeout(limit.saturating_add(CUT_OFF_GRACE)) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RealTimeError::Blocked(limit)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RealTimeError::Panicked(
+            "[whatbreaks internal bug] the real-time thread ended without a result".into(),
+        )),
+    }
 }
 
 /// A production duration divided by `factor` (at least 1 ms): the scaled-down duration a
@@ -380,23 +418,24 @@ impl RealDoubleExecution {
     /// Runs every instance's body concurrently and judges the effects; never panics.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(RealInstance) -> Fut + Send + Sync,
-        Fut: Future<Output = ()>,
+        B: Fn(RealInstance) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
         let began = Instant::now();
         let log = EffectLog::new();
         let scenario = self.scenario();
         let l = log.clone();
-        let result = block_on(self.limit, || async move {
+        let this = self.clone();
+        let result = block_on(self.limit, move || async move {
             let start = tokio::time::Instant::now();
-            let end = Arc::new(tokio::sync::Barrier::new(self.instances as usize));
-            let all = (0..self.instances).map(|id| {
+            let end = Arc::new(tokio::sync::Barrier::new(this.instances as usize));
+            let all = (0..this.instances).map(|id| {
                 body(RealInstance {
                     id,
-                    ticks: self.ticks,
-                    every: self.every,
+                    ticks: this.ticks,
+                    every: this.every,
                     start,
-                    lag: self.lag * id,
+                    lag: this.lag * id,
                     log: l.clone(),
                     end: end.clone(),
                 })

@@ -367,8 +367,8 @@ impl RedisStampedeTest {
     /// and returns the value it got.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(RedisStampedeEnv) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<String, RedisError>>,
+        B: Fn(RedisStampedeEnv) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, RedisError>> + 'static,
     {
         let began = Instant::now();
         let url = self
@@ -385,16 +385,17 @@ impl RedisStampedeTest {
         let loads: Arc<Mutex<Vec<Load>>> = Arc::default();
         let l = loads.clone();
         let u = url.clone();
-        let r = realtime::block_on(self.limit, || async move {
+        let this = self.clone();
+        let r = realtime::block_on(self.limit, move || async move {
             let conn = connect(&u).await?;
             let start = tokio::time::Instant::now();
-            let barrier = tokio::sync::Barrier::new(self.clients as usize);
-            let clients = (0..self.clients).map(|id| {
+            let barrier = tokio::sync::Barrier::new(this.clients as usize);
+            let clients = (0..this.clients).map(|id| {
                 let env = RedisStampedeEnv {
                     conn: conn.clone(),
                     key: key.clone(),
-                    ttl: self.ttl,
-                    load_time: self.load_time,
+                    ttl: this.ttl,
+                    load_time: this.load_time,
                     client: id,
                     loads: l.clone(),
                     start,
