@@ -104,11 +104,39 @@ pub fn require() {
 }
 
 /// A schema created for one test and dropped at its end, even when the test fails.
+///
+/// Sessions that work in it ([`add_session`](TempSchema::add_session)) are terminated
+/// (`pg_terminate_backend`) before the `DROP SCHEMA`: a body that panicked inside an open
+/// transaction leaves its locks behind, and the drop would wait for them (10 s and more, or
+/// fail with `lock_timeout` and leave the schema behind) while the session stays open.
 #[derive(Debug)]
 pub struct TempSchema {
     name: String,
     url: SecretUrl,
+    sessions: parking_lot::Mutex<Vec<i32>>,
     dropped: bool,
+}
+
+/// Terminates `sessions` (server process ids) and drops `schema`, through `client`.
+async fn terminate_and_drop(
+    client: &Client,
+    schema: &str,
+    sessions: &[i32],
+) -> Result<(), tokio_postgres::Error> {
+    if !sessions.is_empty() {
+        // Ends their transactions (and locks) at once; an ended session is simply not found.
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS pid WHERE pid <> pg_backend_pid()",
+                &[&sessions],
+            )
+            .await?;
+    }
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+        ))
+        .await
 }
 
 static SCHEMAS: AtomicU64 = AtomicU64::new(0);
@@ -132,6 +160,7 @@ impl TempSchema {
         Ok(TempSchema {
             name,
             url: SecretUrl::new(url),
+            sessions: parking_lot::Mutex::new(Vec::new()),
             dropped: false,
         })
     }
@@ -141,11 +170,17 @@ impl TempSchema {
         &self.name
     }
 
-    /// Drops the schema now, through `client`.
+    /// A session (its server process id, `SELECT pg_backend_pid()`) that works in the
+    /// schema: it is terminated before the schema is dropped.
+    pub fn add_session(&self, pid: i32) {
+        self.sessions.lock().push(pid);
+    }
+
+    /// Terminates the schema's sessions and drops it now, through `client` (a session of its
+    /// own, not one of those added).
     pub async fn drop_with(mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-            .await?;
+        let sessions = self.sessions.lock().clone();
+        terminate_and_drop(client, &self.name, &sessions).await?;
         self.dropped = true;
         Ok(())
     }
@@ -159,11 +194,10 @@ impl Drop for TempSchema {
             return;
         }
         let (name, url) = (self.name.clone(), self.url.clone());
+        let sessions = self.sessions.lock().clone();
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
             if let Ok(c) = connect(url.expose()).await {
-                let _ = c
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await;
+                let _ = terminate_and_drop(&c, &name, &sessions).await;
             }
         });
     }
@@ -402,7 +436,7 @@ impl PgRaceTest {
         let schema = TempSchema::create(&admin, &url)
             .await
             .map_err(|e| Failure::Setup(e.to_string()))?;
-        let outcome = self.trials_in(&url, &admin, schema.name(), body).await;
+        let outcome = self.trials_in(&url, &admin, &schema, body).await;
         let dropped = schema.drop_with(&admin).await;
         let outcome = outcome?;
         dropped.map_err(|e| Failure::Setup(format!("dropping the schema: {e}")))?;
@@ -413,7 +447,7 @@ impl PgRaceTest {
         &self,
         url: &str,
         admin: &Client,
-        schema: &str,
+        temp: &TempSchema,
         body: B,
     ) -> Result<Outcome, Failure>
     where
@@ -423,6 +457,7 @@ impl PgRaceTest {
         let setup_err = |what: &str, e: tokio_postgres::Error| {
             Failure::Setup(format!("{what}: {}", describe_pg_error(&e)))
         };
+        let schema = temp.name();
         let path = format!("SET search_path TO {schema}");
         admin
             .batch_execute(&path)
@@ -440,6 +475,12 @@ impl PgRaceTest {
             c.batch_execute(&path)
                 .await
                 .map_err(|e| setup_err("search_path", e))?;
+            let pid: i32 = c
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|e| setup_err("pg_backend_pid", e))?
+                .get(0);
+            temp.add_session(pid);
             workers.push(Arc::new(c));
         }
         let mut outcome = Outcome {

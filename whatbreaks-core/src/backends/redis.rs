@@ -6,7 +6,9 @@
 //! not answer, harnesses return one finding, and [`require`] panics with one line, naming
 //! the service, the URL (its password redacted: [`SecretUrl`]) and what to do: start the
 //! service, or set the variable. Every key a test writes lives under a
-//! [`Namespace`] (`wb:<pid>:<n>:`) whose keys are deleted at its end, even after a panic.
+//! [`Namespace`] (`wb:<pid>:<n>:<random>:`, so runs in other containers or processes that
+//! share the server and reuse a pid never collide) whose keys are deleted at its end, even
+//! after a panic, with `SCAN` (never `KEYS`, which blocks a shared server).
 //!
 //! # Leases ([`RedisLease`])
 //! `INCR <name>:fence` draws a fencing token, then `SET <name> <token> NX PX <ttl>` takes the
@@ -98,13 +100,15 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// A fresh prefix `wb:<pid>:<n>:` on the server at `url`.
+    /// A fresh prefix `wb:<pid>:<n>:<random>:` on the server at `url` (the random part, 16
+    /// hex digits, keeps runs that share a server apart even when pids repeat).
     pub fn new(url: &str) -> Self {
         Namespace {
             prefix: format!(
-                "wb:{}:{}:",
+                "wb:{}:{}:{:016x}:",
                 std::process::id(),
-                NAMESPACES.fetch_add(1, Ordering::Relaxed)
+                NAMESPACES.fetch_add(1, Ordering::Relaxed),
+                crate::runtime::rng::fresh_seed()
             ),
             url: SecretUrl::new(url),
         }
@@ -127,19 +131,40 @@ impl Drop for Namespace {
         let (prefix, url) = (self.prefix.clone(), self.url.clone());
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
             if let Ok(mut c) = connect(url.expose()).await {
-                let keys: Vec<String> = ::redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query_async(&mut c)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _ = ::redis::cmd("DEL")
-                        .arg(&keys)
-                        .query_async::<i64>(&mut c)
-                        .await;
-                }
+                let _ = delete_prefix(&mut c, &prefix).await;
             }
         });
+    }
+}
+
+/// Deletes every key that starts with `prefix` (which has no glob characters), walking the
+/// key space with `SCAN … MATCH prefix* COUNT 1000` and deleting each batch; returns how many
+/// keys were deleted.
+pub async fn delete_prefix(
+    conn: &mut MultiplexedConnection,
+    prefix: &str,
+) -> Result<u64, RedisError> {
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            deleted += ::redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<u64>(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
     }
 }
 
