@@ -53,3 +53,15 @@ async fn herd_that_never_awaits(upstream: whatbreaks::Upstream) {
     }
     let _ = upstream.call(whatbreaks::Request::get("/price")).await;
 }
+
+/// A herd without jitter: fails, and saves its seed.
+#[whatbreaks::herd_test(clients = 50, outage = "0s..10s", seed = 0x77)]
+#[ignore = "fixture: run by input::the_default_regressions_location_is_used_when_nothing_is_set"]
+async fn herd_without_jitter(upstream: whatbreaks::Upstream) {
+    for attempt in 0..4 {
+        if upstream.call(whatbreaks::Request::get("/")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+    }
+}

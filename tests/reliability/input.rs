@@ -169,3 +169,28 @@ mod auth {
         );
     }
 }
+
+#[test]
+fn the_default_regressions_location_is_used_when_nothing_is_set() {
+    // The suite turns persistence off (`.cargo/config.toml`); this test alone runs without
+    // the variable, in a crate directory of its own.
+    let crate_dir =
+        std::env::temp_dir().join(format!("wb-default-regressions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&crate_dir);
+    std::fs::create_dir_all(&crate_dir).unwrap();
+    let envs = [("CARGO_MANIFEST_DIR", crate_dir.to_str().unwrap())];
+    let unset = ["WHATBREAKS_REGRESSIONS_DIR"];
+    let (ok, text) = crate::child_without("herd_without_jitter", &envs, &unset);
+    assert!(!ok, "{text}");
+    let file = crate_dir
+        .join("whatbreaks-regressions")
+        .join("reliability.txt");
+    let saved = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        saved.contains("fixtures::herd_without_jitter 0x77"),
+        "{saved}"
+    );
+    let (_, again) = crate::child_without("herd_without_jitter", &envs, &unset);
+    assert!(again.contains("replaying 1 saved seed(s)"), "{again}");
+    let _ = std::fs::remove_dir_all(&crate_dir);
+}
