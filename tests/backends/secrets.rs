@@ -90,3 +90,46 @@ fn the_panic_of_require_shows_no_password() {
 fn require_fixture() {
     whatbreaks::postgres::require();
 }
+
+#[test]
+fn a_url_variable_that_is_not_utf8_is_named_not_replaced_by_the_default_server() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"postgres://postgres:pw@127.0.0.1:5432/t\xffst");
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "secrets::non_utf8_url_fixture",
+            "--nocapture",
+        ])
+        .env("WHATBREAKS_PG_URL", bad)
+        .env("WHATBREAKS_REDIS_URL", bad)
+        .output()
+        .expect("run the fixture");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+}
+
+#[test]
+#[ignore = "fixture: run by a_url_variable_that_is_not_utf8_is_named_not_replaced_by_the_default_server"]
+fn non_utf8_url_fixture() {
+    let pg = PgRaceTest::new()
+        .run(|db: PgConn| async move { db.simple_query("SELECT 1").await.map(|_| ()) });
+    let redis =
+        RedisStampedeTest::new().run(|env: RedisStampedeEnv| async move { Ok(env.load().await) });
+    for (report, var) in [(pg, "WHATBREAKS_PG_URL"), (redis, "WHATBREAKS_REDIS_URL")] {
+        let f = &report.findings[0];
+        assert_eq!(f.kind, whatbreaks::report::FindingKind::Config, "{report}");
+        assert!(
+            f.verdict.contains(var) && f.verdict.contains("not UTF-8"),
+            "{}",
+            f.verdict
+        );
+        assert!(!f.verdict.contains(":pw@"), "{}", f.verdict);
+    }
+}

@@ -56,7 +56,8 @@ pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The server's URL: `WHATBREAKS_PG_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
     // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
-    // with a finding that shows it, instead of reaching the default server.
+    // with a finding that shows it, instead of reaching the default server (the harnesses
+    // report such a value as a configuration finding naming the variable, `server_url`).
     crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
@@ -348,11 +349,11 @@ impl PgRaceTest {
         Fut: Future<Output = Result<(), tokio_postgres::Error>> + 'static,
     {
         let began = Instant::now();
-        let url = self
-            .url
-            .as_ref()
-            .map_or_else(url, |u| u.expose().to_string());
         let scenario = self.scenario();
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let u = url.clone();
         let this = self.clone();
         let result =
@@ -656,16 +657,16 @@ impl PgPoolWatch {
         Fut: Future<Output = ()> + 'static,
     {
         let began = Instant::now();
-        let url = self
-            .url
-            .as_ref()
-            .map_or_else(url, |u| u.expose().to_string());
         let scenario = format!(
             "{} real-time clients at once, deadpool-postgres pool of max size {}, wait timeout {}, real time (no seed)",
             self.clients,
             self.max_size,
             format_duration(self.wait)
         );
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let u = url.clone();
         let sc = scenario.clone();
         let this = self.clone();

@@ -556,6 +556,33 @@ impl fmt::Display for Unreachable {
 
 impl std::error::Error for Unreachable {}
 
+/// The URL a real-time harness connects to: the builder's `given` one, else the variable's
+/// value or `default`. A value that is not UTF-8 is a configuration finding that names the
+/// variable (its text redacted), never a silent fall-back to another server.
+pub fn server_url(
+    given: Option<&SecretUrl>,
+    variable: &str,
+    default: &str,
+    scenario: &str,
+) -> Result<String, Box<Report>> {
+    if let Some(u) = given {
+        return Ok(u.expose().to_string());
+    }
+    crate::scenario::config::backend_url(variable, default).map_err(|e| {
+        let f = Finding::config(format!(
+            "{}={:?} cannot be used: {}",
+            e.variable,
+            redact_url(&e.value),
+            e.problem
+        ))
+        .with_scenario(scenario)
+        .with_fix(format!(
+            "set {variable} to the server's URL in plain text (UTF-8), or unset it for {default}"
+        ));
+        Box::new(Report::stopped(scenario, f))
+    })
+}
+
 /// A server URL whose password never shows: `Display` and `Debug` print it redacted
 /// (`postgres://user:***@host/db`), and only [`expose`](SecretUrl::expose) gives the text a
 /// client connects with.

@@ -50,7 +50,8 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
 /// The server's URL: `WHATBREAKS_REDIS_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
     // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
-    // with a finding that shows it, instead of reaching the default server.
+    // with a finding that shows it, instead of reaching the default server (the harnesses
+    // report such a value as a configuration finding naming the variable, `server_url`).
     crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
@@ -396,15 +397,15 @@ impl RedisStampedeTest {
         Fut: Future<Output = Result<String, RedisError>> + 'static,
     {
         let began = Instant::now();
-        let url = self
-            .url
-            .as_ref()
-            .map_or_else(url, |u| u.expose().to_string());
         let scenario = format!(
             "{} real-time clients ask for one cold key at once, load takes {}, real Redis, real time (no seed)",
             self.clients,
             format_duration(self.load_time)
         );
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let ns = Namespace::new(&url);
         let key = ns.key("product:42");
         let loads: Arc<Mutex<Vec<Load>>> = Arc::default();
