@@ -213,3 +213,29 @@ fn a_watchdog_run_keeps_its_regressions_line_and_its_html() {
     assert!(pages >= 1, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_hostile_input_probe_whose_handler_never_answers_stops_with_a_finding() {
+    use axum::Router;
+    use axum::routing::post;
+    let report = whatbreaks::http::MassAssignmentProbe::new(
+        || {
+            (
+                Router::new().route("/profile", post(std::future::pending::<String>)),
+                || serde_json::json!({"name": "a"}),
+            )
+        },
+        axum::http::Method::POST,
+        "/profile",
+    )
+    .valid_body(serde_json::json!({"name": "a"}))
+    .request_limit(Duration::from_millis(50))
+    .run();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.verdict.contains("got no answer within 50ms")),
+        "{report}"
+    );
+}
