@@ -182,7 +182,7 @@
 //! | variable | attribute / builder | default | meaning |
 //! |---|---|---|---|
 //! | `WHATBREAKS_SEED` | `seed` | random, printed | first seed to run |
-//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones); a race test explores `iterations` schedules per seed |
+//! | `WHATBREAKS_SEEDS` | `seeds` | 1 | seeds to run (the first, then derived ones), 1 to 100000; a race test explores `iterations` schedules per seed, at most 10 million runs in all |
 //! | `WHATBREAKS_TIME_LIMIT` | `time_limit` | `1h` | virtual-time limit of one run |
 //! | `WHATBREAKS_WATCHDOG` | `watchdog` | `60s` | wall-clock limit of one run |
 //! | `WHATBREAKS_QUIET` | | `0` | `1` hides the seed line printed at the start |
@@ -191,9 +191,12 @@
 //! | `WHATBREAKS_REPORT` | | `0` | `1` writes an HTML report with charts per scenario to `target/whatbreaks/` |
 //! | `WHATBREAKS_REGRESSIONS_DIR` | | `<crate>/whatbreaks-regressions` | where failing seeds are saved and replayed from; `off` turns it off |
 //!
-//! A bad value is an error naming the variable and the form it needs
-//! (`WHATBREAKS_SEEDS="many" cannot be used: expected a whole number of at least 1`);
-//! an unknown `WHATBREAKS_*` name draws a warning.
+//! A bad value is a configuration finding naming the variable and the form it needs
+//! (`WHATBREAKS_SEEDS="many" cannot be used: expected a whole number from 1 to 100000, e.g.
+//! `20``), never a panic; so is a value that is not UTF-8, and a bad builder value (`rps(0.0)`
+//! names `rps`); an unknown `WHATBREAKS_*` name draws a warning. The grammar of durations,
+//! windows, sizes and seeds is strict (`0...5s`, `+5`, a size past 16 EiB are errors) and
+//! reads back every duration it prints (`2m30s`).
 //!
 //! Every attribute also takes `crate = "…"`: the path its expansion names whatbreaks by, for a
 //! crate that renames the dependency (`wb = { package = "whatbreaks", … }` in `Cargo.toml`,
@@ -203,10 +206,19 @@
 //! ## Never hangs
 //!
 //! A scenario that cannot finish ends with a finding instead of a hung test: the virtual-time
-//! limit catches endless retry loops and deadlocks (with a timer pending, virtual time jumps
-//! straight to the limit, so a deadlock is reported at once), and a wall-clock watchdog
-//! catches tasks that spin without letting time advance. Both list the clients still pending.
-//! A panic inside a client is reported with the seed.
+//! limit catches endless retry loops and waits that nothing ends (with a timer pending,
+//! virtual time jumps straight to the limit, so they are reported at once; the finding says
+//! whether whatbreaks' components saw calls until the end, not more than it knows), and a
+//! wall-clock watchdog catches tasks that spin without letting time advance, naming a
+//! busy-wait on `race::yield_point()` as such. Both list the clients still running or pending.
+//! Code that never awaits (a spin on a flag, `std::thread::sleep`) cannot be stopped from
+//! outside: the watchdog names the client whose poll never returned, says that the
+//! simulation thread is left running, and the run's report, saved seed and HTML page are
+//! complete. Real-time harnesses and HTTP probes have wall-clock limits too: a request that
+//! gets no answer (default 10 s, `request_limit`) and a real-time body that blocks its thread
+//! (`realtime::block_on` stops waiting for it after its limit plus 2 s) are findings. A panic
+//! inside a client, or inside a task the code spawned with `tokio::spawn` (whose panic tokio
+//! would keep in a `JoinHandle` nobody awaits), is reported with the seed.
 //!
 //! ## Features
 //!

@@ -2,7 +2,7 @@
 //!
 //! Needs both services (`WHATBREAKS_PG_URL`, `WHATBREAKS_REDIS_URL`, defaulting to the local
 //! ones): `cargo test --features postgres,redis --test backends`. A service that does not
-//! answer fails each test with one line that names it, its URL and how to start it.
+//! answer fails each test with one line that names it, its URL (password redacted) and what to do.
 
 #[path = "../../examples/patterns/backends.rs"]
 mod code;
@@ -11,6 +11,7 @@ mod cluster;
 mod harness;
 mod pool;
 mod race;
+mod secrets;
 mod stampede;
 
 /// Fails the test with one line unless PostgreSQL answers.

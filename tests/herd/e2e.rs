@@ -55,7 +55,7 @@ fn a_bad_environment_value_names_the_variable_and_the_form() {
     assert!(!ok);
     assert!(
         text.contains(
-            "WHATBREAKS_SEEDS=\"many\" cannot be used: expected a whole number of at least 1"
+            "WHATBREAKS_SEEDS=\"many\" cannot be used: expected a whole number from 1 to 100000"
         ),
         "{text}"
     );

@@ -27,7 +27,7 @@ fn an_endless_retry_loop_ends_at_the_time_limit() {
         f.verdict
     );
     assert!(
-        f.evidence[0].contains("probable endless loop"),
+        f.evidence[0].contains("the pending clients kept working"),
         "{:?}",
         f.evidence
     );
@@ -59,7 +59,7 @@ fn a_deadlock_is_reported_at_once() {
     let f = &report.findings[0];
     assert_eq!(f.pattern, "time limit");
     assert!(
-        f.evidence[0].contains("probable deadlock"),
+        f.evidence[0].contains("no simulated component"),
         "{:?}",
         f.evidence
     );
@@ -85,7 +85,7 @@ fn a_spinning_client_trips_the_watchdog() {
     assert!(
         f.evidence
             .iter()
-            .any(|e| e.contains("clients pending: #0, #1")),
+            .any(|e| e.contains("clients running or pending: #0, #1")),
         "{:?}",
         f.evidence
     );

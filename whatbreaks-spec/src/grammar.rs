@@ -20,33 +20,65 @@ pub const BYTES_FORM: &str =
     "a number with a unit: `512B`, `64KiB`, `10MiB`, `1GiB`, `2TiB` (or `KB`, `MB`, `GB`)";
 
 /// Parses a byte size: `512B`, `64KiB`, `10MiB`, `1GiB`, `2TiB`, `1.5GB`.
+///
+/// The number is digits with an optional fraction (`1.5`, `_` as a separator); a size that
+/// does not fit in a `u64` is rejected, never saturated.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
         .ok_or_else(|| format!("`{text}` has no unit; expected {BYTES_FORM}"))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; expected {BYTES_FORM}"))?;
-    let scale: f64 = match unit.trim() {
-        "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        "KB" | "kB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        "TB" => 1e12,
+    let (number_text, unit) = text.split_at(split);
+    let number = plain_number(number_text)
+        .ok_or_else(|| format!("`{text}` is not a size; expected {BYTES_FORM}"))?;
+    let scale: u64 = match unit.trim() {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         other => {
             return Err(format!(
                 "`{other}` is not a size unit in `{text}`; expected {BYTES_FORM}"
             ));
         }
     };
-    Ok((number * scale).round() as u64)
+    let too_large =
+        || format!("`{text}` is too large (at most 16 EiB, a u64 of bytes); expected {BYTES_FORM}");
+    let clean = number_text.replace('_', "");
+    if !clean.contains('.') {
+        // Whole numbers exactly (an f64 would round sizes above 2^53).
+        let whole: u128 = clean.parse().map_err(|_| too_large())?;
+        return whole
+            .checked_mul(u128::from(scale))
+            .and_then(|b| u64::try_from(b).ok())
+            .ok_or_else(too_large);
+    }
+    let bytes = (number * scale as f64).round();
+    // 2^64 is the first value a u64 cannot hold (exactly representable as f64).
+    if !bytes.is_finite() || bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(too_large());
+    }
+    Ok(bytes as u64)
+}
+
+/// A number as the grammar writes it: digits, optionally `.` and more digits, `_` allowed
+/// between digits. No sign, no exponent, no leading or trailing `.`.
+fn plain_number(text: &str) -> Option<f64> {
+    let clean = text.replace('_', "");
+    let (whole, fraction) = match clean.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (clean.as_str(), None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    clean.parse().ok()
 }
 
 /// Formats a byte count for people: `312 B`, `4.0 KiB`, `298 MiB`, `1.2 GiB`.
@@ -65,39 +97,54 @@ pub fn format_bytes(bytes: f64) -> String {
     }
 }
 
-/// Parses `250ms`, `10s`, `1.5s`, `2m`, `1h`, `3d`, `0`.
+/// Parses `250ms`, `10s`, `1.5s`, `2m`, `1h`, `3d`, `0`, and the compound forms
+/// [`format_duration`] prints (`2m30s`, `1m0.500s`), so every printed duration parses back.
 ///
-/// Durations are kept in whole milliseconds, the grain of tokio's timer.
+/// Durations are kept in whole milliseconds, the grain of tokio's timer. The number of each
+/// part is digits with an optional fraction (`1.5s`; not `.5s`, `5.s`, `+5s`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .ok_or_else(|| format!("`{text}` has no unit; expected {DURATION_FORM}"))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected {DURATION_FORM}"))?;
-    let unit_ms = match unit.trim() {
-        "ms" => 1.0,
-        "s" => 1_000.0,
-        "m" | "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        other => {
-            return Err(format!(
-                "`{other}` is not a time unit in `{text}`; expected {DURATION_FORM}"
-            ));
-        }
-    };
-    let ms = number * unit_ms;
-    if !ms.is_finite() || ms > 1e15 {
+    if text.is_empty() {
+        return Err(format!(
+            "an empty value is not a duration; expected {DURATION_FORM}"
+        ));
+    }
+    let mut rest = text;
+    let mut total_ms = 0.0f64;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+            .ok_or_else(|| format!("`{text}` has no unit; expected {DURATION_FORM}"))?;
+        let (number, after) = rest.split_at(split);
+        let number = plain_number(number)
+            .ok_or_else(|| format!("`{text}` is not a duration; expected {DURATION_FORM}"))?;
+        // The unit runs to the next digit (a compound such as `2m30s`), or to the end.
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_end);
+        let unit_ms = match unit.trim() {
+            "ms" => 1.0,
+            "s" => 1_000.0,
+            "m" | "min" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a time unit in `{text}`; expected {DURATION_FORM}"
+                ));
+            }
+        };
+        total_ms += number * unit_ms;
+        rest = next;
+    }
+    if !total_ms.is_finite() || total_ms > 1e15 {
         return Err(format!("`{text}` is too long; expected {DURATION_FORM}"));
     }
-    Ok(Duration::from_millis(ms.round() as u64))
+    Ok(Duration::from_millis(total_ms.round() as u64))
 }
 
 /// Parses a window `START..END` of virtual time, such as `0s..10s`.
@@ -105,8 +152,10 @@ pub fn parse_window(text: &str) -> Result<(Duration, Duration), String> {
     let (start, end) = text
         .split_once("..")
         .ok_or_else(|| format!("`{text}` is not a window; expected {WINDOW_FORM}"))?;
-    let start = parse_duration(start)?;
-    let end = parse_duration(end)?;
+    let start = parse_duration(start)
+        .map_err(|_| format!("`{text}`: `{start}` is not a duration; expected {WINDOW_FORM}"))?;
+    let end = parse_duration(end)
+        .map_err(|_| format!("`{text}`: `{end}` is not a duration; expected {WINDOW_FORM}"))?;
     if end <= start {
         return Err(format!(
             "window `{text}` ends before it starts; expected {WINDOW_FORM}"
@@ -115,17 +164,23 @@ pub fn parse_window(text: &str) -> Result<(Duration, Duration), String> {
     Ok((start, end))
 }
 
-/// Parses a seed: decimal or `0x`-prefixed hexadecimal, `_` allowed as a separator.
+/// Parses a seed: decimal or `0x`-prefixed hexadecimal, `_` allowed as a separator (no
+/// sign: `+5` and `0x+5` are rejected).
 pub fn parse_seed(text: &str) -> Result<u64, String> {
     let clean = text.trim().replace('_', "");
-    let parsed = match clean
+    let bad = || format!("`{text}` is not a seed; expected {SEED_FORM}");
+    match clean
         .strip_prefix("0x")
         .or_else(|| clean.strip_prefix("0X"))
     {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => clean.parse(),
-    };
-    parsed.map_err(|_| format!("`{text}` is not a seed; expected {SEED_FORM}"))
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(hex, 16).map_err(|_| bad())
+        }
+        None if !clean.is_empty() && clean.bytes().all(|b| b.is_ascii_digit()) => {
+            clean.parse().map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// The accepted forms of a pause or lease-store partition list, for error messages.
@@ -274,7 +329,8 @@ pub fn check_skews(text: &str) -> Result<(), String> {
     parse_skews(text).map(drop)
 }
 
-/// Formats a duration the way whatbreaks prints virtual times: `1.250s`, `250ms`, `2m30s`.
+/// Formats a duration the way whatbreaks prints virtual times: `1.250s`, `250ms`, `2m30s`,
+/// `1m0.500s`. Whole milliseconds are kept, so [`parse_duration`] reads every output back.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
@@ -289,8 +345,10 @@ pub fn format_duration(d: Duration) -> String {
         }
     } else {
         let s = ms / 1_000;
-        let (m, s) = (s / 60, s % 60);
-        if s == 0 {
+        let (m, s, milli) = (s / 60, s % 60, ms % 1_000);
+        if milli != 0 {
+            format!("{m}m{s}.{milli:03}s")
+        } else if s == 0 {
             format!("{m}m")
         } else {
             format!("{m}m{s}s")
@@ -342,6 +400,14 @@ mod tests {
                 .contains("not a time unit")
         );
         assert!(parse_duration("abc").is_err());
+        assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
+        assert_eq!(
+            parse_duration("1m0.500s"),
+            Ok(Duration::from_millis(60_500))
+        );
+        for bad in [".5s", "5.s", "+5s", "1..5s", "", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -359,6 +425,10 @@ mod tests {
                 .unwrap_err()
                 .contains("expected a decimal")
         );
+        assert!(parse_window("0...5s").unwrap_err().contains("`.5s`"));
+        for bad in ["+5", "0x+5", "0x", "-1", " ", "0x-5"] {
+            assert!(parse_seed(bad).unwrap_err().contains("0x-hex"), "{bad:?}");
+        }
     }
 
     #[test]
@@ -368,6 +438,19 @@ mod tests {
         assert_eq!(parse_bytes("1.5KB"), Ok(1_500));
         assert!(parse_bytes("12").is_err());
         assert!(parse_bytes("1 parsec").is_err());
+        assert!(
+            parse_bytes("99999999999999999999TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(parse_bytes("16EiB").map_err(|_| ()), Err(()));
+        assert_eq!(
+            parse_bytes("18446744073709551615B"),
+            Ok(u64::MAX),
+            "whole numbers are exact"
+        );
+        assert!(parse_bytes("18446744073709551616B").is_err());
+        assert!(parse_bytes(".5KiB").is_err());
         assert_eq!(format_bytes(312.0), "312 B");
         assert_eq!(format_bytes(298.0 * 1024.0 * 1024.0), "298 MiB");
         assert_eq!(format_bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.5 GiB");
@@ -380,6 +463,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3)), "3s");
         assert_eq!(format_duration(Duration::ZERO), "0s");
         assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+        assert_eq!(format_duration(Duration::from_millis(61_500)), "1m1.500s");
     }
     #[test]
     fn instance_faults() {

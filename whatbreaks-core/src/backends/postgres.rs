@@ -4,8 +4,9 @@
 //! Everything here runs in real time ([`crate::backends::realtime`]). The server is named by
 //! `WHATBREAKS_PG_URL` (default [`DEFAULT_URL`]: PostgreSQL on 127.0.0.1:5432, database
 //! `test`, user `postgres`, trust auth). When it does not answer, harnesses return one
-//! finding, and [`require`] panics with one line, naming the service, the URL and how to
-//! start it ([`crate::backends::realtime::Unreachable`]).
+//! finding, and [`require`] panics with one line, naming the service, the URL (its password
+//! redacted, as everywhere: [`SecretUrl`]) and what to do: start the service, or set the
+//! variable ([`crate::backends::realtime::Unreachable`]).
 //!
 //! # The race harness ([`PgRaceTest`])
 //! Each run creates a **temporary schema** (`wb_<pid>_<n>`), runs the `setup` SQL in it, opens
@@ -30,7 +31,7 @@
 //! `pg_try_advisory_lock` on a dedicated session: held until unlocked or the session ends,
 //! so a leader that loses its connection loses the lock.
 
-use crate::backends::realtime::{self, Unreachable, unreachable_report};
+use crate::backends::realtime::{self, SecretUrl, Unreachable, unreachable_report};
 use crate::detectors::pool::LEAK;
 use crate::detectors::pool::watch::{PoolWatch, WatchedDeadpool, WatchedPool};
 use crate::detectors::race;
@@ -51,13 +52,12 @@ use std::time::{Duration, Instant};
 pub const URL_VAR: &str = "WHATBREAKS_PG_URL";
 /// The server used when `WHATBREAKS_PG_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-/// How PostgreSQL is started on the project's machines.
-pub const START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
 /// The server's URL: `WHATBREAKS_PG_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
     // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
-    // with a finding that shows it, instead of reaching the default server.
+    // with a finding that shows it, instead of reaching the default server (the harnesses
+    // report such a value as a configuration finding naming the variable, `server_url`).
     crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
@@ -68,13 +68,7 @@ fn unreachable(url: &str, error: impl std::error::Error) -> Unreachable {
         text.push_str(&format!(": {s}"));
         source = s.source();
     }
-    Unreachable {
-        service: "PostgreSQL",
-        url: url.to_string(),
-        variable: URL_VAR,
-        error: text,
-        start: START,
-    }
+    Unreachable::new("PostgreSQL", url, URL_VAR, &text)
 }
 
 /// Opens one connection (3 s connect timeout) and drives it on a spawned task.
@@ -111,11 +105,39 @@ pub fn require() {
 }
 
 /// A schema created for one test and dropped at its end, even when the test fails.
+///
+/// Sessions that work in it ([`add_session`](TempSchema::add_session)) are terminated
+/// (`pg_terminate_backend`) before the `DROP SCHEMA`: a body that panicked inside an open
+/// transaction leaves its locks behind, and the drop would wait for them (10 s and more, or
+/// fail with `lock_timeout` and leave the schema behind) while the session stays open.
 #[derive(Debug)]
 pub struct TempSchema {
     name: String,
-    url: String,
+    url: SecretUrl,
+    sessions: parking_lot::Mutex<Vec<i32>>,
     dropped: bool,
+}
+
+/// Terminates `sessions` (server process ids) and drops `schema`, through `client`.
+async fn terminate_and_drop(
+    client: &Client,
+    schema: &str,
+    sessions: &[i32],
+) -> Result<(), tokio_postgres::Error> {
+    if !sessions.is_empty() {
+        // Ends their transactions (and locks) at once; an ended session is simply not found.
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS pid WHERE pid <> pg_backend_pid()",
+                &[&sessions],
+            )
+            .await?;
+    }
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+        ))
+        .await
 }
 
 static SCHEMAS: AtomicU64 = AtomicU64::new(0);
@@ -138,7 +160,8 @@ impl TempSchema {
             .await?;
         Ok(TempSchema {
             name,
-            url: url.to_string(),
+            url: SecretUrl::new(url),
+            sessions: parking_lot::Mutex::new(Vec::new()),
             dropped: false,
         })
     }
@@ -148,11 +171,17 @@ impl TempSchema {
         &self.name
     }
 
-    /// Drops the schema now, through `client`.
+    /// A session (its server process id, `SELECT pg_backend_pid()`) that works in the
+    /// schema: it is terminated before the schema is dropped.
+    pub fn add_session(&self, pid: i32) {
+        self.sessions.lock().push(pid);
+    }
+
+    /// Terminates the schema's sessions and drops it now, through `client` (a session of its
+    /// own, not one of those added).
     pub async fn drop_with(mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-            .await?;
+        let sessions = self.sessions.lock().clone();
+        terminate_and_drop(client, &self.name, &sessions).await?;
         self.dropped = true;
         Ok(())
     }
@@ -166,11 +195,10 @@ impl Drop for TempSchema {
             return;
         }
         let (name, url) = (self.name.clone(), self.url.clone());
+        let sessions = self.sessions.lock().clone();
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
-            if let Ok(c) = connect(&url).await {
-                let _ = c
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await;
+            if let Ok(c) = connect(url.expose()).await {
+                let _ = terminate_and_drop(&c, &name, &sessions).await;
             }
         });
     }
@@ -241,7 +269,7 @@ pub struct PgRaceTest {
     reset: String,
     invariant: String,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for PgRaceTest {
@@ -300,9 +328,10 @@ impl PgRaceTest {
         self
     }
 
-    /// The server, instead of `WHATBREAKS_PG_URL`.
+    /// The server, instead of `WHATBREAKS_PG_URL` (its password never shows: see
+    /// [`SecretUrl`]).
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
@@ -316,14 +345,22 @@ impl PgRaceTest {
     /// Runs every trial and checks the invariant after each; never panics.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(PgConn) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), tokio_postgres::Error>>,
+        B: Fn(PgConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), tokio_postgres::Error>> + 'static,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
         let scenario = self.scenario();
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let u = url.clone();
-        let result = realtime::block_on(self.limit, || self.trials_on(u, body));
+        let this = self.clone();
+        let result =
+            realtime::block_on(
+                self.limit,
+                move || async move { this.trials_on(u, body).await },
+            );
         let outcome = match result {
             Ok(Ok(o)) => o,
             Ok(Err(Failure::Unreachable(e))) => return unreachable_report(&e, &scenario),
@@ -400,7 +437,7 @@ impl PgRaceTest {
         let schema = TempSchema::create(&admin, &url)
             .await
             .map_err(|e| Failure::Setup(e.to_string()))?;
-        let outcome = self.trials_in(&url, &admin, schema.name(), body).await;
+        let outcome = self.trials_in(&url, &admin, &schema, body).await;
         let dropped = schema.drop_with(&admin).await;
         let outcome = outcome?;
         dropped.map_err(|e| Failure::Setup(format!("dropping the schema: {e}")))?;
@@ -411,7 +448,7 @@ impl PgRaceTest {
         &self,
         url: &str,
         admin: &Client,
-        schema: &str,
+        temp: &TempSchema,
         body: B,
     ) -> Result<Outcome, Failure>
     where
@@ -421,6 +458,7 @@ impl PgRaceTest {
         let setup_err = |what: &str, e: tokio_postgres::Error| {
             Failure::Setup(format!("{what}: {}", describe_pg_error(&e)))
         };
+        let schema = temp.name();
         let path = format!("SET search_path TO {schema}");
         admin
             .batch_execute(&path)
@@ -438,6 +476,12 @@ impl PgRaceTest {
             c.batch_execute(&path)
                 .await
                 .map_err(|e| setup_err("search_path", e))?;
+            let pid: i32 = c
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .map_err(|e| setup_err("pg_backend_pid", e))?
+                .get(0);
+            temp.add_session(pid);
             workers.push(Arc::new(c));
         }
         let mut outcome = Outcome {
@@ -554,7 +598,7 @@ pub struct PgPoolWatch {
     max_size: usize,
     wait: Duration,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for PgPoolWatch {
@@ -599,33 +643,38 @@ impl PgPoolWatch {
         self
     }
 
-    /// The server, instead of `WHATBREAKS_PG_URL`.
+    /// The server, instead of `WHATBREAKS_PG_URL` (its password never shows: see
+    /// [`SecretUrl`]).
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
     /// Runs the clients and reports leaked guards; never panics.
     pub fn run<B, Fut>(&self, handler: B) -> Report
     where
-        B: Fn(WatchedPgPool) -> Fut + Send + Sync,
-        Fut: Future<Output = ()>,
+        B: Fn(WatchedPgPool) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
         let scenario = format!(
             "{} real-time clients at once, deadpool-postgres pool of max size {}, wait timeout {}, real time (no seed)",
             self.clients,
             self.max_size,
             format_duration(self.wait)
         );
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let u = url.clone();
         let sc = scenario.clone();
-        let r = realtime::block_on(self.limit, || async move {
+        let this = self.clone();
+        let r = realtime::block_on(self.limit, move || async move {
             // Fail fast, in one line, when the server is not there.
             connect(&u).await?;
-            let pool = WatchedDeadpool::new(pool(&u, self.max_size, self.wait)?);
-            let clients = (0..self.clients).map(|id| {
+            let pool = WatchedDeadpool::new(pool(&u, this.max_size, this.wait)?);
+            let clients = (0..this.clients).map(|id| {
                 let pool = pool.clone();
                 let h = &handler;
                 async move {
@@ -635,7 +684,7 @@ impl PgPoolWatch {
             });
             // The clients are bounded by the pool's wait timeout; this bounds the rest.
             let _ = tokio::time::timeout(
-                self.limit.saturating_sub(Duration::from_secs(1)),
+                this.limit.saturating_sub(Duration::from_secs(1)),
                 futures::future::join_all(clients),
             )
             .await;

@@ -8,7 +8,10 @@
 //!
 //! - [`block_on`] runs a scenario on its own thread, on a current-thread tokio runtime with
 //!   I/O and a running clock (and a `LocalSet`, so `spawn_local` works), under a wall-clock
-//!   limit; a scenario that does not finish in time is cut off, never left hanging.
+//!   limit; a scenario that does not finish in time is cut off, never left hanging. A body
+//!   that blocks its thread (a blocking call, a loop that never awaits) cannot be cut off:
+//!   the caller stops waiting for it and gets [`RealTimeError::Blocked`], and the thread is
+//!   left running.
 //! - **Scaled-down durations**: a production schedule (a job every minute, a 30 s lease)
 //!   runs with its durations divided by a factor ([`scaled`]), e.g. a tick every 50 ms and a
 //!   150 ms lease; the relations between them (lease longer than a tick, pause longer than
@@ -44,6 +47,10 @@ pub const DEFAULT_LIMIT: Duration = Duration::from_secs(20);
 pub enum RealTimeError {
     /// It ran past its wall-clock limit and was cut off.
     TimedOut(Duration),
+    /// It ran past its wall-clock limit and its thread did not stop when cut off (a body
+    /// that blocks its thread or loops without awaiting): the caller stopped waiting for it,
+    /// and the thread is left running.
+    Blocked(Duration),
     /// It panicked; the message.
     Panicked(String),
     /// The runtime could not be built.
@@ -60,6 +67,11 @@ impl fmt::Display for RealTimeError {
                     format_duration(*d)
                 )
             }
+            RealTimeError::Blocked(d) => write!(
+                f,
+                "did not finish within {} of wall time and its thread did not stop when cut off: something blocks the thread (a blocking call, or a loop that never awaits); the thread could not be stopped and is left running",
+                format_duration(*d)
+            ),
             RealTimeError::Panicked(m) => write!(f, "panicked: {m}"),
             RealTimeError::Runtime(m) => write!(f, "could not build a tokio runtime: {m}"),
         }
@@ -77,40 +89,66 @@ impl RealTimeError {
             RealTimeError::TimedOut(_) => {
                 "a query or lock that never returns: add timeouts, or raise the limit".into()
             }
+            RealTimeError::Blocked(_) => {
+                "never block the runtime's thread: use the async client (`tokio::time::sleep`, not `std::thread::sleep`), move blocking work to `tokio::task::spawn_blocking`, and await inside loops".into()
+            }
             _ => "see the message above".into(),
         };
         f
     }
 }
 
+/// How long [`block_on`] waits past its limit for a cut-off scenario's thread to finish
+/// before it stops waiting (the thread is then blocked, see [`RealTimeError::Blocked`]).
+pub const CUT_OFF_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `main` on a fresh thread with a real-time current-thread tokio runtime (I/O and
 /// timers enabled, clock running, inside a `LocalSet`), cut off after `limit` of wall time.
+///
+/// The caller waits at most `limit` plus [`CUT_OFF_GRACE`]: when the scenario's thread is
+/// blocked (the cut-off never gets to run), the result is [`RealTimeError::Blocked`] and the
+/// thread is left running; that is why everything `main` uses must be owned (`'static`).
 pub fn block_on<T, F, Fut>(limit: Duration, main: F) -> Result<T, RealTimeError>
 where
-    T: Send,
-    F: FnOnce() -> Fut + Send,
-    Fut: Future<Output = T>,
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
 {
-    std::thread::scope(|s| {
-        let handle = s.spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| RealTimeError::Runtime(e.to_string()))?;
-            let local = tokio::task::LocalSet::new();
-            local
-                .block_on(
-                    &rt,
-                    async move { tokio::time::timeout(limit, main()).await },
-                )
-                .map_err(|_| RealTimeError::TimedOut(limit))
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("whatbreaks-realtime".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| RealTimeError::Runtime(e.to_string()))?;
+                let local = tokio::task::LocalSet::new();
+                local
+                    .block_on(
+                        &rt,
+                        async move { tokio::time::timeout(limit, main()).await },
+                    )
+                    .map_err(|_| RealTimeError::TimedOut(limit))
+            }));
+            let _ = tx.send(result.unwrap_or_else(|p| {
+                Err(RealTimeError::Panicked(crate::runtime::sim::panic_message(
+                    &*p,
+                )))
+            }));
         });
-        handle.join().unwrap_or_else(|p| {
-            Err(RealTimeError::Panicked(crate::runtime::sim::panic_message(
-                &*p,
-            )))
-        })
-    })
+    if let Err(e) = spawned {
+        return Err(RealTimeError::Runtime(format!(
+            "cannot start the real-time thread: {e}"
+        )));
+    }
+    match rx.recv_timeout(limit.saturating_add(CUT_OFF_GRACE)) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RealTimeError::Blocked(limit)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RealTimeError::Panicked(
+            "[whatbreaks internal bug] the real-time thread ended without a result".into(),
+        )),
+    }
 }
 
 /// A production duration divided by `factor` (at least 1 ms): the scaled-down duration a
@@ -380,23 +418,24 @@ impl RealDoubleExecution {
     /// Runs every instance's body concurrently and judges the effects; never panics.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(RealInstance) -> Fut + Send + Sync,
-        Fut: Future<Output = ()>,
+        B: Fn(RealInstance) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
         let began = Instant::now();
         let log = EffectLog::new();
         let scenario = self.scenario();
         let l = log.clone();
-        let result = block_on(self.limit, || async move {
+        let this = self.clone();
+        let result = block_on(self.limit, move || async move {
             let start = tokio::time::Instant::now();
-            let end = Arc::new(tokio::sync::Barrier::new(self.instances as usize));
-            let all = (0..self.instances).map(|id| {
+            let end = Arc::new(tokio::sync::Barrier::new(this.instances as usize));
+            let all = (0..this.instances).map(|id| {
                 body(RealInstance {
                     id,
-                    ticks: self.ticks,
-                    every: self.every,
+                    ticks: this.ticks,
+                    every: this.every,
                     start,
-                    lag: self.lag * id,
+                    lag: this.lag * id,
                     log: l.clone(),
                     end: end.clone(),
                 })
@@ -477,19 +516,31 @@ pub fn unreachable_report(u: &Unreachable, scenario: &str) -> Report {
     Report::stopped(scenario, f)
 }
 
-/// A real service that did not answer: says which, where, and how to start it, in one line.
+/// A real service that did not answer: says which, where (the URL with its password
+/// redacted), and what to do, in one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreachable {
     /// `PostgreSQL` or `Redis`.
     pub service: &'static str,
-    /// The URL tried.
+    /// The URL tried, its password redacted ([`redact_url`]).
     pub url: String,
     /// The variable that sets the URL.
     pub variable: &'static str,
-    /// What the client said.
+    /// What the client said (any password of the URL in it redacted).
     pub error: String,
-    /// The command that starts the service on this machine.
-    pub start: &'static str,
+}
+
+impl Unreachable {
+    /// The service at `url` did not answer with `error`; the password of `url` is redacted
+    /// from both.
+    pub fn new(service: &'static str, url: &str, variable: &'static str, error: &str) -> Self {
+        Unreachable {
+            service,
+            url: redact_url(url),
+            variable,
+            error: redact_in(error, url),
+        }
+    }
 }
 
 impl fmt::Display for Unreachable {
@@ -497,17 +548,183 @@ impl fmt::Display for Unreachable {
         let error = self.error.replace('\n', " ");
         write!(
             f,
-            "{} is unreachable at {} ({error}): start it with `{}`, or set {} to your own server",
-            self.service, self.url, self.start, self.variable
+            "{} is unreachable at {} ({error}): start the service, or set {} to the URL of a server you can reach",
+            self.service, self.url, self.variable
         )
     }
 }
 
 impl std::error::Error for Unreachable {}
 
+/// The URL a real-time harness connects to: the builder's `given` one, else the variable's
+/// value or `default`. A value that is not UTF-8 is a configuration finding that names the
+/// variable (its text redacted), never a silent fall-back to another server.
+pub fn server_url(
+    given: Option<&SecretUrl>,
+    variable: &str,
+    default: &str,
+    scenario: &str,
+) -> Result<String, Box<Report>> {
+    if let Some(u) = given {
+        return Ok(u.expose().to_string());
+    }
+    crate::scenario::config::backend_url(variable, default).map_err(|e| {
+        let f = Finding::config(format!(
+            "{}={:?} cannot be used: {}",
+            e.variable,
+            redact_url(&e.value),
+            e.problem
+        ))
+        .with_scenario(scenario)
+        .with_fix(format!(
+            "set {variable} to the server's URL in plain text (UTF-8), or unset it for {default}"
+        ));
+        Box::new(Report::stopped(scenario, f))
+    })
+}
+
+/// A server URL whose password never shows: `Display` and `Debug` print it redacted
+/// (`postgres://user:***@host/db`), and only [`expose`](SecretUrl::expose) gives the text a
+/// client connects with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wraps `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        SecretUrl(url.into())
+    }
+
+    /// The URL as written, password included: for connecting only, never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({:?})", redact_url(&self.0))
+    }
+}
+
+/// The passwords written in `url`: the one of its user info (`user:PASSWORD@`, also
+/// percent-decoded) and any `password=` parameter (URL query or key-value connection string).
+fn passwords(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, pw)) = userinfo.split_once(':')
+            && !pw.is_empty()
+        {
+            out.push(pw.to_string());
+            let decoded = percent_decode(pw);
+            if decoded != pw {
+                out.push(decoded);
+            }
+        }
+    }
+    let mut rest = url;
+    while let Some(i) = rest.find("password=") {
+        let value = &rest[i + "password=".len()..];
+        let end = value.find(['&', ' ', '\t', '\n']).unwrap_or(value.len());
+        let pw = value[..end].trim_matches(['\'', '"']);
+        if !pw.is_empty() {
+            out.push(pw.to_string());
+        }
+        rest = &value[end..];
+    }
+    // Longest first, so that a password containing another is replaced whole.
+    out.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `url` with its password replaced by `***`: `postgres://app:***@db:5432/prod`,
+/// `redis://:***@cache:6379/`, `host=db password=***`. A URL without one is unchanged.
+pub fn redact_url(url: &str) -> String {
+    redact_in(url, url)
+}
+
+/// `text` with every password written in `url` replaced by `***` (for error messages of a
+/// client that may quote the URL it was given).
+pub fn redact_in(text: &str, url: &str) -> String {
+    let mut out = text.to_string();
+    for pw in passwords(url) {
+        out = out.replace(&pw, "***");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_print_without_their_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:s3cret@db:5432/prod",
+                "postgres://app:***@db:5432/prod",
+            ),
+            ("redis://:s3cret@cache:6379/", "redis://:***@cache:6379/"),
+            (
+                "postgres://app@db/prod?password=s3cret&sslmode=require",
+                "postgres://app@db/prod?password=***&sslmode=require",
+            ),
+            (
+                "host=db user=app password=s3cret",
+                "host=db user=app password=***",
+            ),
+            ("postgres://app:p%40ss@db/x", "postgres://app:***@db/x"),
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            let secret = SecretUrl::new(url);
+            assert_eq!(secret.to_string(), shown);
+            assert!(!format!("{secret:?}").contains("s3cret"));
+            assert_eq!(secret.expose(), url);
+        }
+        let u = Unreachable::new(
+            "PostgreSQL",
+            "postgres://app:p%40ss@db/x",
+            "WHATBREAKS_PG_URL",
+            "bad password p@ss for postgres://app:p%40ss@db/x",
+        );
+        let text = format!("{u} {u:?}");
+        assert!(!text.contains("p@ss") && !text.contains("p%40ss"), "{text}");
+        assert!(
+            text.contains("start the service, or set WHATBREAKS_PG_URL"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn fencing_rejects_a_lower_token_after_a_higher_one() {

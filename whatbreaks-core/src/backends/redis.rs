@@ -4,8 +4,11 @@
 //! Everything here runs in real time ([`crate::backends::realtime`]). The server is named by
 //! `WHATBREAKS_REDIS_URL` (default [`DEFAULT_URL`]: Redis on 127.0.0.1:6379). When it does
 //! not answer, harnesses return one finding, and [`require`] panics with one line, naming
-//! the service, the URL and how to start it. Every key a test writes lives under a
-//! [`Namespace`] (`wb:<pid>:<n>:`) whose keys are deleted at its end, even after a panic.
+//! the service, the URL (its password redacted: [`SecretUrl`]) and what to do: start the
+//! service, or set the variable. Every key a test writes lives under a
+//! [`Namespace`] (`wb:<pid>:<n>:<random>:`, so runs in other containers or processes that
+//! share the server and reuse a pid never collide) whose keys are deleted at its end, even
+//! after a panic, with `SCAN` (never `KEYS`, which blocks a shared server).
 //!
 //! # Leases ([`RedisLease`])
 //! `INCR <name>:fence` draws a fencing token, then `SET <name> <token> NX PX <ttl>` takes the
@@ -20,7 +23,7 @@
 //! [`crate::detectors::stampede::StampedeAnalysis`] as one cold-start episode: more than one load of
 //! the key is a [`crate::detectors::stampede::PATTERN`].
 
-use crate::backends::realtime::{self, Unreachable, unreachable_report};
+use crate::backends::realtime::{self, SecretUrl, Unreachable, unreachable_report};
 use crate::components::store::Load;
 use crate::detectors::stampede::{self, StampedeAnalysis, StampedeScenario};
 use crate::report::{Finding, Report};
@@ -43,24 +46,17 @@ pub use ::redis as client;
 pub const URL_VAR: &str = "WHATBREAKS_REDIS_URL";
 /// The server used when `WHATBREAKS_REDIS_URL` is not set.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
-/// How Redis is started on the project's machines.
-pub const START: &str = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log";
 
 /// The server's URL: `WHATBREAKS_REDIS_URL`, or [`DEFAULT_URL`].
 pub fn url() -> String {
     // A value that is not UTF-8 is used as it reads (lossily): the connection then fails
-    // with a finding that shows it, instead of reaching the default server.
+    // with a finding that shows it, instead of reaching the default server (the harnesses
+    // report such a value as a configuration finding naming the variable, `server_url`).
     crate::scenario::config::backend_url(URL_VAR, DEFAULT_URL).unwrap_or_else(|e| e.value)
 }
 
 fn unreachable(url: &str, error: impl fmt::Display) -> Unreachable {
-    Unreachable {
-        service: "Redis",
-        url: url.to_string(),
-        variable: URL_VAR,
-        error: error.to_string(),
-        start: START,
-    }
+    Unreachable::new("Redis", url, URL_VAR, &error.to_string())
 }
 
 /// Opens a multiplexed connection (3 s connect timeout, 5 s response timeout) and checks it
@@ -101,19 +97,21 @@ static NAMESPACES: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 pub struct Namespace {
     prefix: String,
-    url: String,
+    url: SecretUrl,
 }
 
 impl Namespace {
-    /// A fresh prefix `wb:<pid>:<n>:` on the server at `url`.
+    /// A fresh prefix `wb:<pid>:<n>:<random>:` on the server at `url` (the random part, 16
+    /// hex digits, keeps runs that share a server apart even when pids repeat).
     pub fn new(url: &str) -> Self {
         Namespace {
             prefix: format!(
-                "wb:{}:{}:",
+                "wb:{}:{}:{:016x}:",
                 std::process::id(),
-                NAMESPACES.fetch_add(1, Ordering::Relaxed)
+                NAMESPACES.fetch_add(1, Ordering::Relaxed),
+                crate::runtime::rng::fresh_seed()
             ),
-            url: url.to_string(),
+            url: SecretUrl::new(url),
         }
     }
 
@@ -133,20 +131,41 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let (prefix, url) = (self.prefix.clone(), self.url.clone());
         let _ = realtime::block_on(Duration::from_secs(10), || async move {
-            if let Ok(mut c) = connect(&url).await {
-                let keys: Vec<String> = ::redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query_async(&mut c)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _ = ::redis::cmd("DEL")
-                        .arg(&keys)
-                        .query_async::<i64>(&mut c)
-                        .await;
-                }
+            if let Ok(mut c) = connect(url.expose()).await {
+                let _ = delete_prefix(&mut c, &prefix).await;
             }
         });
+    }
+}
+
+/// Deletes every key that starts with `prefix` (which has no glob characters), walking the
+/// key space with `SCAN … MATCH prefix* COUNT 1000` and deleting each batch; returns how many
+/// keys were deleted.
+pub async fn delete_prefix(
+    conn: &mut MultiplexedConnection,
+    prefix: &str,
+) -> Result<u64, RedisError> {
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            deleted += ::redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<u64>(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
     }
 }
 
@@ -312,7 +331,7 @@ pub struct RedisStampedeTest {
     ttl: Duration,
     max_loads: u32,
     limit: Duration,
-    url: Option<String>,
+    url: Option<SecretUrl>,
 }
 
 impl Default for RedisStampedeTest {
@@ -366,7 +385,7 @@ impl RedisStampedeTest {
 
     /// The server, instead of `WHATBREAKS_REDIS_URL`.
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_string());
+        self.url = Some(SecretUrl::new(url));
         self
     }
 
@@ -374,31 +393,35 @@ impl RedisStampedeTest {
     /// and returns the value it got.
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
-        B: Fn(RedisStampedeEnv) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<String, RedisError>>,
+        B: Fn(RedisStampedeEnv) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, RedisError>> + 'static,
     {
         let began = Instant::now();
-        let url = self.url.clone().unwrap_or_else(url);
         let scenario = format!(
             "{} real-time clients ask for one cold key at once, load takes {}, real Redis, real time (no seed)",
             self.clients,
             format_duration(self.load_time)
         );
+        let url = match realtime::server_url(self.url.as_ref(), URL_VAR, DEFAULT_URL, &scenario) {
+            Ok(url) => url,
+            Err(report) => return *report,
+        };
         let ns = Namespace::new(&url);
         let key = ns.key("product:42");
         let loads: Arc<Mutex<Vec<Load>>> = Arc::default();
         let l = loads.clone();
         let u = url.clone();
-        let r = realtime::block_on(self.limit, || async move {
+        let this = self.clone();
+        let r = realtime::block_on(self.limit, move || async move {
             let conn = connect(&u).await?;
             let start = tokio::time::Instant::now();
-            let barrier = tokio::sync::Barrier::new(self.clients as usize);
-            let clients = (0..self.clients).map(|id| {
+            let barrier = tokio::sync::Barrier::new(this.clients as usize);
+            let clients = (0..this.clients).map(|id| {
                 let env = RedisStampedeEnv {
                     conn: conn.clone(),
                     key: key.clone(),
-                    ttl: self.ttl,
-                    load_time: self.load_time,
+                    ttl: this.ttl,
+                    load_time: this.load_time,
                     client: id,
                     loads: l.clone(),
                     start,

@@ -825,7 +825,8 @@ impl Future for Gated {
         }
         let previous = CURRENT.with(|c| c.replace(Some(self.instance.clone())));
         let clock = clock::enter(Some(self.instance.inner.clock.clone()));
-        let result = self.inner.as_mut().poll(cx);
+        // Its panic is collected by `spawn_in` (an instance panic), not a lost task's.
+        let result = sim::poll_owned(|| self.inner.as_mut().poll(cx));
         clock::enter(clock);
         CURRENT.with(|c| *c.borrow_mut() = previous);
         result

@@ -774,6 +774,20 @@ where
         p.positive("run_for", self.run_for);
         if let Some(every) = self.every {
             p.positive("every", every);
+            // The expected occurrences are listed up front, one per period: bound them.
+            const MAX_OCCURRENCES: u128 = 1_000_000;
+            let slots = self.run_for.as_nanos() / every.as_nanos().max(1);
+            if !every.is_zero() && slots > MAX_OCCURRENCES {
+                p.invalid(
+                    "every",
+                    every,
+                    format!(
+                        "at most {MAX_OCCURRENCES} occurrences in `run_for` ({} / {} = {slots}): a longer period or a shorter `run_for`",
+                        format_duration(self.run_for),
+                        format_duration(every)
+                    ),
+                );
+            }
         }
     }
     fn run_one(&self, limits: &RunLimits, body: &Arc<B>) -> SeedResult {

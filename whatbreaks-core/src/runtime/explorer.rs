@@ -133,6 +133,7 @@ pub async fn yield_point() {
             Poll::Ready(())
         } else {
             yielded = true;
+            sim::note_yield_point();
             cx.waker().wake_by_ref();
             Poll::Pending
         }

@@ -18,8 +18,12 @@
 //! Two limits end a run that would not: a virtual-time limit (an endless retry loop, or a
 //! deadlock while a timer is pending, reaches it at once in wall time) and a wall-clock
 //! watchdog on a separate thread (a task that keeps yielding without letting time advance).
-//! Both end with a finding that names the clients still pending. A panic in a client is
-//! caught and reported with the seed.
+//! Both end with a finding that names the clients still pending. Code that never awaits
+//! cannot be stopped from outside: the watchdog then reports the clients that were running
+//! or pending (and the one whose poll never returned), and says that the simulation thread
+//! is left running; the run's report is complete all the same. A panic in a client, or in a
+//! task the code spawned with `tokio::spawn` / `spawn_local`, is caught and reported with
+//! the seed.
 //!
 //! Tracing: the simulation emits [`tracing`] events with target `whatbreaks`, each with the
 //! virtual time in milliseconds as the field `t_ms` (clients starting and finishing, upstream
@@ -53,9 +57,11 @@ struct SimState {
     rng: Xoshiro256PlusPlus,
     start: tokio::time::Instant,
     last_activity: Duration,
-    /// Status of every client, indexed by client id (ids are dense: `0..clients`).
-    clients: Vec<ClientStatus>,
+    /// Status of every client, indexed by client id (ids are dense: `0..clients`); shared
+    /// with the watchdog, which reads it when the simulation thread does not stop.
+    clients: Arc<parking_lot::Mutex<Vec<ClientStatus>>>,
     abort: Arc<AtomicBool>,
+    watch: Arc<Watch>,
     next_request: u64,
 }
 
@@ -69,6 +75,36 @@ enum ClientStatus {
 
 thread_local! {
     static SIM: RefCell<Option<SimState>> = const { RefCell::new(None) };
+}
+
+/// No client is being polled (see [`Watch::polling`]).
+const NOBODY: u32 = u32::MAX;
+
+/// What the watchdog can see of a run from outside the simulation thread.
+#[derive(Debug)]
+struct Watch {
+    /// The client whose body is being polled right now, or [`NOBODY`]: when the thread does
+    /// not stop, this is the client whose poll never returned.
+    polling: std::sync::atomic::AtomicU32,
+    /// Calls of `whatbreaks::race::yield_point()` so far (a busy-wait on it keeps counting).
+    yield_points: std::sync::atomic::AtomicU64,
+    /// Virtual time in milliseconds at the runtime's last park.
+    virtual_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            polling: std::sync::atomic::AtomicU32::new(NOBODY),
+            yield_points: Default::default(),
+            virtual_ms: Default::default(),
+        }
+    }
+}
+
+/// Counts a call of `yield_point` for the watchdog (see [`Stuck::yield_points`]).
+pub(crate) fn note_yield_point() {
+    with_sim(|s| s.watch.yield_points.fetch_add(1, Ordering::Relaxed));
 }
 
 struct ClientCtx {
@@ -112,7 +148,17 @@ fn sync_system_clock() {
     });
     if let Some(elapsed) = elapsed {
         clock::set_elapsed(elapsed);
+        let _ = with_sim_try(|s| {
+            s.watch
+                .virtual_ms
+                .store(elapsed.as_millis() as u64, Ordering::Relaxed)
+        });
     }
+}
+
+/// As [`with_sim`], but `None` instead of a panic when the state is borrowed already.
+fn with_sim_try<R>(f: impl FnOnce(&mut SimState) -> R) -> Option<R> {
+    SIM.with(|s| s.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
 /// The client the calling task works for, if it runs inside a client of a population.
@@ -350,6 +396,11 @@ pub struct Run<T> {
     pub pending: Vec<ClientId>,
     /// Clients that had not yet started when the run ended.
     pub not_started: usize,
+    /// Tasks the code spawned itself (`tokio::spawn`, `spawn_local`) that panicked; their
+    /// panics used to vanish with the task.
+    pub task_panics: Vec<String>,
+    /// What the watchdog saw when it fired (`None` when it did not).
+    pub stuck: Option<Stuck>,
     /// Virtual time at the end.
     pub virtual_elapsed: Duration,
     /// Virtual time of the last recorded activity.
@@ -365,9 +416,26 @@ impl<T> Run<T> {
     }
 }
 
+/// What the wall-clock watchdog saw when it fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The client whose poll had not returned when the watchdog gave up (code that never
+    /// awaits), if the thread did not stop and a client was being polled.
+    pub polling: Option<ClientId>,
+    /// Calls of `whatbreaks::race::yield_point()` in a short sample after the watchdog fired,
+    /// while virtual time stood still: more than zero is a busy-wait on it.
+    pub yield_points: u64,
+    /// Virtual time when the watchdog fired.
+    pub virtual_at: Duration,
+    /// False when the simulation thread did not stop: it is left running (spinning) until
+    /// the process exits; nothing of the run's report is lost.
+    pub stopped: bool,
+}
+
 struct Outcome {
     end: RunEnd,
     panics: Vec<ClientPanic>,
+    task_panics: Vec<String>,
     pending: Vec<ClientId>,
     not_started: usize,
     virtual_elapsed: Duration,
@@ -385,10 +453,15 @@ where
     Fut: Future<Output = T> + 'static,
 {
     let wall_start = std::time::Instant::now();
+    hear_task_panics();
     let abort = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel::<(Option<T>, Outcome)>();
     let (seed, time_limit) = (limits.seed, limits.time_limit);
     let thread_abort = abort.clone();
+    let watch = Arc::new(Watch::default());
+    let thread_watch = watch.clone();
+    let clients = Arc::new(parking_lot::Mutex::new(Vec::<ClientStatus>::new()));
+    let thread_clients = clients.clone();
     // The caller's tracing subscriber also hears the simulation thread (a scoped default, as
     // test subscribers often are, would not otherwise cross threads).
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
@@ -416,8 +489,9 @@ where
                             rng: Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)),
                             start: tokio::time::Instant::now(),
                             last_activity: Duration::ZERO,
-                            clients: Vec::new(),
+                            clients: thread_clients.clone(),
                             abort: thread_abort.clone(),
+                            watch: thread_watch.clone(),
                             next_request: 1 << 32,
                         })
                     });
@@ -451,8 +525,9 @@ where
             let outcome = match state {
                 Some(s) => {
                     let mut pending = Vec::new();
+                    let task_panics = TASK_PANICS.with(|p| std::mem::take(&mut *p.borrow_mut()));
                     let mut not_started = 0;
-                    for (id, status) in s.clients.iter().enumerate() {
+                    for (id, status) in s.clients.lock().iter().enumerate() {
                         match status {
                             ClientStatus::Waiting => not_started += 1,
                             ClientStatus::Running => pending.push(id as ClientId),
@@ -462,6 +537,7 @@ where
                     Outcome {
                         end,
                         panics: PANICS.with(|p| std::mem::take(&mut *p.borrow_mut())),
+                        task_panics,
                         pending,
                         not_started,
                         virtual_elapsed: ended_at
@@ -473,6 +549,7 @@ where
                 None => Outcome {
                     end,
                     panics: Vec::new(),
+                    task_panics: Vec::new(),
                     pending: Vec::new(),
                     not_started: 0,
                     virtual_elapsed: Duration::ZERO,
@@ -495,9 +572,22 @@ where
             wall_start,
         );
     }
+    let mut stuck = None;
     let received = match rx.recv_timeout(limits.watchdog) {
         Ok(r) => Some(r),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            // What the thread is doing: a short sample of `yield_point` calls tells a
+            // busy-wait on it from a loop of `yield_now` or code that never awaits.
+            let before = watch.yield_points.load(Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(20));
+            let yield_points = watch.yield_points.load(Ordering::Relaxed) - before;
+            let polling = watch.polling.load(Ordering::SeqCst);
+            stuck = Some(Stuck {
+                polling: (polling != NOBODY).then_some(polling),
+                yield_points,
+                virtual_at: Duration::from_millis(watch.virtual_ms.load(Ordering::Relaxed)),
+                stopped: true,
+            });
             // Ask every client to stop at its next poll, then give it a moment to unwind.
             abort.store(true, Ordering::SeqCst);
             rx.recv_timeout(Duration::from_secs(2)).ok()
@@ -511,12 +601,31 @@ where
             panics: o.panics,
             pending: o.pending,
             not_started: o.not_started,
+            task_panics: o.task_panics,
+            stuck: stuck.map(|s| Stuck { polling: None, ..s }),
             virtual_elapsed: o.virtual_elapsed,
             last_activity: o.last_activity,
             wall_elapsed: wall_start.elapsed(),
         },
         None if abort.load(Ordering::SeqCst) => {
-            failed_run(RunEnd::Watchdog { stopped: false }, wall_start)
+            // The thread did not stop: code that never awaits. Read what the shared state
+            // says (the thread keeps running; this is a snapshot).
+            let mut run = failed_run(RunEnd::Watchdog { stopped: false }, wall_start);
+            for (id, status) in clients.lock().iter().enumerate() {
+                match status {
+                    ClientStatus::Waiting => run.not_started += 1,
+                    ClientStatus::Running => run.pending.push(id as ClientId),
+                    ClientStatus::Panicked | ClientStatus::Done => {}
+                }
+            }
+            run.stuck = stuck.map(|s| Stuck {
+                stopped: false,
+                ..s
+            });
+            if let Some(s) = &run.stuck {
+                run.virtual_elapsed = s.virtual_at;
+            }
+            run
         }
         None => failed_run(
             RunEnd::Panicked("[whatbreaks internal bug] the simulation thread vanished".into()),
@@ -532,6 +641,8 @@ fn failed_run<T>(end: RunEnd, wall_start: std::time::Instant) -> Run<T> {
         panics: Vec::new(),
         pending: Vec::new(),
         not_started: 0,
+        task_panics: Vec::new(),
+        stuck: None,
         virtual_elapsed: Duration::ZERO,
         last_activity: Duration::ZERO,
         wall_elapsed: wall_start.elapsed(),
@@ -540,6 +651,71 @@ fn failed_run<T>(end: RunEnd, wall_start: std::time::Instant) -> Run<T> {
 
 thread_local! {
     static PANICS: RefCell<Vec<ClientPanic>> = const { RefCell::new(Vec::new()) };
+    /// Panics on this simulation thread outside a client's own task (tasks the code spawned
+    /// itself), recorded by the panic hook ([`hear_task_panics`]).
+    static TASK_PANICS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Installs (once per process) a panic hook that records, on a simulation thread, a panic
+/// outside a client's task: a task the code spawned with `tokio::spawn` or `spawn_local`,
+/// whose panic tokio keeps in a `JoinHandle` that nobody may ever await. The previous hook
+/// still runs (the message and location are printed as usual).
+fn hear_task_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Only `try_*` accessors here: a panic hook must not panic (that aborts).
+            let simulating = SIM
+                .try_with(|s| s.try_borrow().map_or(true, |s| s.is_some()))
+                .unwrap_or(false);
+            let owned = OWNED_PANICS.try_with(Cell::get).unwrap_or(1) > 0;
+            if simulating && current_client().is_none() && !owned {
+                let message = panic_message(info.payload());
+                let at = SIM
+                    .with(|s| {
+                        s.try_borrow()
+                            .ok()
+                            .and_then(|s| s.as_ref().map(|s| s.start.elapsed()))
+                    })
+                    .unwrap_or_default();
+                let place = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                let _ = TASK_PANICS.try_with(|p| {
+                    if let Ok(mut p) = p.try_borrow_mut() {
+                        p.push(format!(
+                            "t={}{place}: {message}",
+                            crate::spec::format_duration(at)
+                        ));
+                    }
+                });
+            }
+            previous(info);
+        }));
+    });
+}
+
+thread_local! {
+    /// How many polls of futures whose panics their owner reports are on the stack: the
+    /// scenario's own `main` (its panic is the scenario's), a cluster instance's task.
+    static OWNED_PANICS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Polls with `f` a future whose panic its owner catches and reports (a cluster instance's
+/// task, the scenario's main): the panic hook does not report it a second time as a lost
+/// task panic.
+pub fn poll_owned<R>(f: impl FnOnce() -> R) -> R {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            let _ = OWNED_PANICS.try_with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    OWNED_PANICS.with(|d| d.set(d.get() + 1));
+    let _depth = Depth;
+    f()
 }
 
 /// The text of a panic payload.
@@ -561,7 +737,7 @@ async fn abortable<F: Future>(fut: F, abort: &AtomicBool) -> Option<F::Output> {
         if abort.load(Ordering::Relaxed) {
             return Poll::Ready(None);
         }
-        fut.as_mut().poll(cx).map(Some)
+        poll_owned(|| fut.as_mut().poll(cx).map(Some))
     })
     .await
 }
@@ -580,6 +756,7 @@ struct ClientTask<F> {
     /// Set once the start time passed.
     running: bool,
     abort: Arc<AtomicBool>,
+    watch: Arc<Watch>,
     body: F,
 }
 
@@ -606,15 +783,18 @@ impl<F: Future<Output = ()>> Future for ClientTask<F> {
         if this.abort.load(Ordering::Relaxed) {
             return Poll::Ready(());
         }
+        this.watch.polling.store(this.id, Ordering::Relaxed);
         // SAFETY: see above; `body` lives inside the pinned `self`.
-        unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx)
+        let polled = unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx);
+        this.watch.polling.store(NOBODY, Ordering::Relaxed);
+        polled
     }
 }
 
 /// Sets a client's status (ids index `SimState::clients`).
 fn set_status(id: ClientId, status: ClientStatus) {
     with_sim(|s| {
-        if let Some(slot) = s.clients.get_mut(id as usize) {
+        if let Some(slot) = s.clients.lock().get_mut(id as usize) {
             *slot = status;
         }
     });
@@ -631,15 +811,17 @@ where
     B: Fn(ClientId) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
-    let Some((seed, start, abort)) = with_sim(|s| (s.seed, s.start, s.abort.clone())) else {
+    let Some((seed, start, abort, watch)) =
+        with_sim(|s| (s.seed, s.start, s.abort.clone(), s.watch.clone()))
+    else {
         panic!("[whatbreaks internal bug] run_clients called outside a simulation");
     };
     // Every client of this population starts out waiting; ids follow those of earlier
     // populations of the same simulation.
     let base = with_sim(|s| {
-        let base = s.clients.len() as ClientId;
-        s.clients
-            .extend(std::iter::repeat_n(ClientStatus::Waiting, offsets.len()));
+        let mut clients = s.clients.lock();
+        let base = clients.len() as ClientId;
+        clients.extend(std::iter::repeat_n(ClientStatus::Waiting, offsets.len()));
         base
     })
     .unwrap_or(0);
@@ -663,6 +845,7 @@ where
                     start: (!offset.is_zero()).then(|| tokio::time::sleep_until(start + offset)),
                     running: false,
                     abort: abort.clone(),
+                    watch: watch.clone(),
                     body: fut,
                 },
             )),

@@ -8,7 +8,7 @@
 //! | variable | meaning | form |
 //! |---|---|---|
 //! | `WHATBREAKS_SEED` | run exactly this seed | decimal or `0x`-hex `u64` |
-//! | `WHATBREAKS_SEEDS` | number of seeds to run | whole number ≥ 1 |
+//! | `WHATBREAKS_SEEDS` | number of seeds to run | whole number from 1 to 100000 ([`MAX_SEEDS`]) |
 //! | `WHATBREAKS_TIME_LIMIT` | virtual-time limit of one run | duration, e.g. `1h` |
 //! | `WHATBREAKS_WATCHDOG` | wall-clock limit of one run | duration, e.g. `30s` |
 //! | `WHATBREAKS_QUIET` | `1`: do not print the seed line at the start of a run | `0` or `1` |
@@ -18,7 +18,9 @@
 //! | `WHATBREAKS_REGRESSIONS_DIR` | where failing seeds are saved and replayed from ([`crate::scenario::regressions`]); `off` turns saving and replaying off | a directory, or `off` (default `<crate>/whatbreaks-regressions`) |
 //!
 //! An unknown `WHATBREAKS_*` name is reported once per process as a warning on stderr; a bad
-//! value is an error that names the variable, the value and the expected form.
+//! value (also one that is not UTF-8) is an error that names the variable, the value and the
+//! expected form. A run never lists more than [`MAX_RUNS`] seeds (`seeds × iterations`): a
+//! larger product is a configuration finding that names `WHATBREAKS_SEEDS` and the bound.
 
 use crate::spec;
 use std::fmt;
@@ -28,10 +30,7 @@ use std::time::Duration;
 /// Every variable whatbreaks reads, with the form its value must have.
 pub const VARIABLES: &[(&str, &str)] = &[
     ("WHATBREAKS_SEED", spec::SEED_FORM),
-    (
-        "WHATBREAKS_SEEDS",
-        "a whole number of at least 1, e.g. `20`",
-    ),
+    ("WHATBREAKS_SEEDS", SEEDS_FORM),
     ("WHATBREAKS_TIME_LIMIT", spec::DURATION_FORM),
     ("WHATBREAKS_WATCHDOG", spec::DURATION_FORM),
     ("WHATBREAKS_QUIET", "`0` or `1`"),
@@ -48,6 +47,16 @@ pub const VARIABLES: &[(&str, &str)] = &[
 ];
 
 pub use crate::runtime::rng::{fresh_seed, splitmix64};
+
+/// The most seeds `WHATBREAKS_SEEDS` (and `.seeds(..)`) may ask for.
+pub const MAX_SEEDS: u32 = 100_000;
+
+/// The most runs one scenario lists (`seeds × iterations`; each is a `u64` seed kept in
+/// memory): 10 million, 80 MB of seeds.
+pub const MAX_RUNS: u64 = 10_000_000;
+
+/// The accepted form of `WHATBREAKS_SEEDS`, for error messages.
+pub const SEEDS_FORM: &str = "a whole number from 1 to 100000, e.g. `20`";
 pub use crate::runtime::sim::{DEFAULT_TIME_LIMIT, DEFAULT_WATCHDOG};
 
 /// A `WHATBREAKS_*` variable with a value whatbreaks cannot use.
@@ -97,11 +106,24 @@ pub struct EnvOverrides {
 impl EnvOverrides {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with("WHATBREAKS_")
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        }))
+        let mut vars = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            let Ok(k) = k.into_string() else { continue };
+            if !k.starts_with("WHATBREAKS_") {
+                continue;
+            }
+            match v.into_string() {
+                Ok(v) => vars.push((k, v)),
+                Err(raw) => {
+                    return Err(ConfigError {
+                        variable: k,
+                        value: raw.to_string_lossy().into_owned(),
+                        problem: "is not UTF-8; expected text".into(),
+                    });
+                }
+            }
+        }
+        Self::from_vars(vars)
     }
 
     /// Parses a list of `(name, value)` pairs; names not starting with `WHATBREAKS_` are ignored.
@@ -123,15 +145,14 @@ impl EnvOverrides {
             match name.as_str() {
                 "WHATBREAKS_SEED" => out.seed = Some(spec::parse_seed(&value).map_err(err)?),
                 "WHATBREAKS_SEEDS" => {
-                    let n = value
-                        .trim()
-                        .replace('_', "")
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| *n >= 1);
-                    out.seeds = Some(n.ok_or_else(|| {
-                        err("expected a whole number of at least 1, e.g. `20`".into())
-                    })?);
+                    let clean = value.trim().replace('_', "");
+                    let n = clean
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                        .then(|| clean.parse::<u32>().ok())
+                        .flatten()
+                        .filter(|n| (1..=MAX_SEEDS).contains(n));
+                    out.seeds = Some(n.ok_or_else(|| err(format!("expected {SEEDS_FORM}")))?);
                 }
                 "WHATBREAKS_TIME_LIMIT" => {
                     out.time_limit = Some(positive(spec::parse_duration(&value)).map_err(err)?)
@@ -273,9 +294,35 @@ impl Settings {
     /// Records the settings no run can use: zero seeds, runs or limits.
     pub fn check(&self, problems: &mut crate::scenario::Problems) {
         problems.at_least("seeds", u64::from(self.seeds), 1);
+        problems.require(self.seeds <= MAX_SEEDS, "seeds", self.seeds, SEEDS_FORM);
         problems.at_least("iterations", u64::from(self.runs_per_seed), 1);
+        let runs = u64::from(self.seeds) * u64::from(self.runs_per_seed);
+        problems.require(
+            runs <= MAX_RUNS,
+            "iterations",
+            self.runs_per_seed,
+            format!("at most {MAX_RUNS} runs in all (seeds × iterations = {runs})"),
+        );
         problems.positive("time_limit", self.time_limit);
         problems.positive("watchdog", self.watchdog);
+    }
+
+    /// The bound on runs, once the environment is applied: `Err` names `WHATBREAKS_SEEDS`
+    /// when `seeds × iterations` would exceed [`MAX_RUNS`].
+    pub fn check_runs(&self, env: &EnvOverrides) -> Result<(), ConfigError> {
+        let runs = u64::from(self.seeds) * u64::from(self.runs_per_seed.max(1));
+        match env.seeds {
+            Some(n) if runs > MAX_RUNS => Err(ConfigError {
+                variable: "WHATBREAKS_SEEDS".into(),
+                value: n.to_string(),
+                problem: format!(
+                    "asks for {runs} runs ({n} seeds × {} iterations); at most {MAX_RUNS} runs in all: ask for at most {} seeds",
+                    self.runs_per_seed.max(1),
+                    MAX_RUNS / u64::from(self.runs_per_seed.max(1))
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Applies environment overrides (environment wins).
@@ -348,6 +395,14 @@ mod tests {
         assert!(e.to_string().contains("longer than zero"));
         let e = vars(&[("WHATBREAKS_SEED", "seed")]).unwrap_err();
         assert!(e.to_string().contains("0x-hex"));
+        for bad in ["100000000", "+5", "0", "100001"] {
+            let e = vars(&[("WHATBREAKS_SEEDS", bad)]).unwrap_err();
+            assert!(e.to_string().contains("from 1 to 100000"), "{e}");
+        }
+        assert_eq!(
+            vars(&[("WHATBREAKS_SEEDS", "100000")]).unwrap().seeds,
+            Some(100_000)
+        );
     }
 
     #[test]

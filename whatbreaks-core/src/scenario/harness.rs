@@ -47,6 +47,24 @@ pub fn harness_findings<T>(run: &Run<T>, limits: &RunLimits, scenario: &str) -> 
         f.fix = "a panic inside the code under test: see the first message (the panic's location is printed above it)".into();
         out.push(f);
     }
+    if !run.task_panics.is_empty() {
+        let mut f = Finding::harness(
+            "task panic",
+            format!(
+                "{} task(s) spawned by the code under test panicked",
+                run.task_panics.len()
+            ),
+        )
+        .with_scenario(scenario);
+        f.evidence = run
+            .task_panics
+            .iter()
+            .take(10)
+            .map(|p| format!("spawned task, {p}"))
+            .collect();
+        f.fix = "a task started with `tokio::spawn` or `spawn_local` panicked and nobody awaited its `JoinHandle`, so production would lose that work silently: fix the panic, and await (or supervise) the handles of tasks whose work matters".into();
+        out.push(f);
+    }
     out
 }
 
@@ -107,15 +125,18 @@ fn describe_end<T>(run: &Run<T>, limits: &RunLimits) -> Option<(String, Vec<Stri
         RunEnd::Completed => None,
         RunEnd::TimeLimit => {
             let idle = run.virtual_elapsed.saturating_sub(run.last_activity);
+            // Only what whatbreaks' own components record counts as activity: say that, and
+            // do not call a wait a deadlock (a real-clock wait or an unbounded sleep looks the
+            // same from here).
             let probable = if idle >= run.virtual_elapsed / 2 {
                 format!(
-                    "probable deadlock: nothing happened after t={} while {} client(s) waited",
+                    "no simulated component (upstream, cache, database, pool) saw a call after t={} while {} client(s) were still pending: they wait on something that never came (a lock, a channel, a connection never released, a very long sleep, or the real clock); which, whatbreaks cannot see",
                     format_duration(run.last_activity),
                     run.pending.len()
                 )
             } else {
                 format!(
-                    "probable endless loop: activity went on until t={}",
+                    "simulated components saw calls until t={}: the pending clients kept working (a retry or polling loop without a bound)",
                     format_duration(run.last_activity)
                 )
             };
@@ -132,24 +153,42 @@ fn describe_end<T>(run: &Run<T>, limits: &RunLimits) -> Option<(String, Vec<Stri
                 "look for a wait that nothing wakes (a lock or connection never released) or a retry loop without a bound; raise `time_limit` if the scenario really needs longer".into(),
             ))
         }
-        RunEnd::Watchdog { stopped } => Some((
-            format!(
-                "wall-clock watchdog fired after {:?}",
-                limits.watchdog
-            ),
-            vec![
+        RunEnd::Watchdog { stopped } => {
+            let stuck = run.stuck.as_ref();
+            let busy_yield = stuck.is_some_and(|s| s.yield_points > 0);
+            let mut evidence = vec![
                 format!(
-                    "virtual time stood at t={} with clients pending: {pending}",
+                    "virtual time stood at t={} with clients running or pending: {pending}",
                     format_duration(run.virtual_elapsed)
                 ),
-                if *stopped {
-                    "the clients were stopped at their next await".into()
-                } else {
-                    "the simulation thread did not stop: some code loops without ever awaiting".into()
-                },
-            ],
-            "a task keeps running without letting virtual time advance (a busy loop of `yield_now`, or blocking code); await a timer or a simulated component inside the loop, or raise `watchdog`".into(),
-        )),
+                format!("clients not yet started: {}", run.not_started),
+            ];
+            if let Some(id) = stuck.and_then(|s| s.polling) {
+                evidence.push(format!("client #{id}'s poll never returned"));
+            }
+            let fix = if !*stopped {
+                evidence.push("the simulation thread could not be stopped (code that never awaits cannot be interrupted from outside): it is left running, spinning, until the test process exits; this report is complete".into());
+                "some code loops without ever awaiting (a spin on an atomic or a flag, blocking code): wait on something async (a `tokio::sync::Notify`, a channel, a timer) instead, or raise `watchdog`"
+            } else if busy_yield {
+                evidence.push(format!(
+                    "a busy-wait on `whatbreaks::race::yield_point()`: {} calls in 20 ms of wall time while virtual time stood still",
+                    stuck.map_or(0, |s| s.yield_points)
+                ));
+                evidence.push("the clients were stopped at their next await".into());
+                "a loop polls a condition with `yield_point()` that only another task can change, and that task never runs to change it (or nothing will): wait on the condition (a `Notify`, a channel, a lock) or sleep with `tokio::time::sleep` between checks, or raise `watchdog`"
+            } else {
+                evidence.push("the clients were stopped at their next await".into());
+                "a task keeps running without letting virtual time advance (a busy loop of `yield_now`); await a timer or a simulated component inside the loop, or raise `watchdog`"
+            };
+            Some((
+                format!(
+                    "wall-clock watchdog fired after {}",
+                    format_duration(limits.watchdog)
+                ),
+                evidence,
+                fix.into(),
+            ))
+        }
         RunEnd::Panicked(message) => Some((
             "the scenario panicked".into(),
             vec![format!("panic: {message}")],
@@ -197,7 +236,11 @@ mod tests {
         });
         let (verdict, evidence, _) = describe_end(&run, &limits).unwrap();
         assert!(verdict.contains("time limit 1m"), "{verdict}");
-        assert!(evidence[0].contains("probable deadlock"), "{evidence:?}");
+        assert!(
+            evidence[0].contains("no simulated component") && evidence[0].contains("3 client(s)"),
+            "{evidence:?}"
+        );
+        assert!(!evidence[0].contains("deadlock"), "{evidence:?}");
     }
 
     #[test]

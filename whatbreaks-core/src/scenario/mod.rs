@@ -281,6 +281,9 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
     match scenario.timing() {
         Timing::Simulated(settings) => {
             let settings = settings.clone().with_env(&env);
+            if let Err(e) = settings.check_runs(&env) {
+                return Report::stopped(label, env_finding(&e));
+            }
             let seeds = seed_list(&settings, &env, &label);
             let limits = |seed| RunLimits {
                 seed,

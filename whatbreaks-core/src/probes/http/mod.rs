@@ -82,7 +82,9 @@ impl ProbeRequest {
         self.header("content-type", "application/json")
     }
 
-    fn to_http(&self) -> Request<Body> {
+    /// The request as `http` types; an error (never a panic) when the URI or a header is not
+    /// valid HTTP (a template with a space, a header value with a line break).
+    fn to_http(&self) -> Result<Request<Body>, String> {
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(&self.uri);
@@ -91,7 +93,7 @@ impl ProbeRequest {
         }
         builder
             .body(Body::from(self.body.clone().unwrap_or_default()))
-            .expect("whatbreaks: the probe built an invalid request (check the endpoint template)")
+            .map_err(|e| format!("{}: {e}", self.describe()))
     }
 
     /// One line for evidence: `GET /api/orders?userId=bob [X-User-Id: bob]`.
@@ -118,6 +120,34 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// Percent-encodes a principal's name or a resource id for a path segment or a query value
+/// (RFC 3986 unreserved characters stay as they are): `Zoë Li` becomes `Zo%C3%AB%20Li`.
+/// Frameworks decode it again (axum's `Path` and `Query`), so handlers see the name.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A name as a header value: as it is when HTTP allows it (visible ASCII and spaces),
+/// percent-encoded otherwise (non-ASCII letters, control characters).
+fn header_value(text: &str) -> String {
+    if http::HeaderValue::from_str(text).is_ok() {
+        text.to_string()
+    } else {
+        encode_component(text)
+    }
+}
+
+/// Default wall-clock limit of one probe request.
+pub const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a service answered.
 #[derive(Clone, Debug)]
 struct Answer {
@@ -125,26 +155,94 @@ struct Answer {
     body: String,
 }
 
-async fn send<S, ResB>(service: &S, request: &ProbeRequest) -> Answer
+/// Status of an [`Answer`] to a request that could not be built: never sent.
+const NOT_SENT: u16 = 0;
+/// Status of an [`Answer`] that did not come within the request limit.
+const TIMED_OUT: u16 = 1;
+
+async fn send<S, ResB>(service: &S, request: &ProbeRequest, limit: std::time::Duration) -> Answer
 where
     S: Service<Request<Body>, Response = Response<ResB>> + Clone,
     S::Error: fmt::Debug,
     ResB: http_body::Body,
     ResB::Error: fmt::Debug,
 {
-    match service.clone().oneshot(request.to_http()).await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body = match response.into_body().collect().await {
-                Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
-                Err(e) => format!("<body error: {e:?}>"),
+    let http = match request.to_http() {
+        Ok(r) => r,
+        Err(e) => {
+            return Answer {
+                status: NOT_SENT,
+                body: e,
             };
-            Answer { status, body }
         }
-        Err(e) => Answer {
-            status: 599,
-            body: format!("<service error: {e:?}>"),
+    };
+    let exchange = async {
+        match service.clone().oneshot(http).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = match response.into_body().collect().await {
+                    Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+                    Err(e) => format!("<body error: {e:?}>"),
+                };
+                Answer { status, body }
+            }
+            Err(e) => Answer {
+                status: 599,
+                body: format!("<service error: {e:?}>"),
+            },
+        }
+    };
+    match tokio::time::timeout(limit, exchange).await {
+        Ok(a) => a,
+        Err(_) => Answer {
+            status: TIMED_OUT,
+            body: request.describe(),
         },
+    }
+}
+
+/// Requests a probe could not send or that got no answer: they become one finding.
+#[derive(Debug, Default)]
+struct Unsent {
+    invalid: Vec<String>,
+    timed_out: Vec<String>,
+}
+
+impl Unsent {
+    fn note(&mut self, a: &Answer) {
+        match a.status {
+            NOT_SENT => self.invalid.push(a.body.clone()),
+            TIMED_OUT => self.timed_out.push(a.body.clone()),
+            _ => {}
+        }
+    }
+
+    fn findings(&self, limit: std::time::Duration) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.invalid.is_empty() {
+            out.push(
+                Finding::config(format!(
+                    "{} probe request(s) are not valid HTTP and were not sent",
+                    self.invalid.len()
+                ))
+                .with_evidence(self.invalid.iter().take(4).cloned().collect())
+                .with_fix("write endpoint templates as URI paths (`/api/orders/{owner}`, no spaces), and add only valid header names and values in the principal's closure"),
+            );
+        }
+        if !self.timed_out.is_empty() {
+            let mut f = Finding::harness(
+                "real-time harness",
+                format!(
+                    "{} probe request(s) got no answer within {} of wall time",
+                    self.timed_out.len(),
+                    crate::spec::format_duration(limit)
+                ),
+            );
+            f.evidence = self.timed_out.iter().take(4).cloned().collect();
+            f.fix = "a handler that never answers (a lock, a channel, an upstream without a timeout): add a timeout to it, or raise the limit with `request_limit`".into();
+            out.push(f);
+        }
+        out
     }
 }
 
@@ -166,6 +264,7 @@ pub struct AuthProbe<S> {
     resources: Vec<(String, String)>,
     endpoints: Vec<(Method, String)>,
     identity_headers: Vec<String>,
+    limit: std::time::Duration,
 }
 
 impl<S> fmt::Debug for AuthProbe<S> {
@@ -214,7 +313,15 @@ impl<S> AuthProbe<S> {
             resources: Vec::new(),
             endpoints: Vec::new(),
             identity_headers: vec!["X-User-Id".into()],
+            limit: REQUEST_LIMIT,
         }
+    }
+
+    /// Wall-clock limit of each request (default [`REQUEST_LIMIT`], 10 s): a request without
+    /// an answer by then is reported, and the probe goes on.
+    pub fn request_limit(mut self, limit: std::time::Duration) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// A principal, and how its requests carry its credentials.
@@ -256,13 +363,19 @@ impl<S> AuthProbe<S> {
             .collect()
     }
 
-    /// Concrete URIs of a template for one owner: one per resource when it names one.
+    /// Concrete URIs of a template for one owner: one per resource when it names one. Names
+    /// and ids are percent-encoded ([`encode_component`]).
     fn uris(&self, template: &str, owner: &str) -> Vec<(String, Option<String>)> {
-        let with_owner = template.replace("{owner}", owner);
+        let with_owner = template.replace("{owner}", &encode_component(owner));
         if template.contains("{resource}") {
             self.resources_of(owner)
                 .into_iter()
-                .map(|r| (with_owner.replace("{resource}", r), Some(r.to_string())))
+                .map(|r| {
+                    (
+                        with_owner.replace("{resource}", &encode_component(r)),
+                        Some(r.to_string()),
+                    )
+                })
                 .collect()
         } else {
             vec![(with_owner, None)]
@@ -320,6 +433,7 @@ where
         let mut leaks: BTreeMap<(usize, Carrier), Vec<Leak>> = BTreeMap::new();
         let mut owner_reads = (0usize, 0usize);
         let mut sent = 0usize;
+        let mut unsent = Unsent::default();
         // Reads first, so that mutations do not hide data from them.
         let mut order: Vec<usize> = (0..self.endpoints.len()).collect();
         order.sort_by_key(|&i| is_mutation(&self.endpoints[i].0));
@@ -330,7 +444,8 @@ where
                 if !is_mutation(&method) {
                     for (uri, _) in self.uris(&template, &victim.name) {
                         let req = (victim.auth)(ProbeRequest::new(method.clone(), uri));
-                        let a = send(&self.service, &req).await;
+                        let a = send(&self.service, &req, self.limit).await;
+                        unsent.note(&a);
                         sent += 1;
                         owner_reads.1 += 1;
                         if (200..300).contains(&a.status)
@@ -343,7 +458,8 @@ where
                 for attacker in self.principals.iter().filter(|p| p.name != victim.name) {
                     for req in self.requests_naming(&method, &template, attacker, victim) {
                         let (req, carrier) = req;
-                        let a = send(&self.service, &req).await;
+                        let a = send(&self.service, &req, self.limit).await;
+                        unsent.note(&a);
                         sent += 1;
                         if let Some(leak) =
                             self.judge(&method, attacker, victim, req, carrier, a).await
@@ -368,7 +484,8 @@ where
                                 .bearer("not-a-valid-token"),
                         ),
                     ] {
-                        let a = send(&self.service, &req).await;
+                        let a = send(&self.service, &req, self.limit).await;
+                        unsent.note(&a);
                         sent += 1;
                         let anon = Principal {
                             name: "anonymous".into(),
@@ -390,7 +507,8 @@ where
             .into_iter()
             .map(|((e, carrier), leaks)| self.finding(e, &carrier, &leaks))
             .collect();
-        if owner_reads.1 > 0 && owner_reads.0 == 0 {
+        findings.extend(unsent.findings(self.limit));
+        if owner_reads.1 > 0 && owner_reads.0 == 0 && unsent.invalid.len() < sent {
             let mut f = Finding::harness(
                 "probe set-up",
                 "no owner could read their own data through any read endpoint, so leaks cannot be recognised",
@@ -455,7 +573,7 @@ where
         if let Some((own, _)) = self.uris(template, &attacker.name).into_iter().next() {
             for h in &self.identity_headers {
                 let req = (attacker.auth)(ProbeRequest::new(method.clone(), own.clone()))
-                    .header(h.clone(), victim.name.clone());
+                    .header(h.clone(), header_value(&victim.name));
                 out.push((req, Carrier::Header(h.clone())));
             }
             if is_mutation(method) {
@@ -483,11 +601,11 @@ where
             return None;
         }
         let data = self.foreign_data(&a.body, &victim.name);
-        let names_victim_resource = req.uri.contains(&victim.name)
+        let names_victim_resource = req.uri.contains(&encode_component(&victim.name))
             || self
                 .resources_of(&victim.name)
                 .iter()
-                .any(|r| req.uri.contains(r));
+                .any(|r| req.uri.contains(&encode_component(r)));
         let mutated = is_mutation(method) && names_victim_resource;
         if data.is_empty() && !mutated {
             return None;
@@ -513,16 +631,16 @@ where
         let resource = self
             .resources_of(&victim.name)
             .into_iter()
-            .find(|r| uri.contains(r))?;
+            .find(|r| uri.contains(&encode_component(r)))?;
         let (_, read) = self
             .endpoints
             .iter()
             .find(|(m, t)| !is_mutation(m) && t.contains("{resource}"))?;
         let read_uri = read
-            .replace("{owner}", &victim.name)
-            .replace("{resource}", resource);
+            .replace("{owner}", &encode_component(&victim.name))
+            .replace("{resource}", &encode_component(resource));
         let req = (victim.auth)(ProbeRequest::new(Method::GET, read_uri));
-        let a = send(&self.service, &req).await;
+        let a = send(&self.service, &req, self.limit).await;
         Some(format!(
             "read back as {}: {} -> {}{}",
             victim.name,
@@ -929,6 +1047,9 @@ pub struct MassAssignmentProbe<F> {
     cases: u32,
     seed: u64,
     max_len: usize,
+    limit: std::time::Duration,
+    /// Requests that could not be built or got no answer within the limit.
+    unsent: std::cell::RefCell<Unsent>,
 }
 
 impl<F> fmt::Debug for MassAssignmentProbe<F> {
@@ -962,6 +1083,8 @@ where
             cases: 64,
             seed: 0x5eed,
             max_len: 10_000,
+            limit: REQUEST_LIMIT,
+            unsent: Default::default(),
         }
     }
 
@@ -998,6 +1121,13 @@ where
         self
     }
 
+    /// Wall-clock limit of each request (default [`REQUEST_LIMIT`], 10 s): a request without
+    /// an answer by then is reported, and the remaining cases are not sent.
+    pub fn request_limit(mut self, limit: std::time::Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// Longest string that counts as valid when stored (default 10,000 characters).
     pub fn max_len(mut self, max: usize) -> Self {
         self.max_len = max;
@@ -1005,10 +1135,16 @@ where
     }
 
     fn one(&self, rt: &tokio::runtime::Runtime, body: String) -> (u16, Value, Value) {
+        // A handler that did not answer once is not asked again (each case would wait the
+        // whole limit).
+        if !self.unsent.borrow().timed_out.is_empty() {
+            return (TIMED_OUT, Value::Null, Value::Null);
+        }
         let (service, oracle) = (self.factory)();
         let before = oracle();
         let req = (self.auth)(ProbeRequest::new(self.method.clone(), self.path.clone())).json(body);
-        let a = rt.block_on(send(&service, &req));
+        let a = rt.block_on(send(&service, &req, self.limit));
+        self.unsent.borrow_mut().note(&a);
         (a.status, before, oracle())
     }
 
@@ -1086,14 +1222,31 @@ where
     /// counterexample. Builds its own runtime: call it from a plain `#[test]`.
     pub fn run(self) -> Report {
         let started = std::time::Instant::now();
-        let seed = crate::scenario::config::EnvOverrides::from_env()
-            .ok()
-            .and_then(|e| e.seed)
-            .unwrap_or(self.seed);
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let scenario = format!("{} {}", self.method, self.path);
+        // A bad `WHATBREAKS_SEED` is a configuration finding naming it, as everywhere else;
+        // never a silent fall-back to the builder's seed.
+        let seed = match crate::scenario::config::EnvOverrides::from_env() {
+            Ok(env) => env.seed.unwrap_or(self.seed),
+            Err(e) => {
+                let f = Finding::config(e.to_string())
+                    .with_scenario(scenario.clone())
+                    .with_fix(format!("set {} to a valid value, or unset it", e.variable));
+                return Report::stopped(scenario, f);
+            }
+        };
+        let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .expect("whatbreaks: cannot build a runtime for the probe");
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let f = Finding::harness(
+                    "probe set-up",
+                    format!("cannot build a tokio runtime for the probe: {e}"),
+                );
+                return Report::stopped(scenario, f);
+            }
+        };
         let mut findings = Vec::new();
         // Sanity: the valid body must be accepted, or every verdict below is vacuous.
         let (status, _, after) = self.one(&rt, self.valid.to_string());
@@ -1116,6 +1269,9 @@ where
             let name = family.name;
             let check = |h: &Hostile| {
                 let (status, before, after) = self.one(&rt, h.body());
+                if status == NOT_SENT || status == TIMED_OUT {
+                    return None;
+                }
                 self.judge(h, status, &before, &after)
             };
             let outcome = match &family.all {
@@ -1201,6 +1357,7 @@ where
                 findings.push(f);
             }
         }
+        findings.extend(self.unsent.borrow().findings(self.limit));
         Report {
             scenario: format!("{} {}", self.method, self.path),
             seeds: vec![seed],
