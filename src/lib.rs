@@ -200,6 +200,8 @@ pub use whatbreaks_core::detectors::{herd, race};
 pub use whatbreaks_core::report::{self, html};
 pub use whatbreaks_core::runtime::{sim, sync};
 pub use whatbreaks_core::scenario::{self, config, regressions};
+/// The ecosystem's interfaces onto the simulated components (features `http`, `hyper`, `redis`): see [`whatbreaks_core::seams`].
+pub use whatbreaks_core::seams;
 pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream,
     UpstreamError, join, rng, spawn, spec,
