@@ -7,6 +7,7 @@
 mod code;
 
 mod http;
+mod macros;
 mod redis;
 mod verdicts;
 
