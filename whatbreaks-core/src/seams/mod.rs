@@ -13,6 +13,24 @@
 //! [`Upstream::call`](crate::components::upstream::Upstream::call) and
 //! [`SimCache`](crate::components::store::SimCache) on the same seed.
 //!
+//! # What runs on virtual time, and what does not
+//! All three seams run on virtual time, deterministically: nothing in them waits on real
+//! I/O. The tower seam is a plain future in the calling task; the hyper seam moves bytes
+//! through [`tokio::io::duplex`] pipes served by hyper's server on tasks of the same
+//! runtime; the redis seam answers in process. The paused clock only moves when every task
+//! waits on a timer, and each of these waits is a simulated one.
+//!
+//! Clients that open their own sockets (reqwest, which takes only a URL; `redis::Client::open`;
+//! database drivers) are not reachable yet. A real loopback listener cannot be sound on the
+//! paused clock as it stands: when the runtime parks with a timer pending, tokio polls the
+//! I/O driver once without waiting and then jumps the clock to the next timer, so virtual
+//! time runs ahead of every request in flight on a socket (a client's 30 s timeout fires
+//! before a loopback answer is read), and the simulation runtime has no I/O driver at all.
+//! Making it sound needs a task that keeps the runtime from parking while loopback
+//! exchanges are in flight, and the runtime's I/O driver; until then such code runs against
+//! the real service in real time, scaled down and bounded (`backends::realtime`), or takes
+//! an injectable client (a hyper connector, a `ConnectionLike`).
+//!
 //! Layer: the seams import the runtime and the components only; the detectors may hand
 //! them out (`StampedeEnv::redis`).
 
