@@ -244,10 +244,14 @@ pub(crate) enum Path {
     Tower,
 }
 
-/// The retry-storm scenario every verdict here runs: 100 requests per second for 60 s, the
-/// upstream failing every call from 10 s to 40 s.
+/// The retry-storm scenario every verdict here runs: 50 requests per second for 30 s, the
+/// upstream refusing every call from 5 s to 20 s (1% of calls answered 400 throughout).
 pub(crate) fn storm(seed: u64) -> RetryStormTest {
-    RetryStormTest::new().seed(seed)
+    RetryStormTest::new()
+        .rps(50.0)
+        .run_for(Duration::from_secs(30))
+        .outage(Duration::from_secs(5)..Duration::from_secs(20))
+        .seed(seed)
 }
 
 /// tower's `Retry` with `policy` over the client `path` picks, under `scenario`.

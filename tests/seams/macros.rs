@@ -24,14 +24,26 @@ async fn redis_lease_holds_on_two_instances(env: whatbreaks::StampedeEnv) {
     let _ = get_product_leased(&mut conn, &env.db(), &env.key(), 60).await;
 }
 
-#[whatbreaks::retry_storm_test(seed = 0x5eed, seeds = 3)]
+#[whatbreaks::retry_storm_test(
+    rps = 50,
+    run_for = "30s",
+    outage = "5s..20s",
+    seed = 0x5eed,
+    seeds = 3
+)]
 #[should_panic(expected = "retry storm: retries amplify load")]
 async fn hyper_retry_without_budget_fails(upstream: whatbreaks::Upstream) {
     let client = Client::builder(TokioExecutor::new()).build(upstream.connector());
     let _ = fetch_price(Retry::new(RetryFailures::unbudgeted(), client)).await;
 }
 
-#[whatbreaks::retry_storm_test(seed = 0x5eed, seeds = 3)]
+#[whatbreaks::retry_storm_test(
+    rps = 50,
+    run_for = "30s",
+    outage = "5s..20s",
+    seed = 0x5eed,
+    seeds = 3
+)]
 async fn hyper_retry_with_tps_budget_holds(upstream: whatbreaks::Upstream) {
     let client = Client::builder(TokioExecutor::new()).build(upstream.connector());
     let _ = fetch_price(Retry::new(RetryFailures::budgeted(), client)).await;
