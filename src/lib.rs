@@ -220,15 +220,81 @@
 //! inside a client, or inside a task the code spawned with `tokio::spawn` (whose panic tokio
 //! would keep in a `JoinHandle` nobody awaits), is reported with the seed.
 //!
+//! ## Testing the code you already have
+//!
+//! The simulated components speak the interfaces production code already uses, so the
+//! function you ship is called unchanged inside a scenario; the detectors judge it exactly as
+//! they judge code written against [`Upstream::call`] and [`SimCache`] (`tests/seams` checks
+//! the verdicts agree on the same seed).
+//!
+//! | your code talks through | hand it | feature | time |
+//! |---|---|---|---|
+//! | a `tower::Service` over `http` types (a tower stack, `tower::retry::Retry`) | the [`Upstream`] itself | `http` | virtual |
+//! | hyper-util's legacy `Client` (and what is built on hyper: tonic's `Channel::connect_with_connector`, …) | `Client::builder(TokioExecutor::new()).build(upstream.connector())` | `hyper` | virtual |
+//! | redis-rs (`AsyncCommands`, `redis::cmd`, pipelines) | `cache.redis()`, or `env.redis()` in a stampede test | `redis` | virtual |
+//! | a real PostgreSQL, a real Redis, a real pool | the service itself: [`postgres`](whatbreaks_core::backends), `redis::RedisLease`, `pool_watch` | `postgres`, `redis`, `deadpool`, `bb8` | real, scaled down and bounded ([`realtime`]) |
+//!
+//! Before, a test needed a copy of the code rewritten against whatbreaks' types; after, the
+//! production function is the test body's only call:
+//!
+//! ```ignore
+//! // production: any tower stack of http requests, any redis-rs connection
+//! pub async fn fetch_price<S, B>(client: S) -> Result<u16, S::Error>
+//! where
+//!     S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+//! {
+//!     let request = http::Request::get("http://prices.internal/price/7").body(Full::default())?;
+//!     Ok(client.oneshot(request).await?.status().as_u16())
+//! }
+//! pub async fn get_product<C>(conn: &mut C, db: &Db, id: &str, ttl: u64) -> Result<String, Error>
+//! where
+//!     C: redis::aio::ConnectionLike + Send + Sync,
+//! {
+//!     let key = format!("product:{id}");
+//!     if let Some(cached) = conn.get::<_, Option<String>>(&key).await? {
+//!         return Ok(cached);
+//!     }
+//!     let product = db.load(id).await?;
+//!     let () = conn.set_ex(&key, &product, ttl).await?;
+//!     Ok(product)
+//! }
+//!
+//! #[whatbreaks::retry_storm_test(seed = 0x5eed, seeds = 3)]
+//! async fn price_retries_stay_in_budget(upstream: whatbreaks::Upstream) {
+//!     let client = Client::builder(TokioExecutor::new()).build(upstream.connector());
+//!     let _ = fetch_price(Retry::new(my_policy(), client)).await;
+//! }
+//!
+//! #[whatbreaks::stampede_test(clients = 100, instances = 2)]
+//! async fn one_load_per_cold_key(env: whatbreaks::StampedeEnv) {
+//!     let _ = get_product(&mut env.redis(), &env.db(), &env.key(), 60).await;
+//! }
+//! ```
+//!
+//! (`examples/patterns/seams.rs` holds both, buggy and fixed.) How the upstream's faults look
+//! over HTTP: an outage refuses the connection (`HttpError::ConnectionRefused`; through hyper
+//! the connection closes without an answer), a degraded window answers its status (503 by
+//! default) after its latency, `reject` its status, shedding 503, a lost response resets the
+//! connection after the effect committed; the `Idempotency-Key` header is the idempotency key.
+//! Calls are attributed to the client whose task sends them; through hyper, to the client
+//! whose task opened the connection (one connection per request unless
+//! `connector().keep_alive(true)`). Details in [`seams`] (its modules exist with their features).
+//!
+//! What still needs a real service: code that opens its own socket to a URL (reqwest, a
+//! database driver, `redis::Client::open`) cannot reach the simulated components without a
+//! seam; run it against the real service in real time (features `postgres`, `redis`), or
+//! make the client injectable (a connector, a `ConnectionLike`).
+//!
 //! ## Features
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `http` | `whatbreaks::http`: probes for `tower::Service`s such as axum routers (auth-context leaks, mass assignment, hostile-input proptest strategies) |
+//! | `http` | `whatbreaks::http`: probes for `tower::Service`s such as axum routers (auth-context leaks, mass assignment, hostile-input proptest strategies); and an [`Upstream`] is a `tower::Service` over `http` types (`seams::http`) |
 //! | `deadpool` | `pool_watch::WatchedDeadpool`: a deadpool (managed) pool whose checkouts are recorded with their sites; leaked guards are flagged with the pool's status |
 //! | `bb8` | `pool_watch::WatchedBb8`: the same for bb8 |
 //! | `postgres` | `whatbreaks::postgres`: a race harness on real connections (temporary schema per test, start barrier, SQL invariant), the leak watch on a real deadpool-postgres pool, advisory locks; implies `deadpool` |
-//! | `redis` | `whatbreaks::redis`: leases (`SET NX PX`, fencing tokens from `INCR`) and the cold-key stampede check on a real Redis |
+//! | `redis` | `whatbreaks::redis`: leases (`SET NX PX`, fencing tokens from `INCR`) and the cold-key stampede check on a real Redis; and redis-rs on the simulated cache: `SimCache::redis`, `StampedeEnv::redis` (`seams::redis`) |
+//! | `hyper` | `Upstream::connector`: hyper-util's `Client` onto a simulated upstream over in-memory connections, on virtual time (`seams::hyper`); implies `http` |
 //!
 //! ## Limitations
 //!
@@ -265,6 +331,8 @@ pub use whatbreaks_core::detectors::{herd, race};
 pub use whatbreaks_core::report::{self, html};
 pub use whatbreaks_core::runtime::{sim, sync};
 pub use whatbreaks_core::scenario::{self, config, regressions};
+/// The ecosystem's interfaces onto the simulated components (features `http`, `hyper`, `redis`): see [`whatbreaks_core::seams`].
+pub use whatbreaks_core::seams;
 pub use whatbreaks_core::{
     Finding, FindingKind, HerdTest, RaceTest, Report, Request, Response, SimDb, Upstream,
     UpstreamError, join, rng, spawn, spec,

@@ -2,3 +2,4 @@
 pub(crate) mod herd;
 pub(crate) mod race;
 pub(crate) mod retry;
+pub(crate) mod seams;

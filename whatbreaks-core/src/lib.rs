@@ -15,6 +15,7 @@
 //! | [`report`] | findings, reports, text pictures, charts, the HTML report |
 //! | [`runtime`] | the simulation ([`runtime::sim`]), virtual clocks, seed derivation, the schedule explorer, `sync` |
 //! | [`components`] | simulated upstream, cache, database, tables, pool, cluster, measurement: they record, never judge |
+//! | [`seams`] | the ecosystem's interfaces onto the components: `tower::Service` and a hyper connector for an upstream, redis-rs for the cache (features `http`, `hyper`, `redis`) |
 //! | [`scenario`] | the one run path ([`scenario::Scenario`], [`scenario::run`]): settings, validation, `WHATBREAKS_*` ([`scenario::config`]), seeds, regressions, harness findings |
 //! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
 //! | [`audit`] | asks every question that applies to a described service, with the detectors |
@@ -35,6 +36,7 @@ pub mod probes;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
+pub mod seams;
 pub mod spec;
 
 pub use components::cluster::{Instance, Lease, LeaseError, Occurrence, StaleToken};

@@ -92,13 +92,13 @@ impl fmt::Display for CacheError {
 impl std::error::Error for CacheError {}
 
 #[derive(Debug)]
-struct Entry {
-    value: String,
-    expires: Option<Instant>,
+pub(crate) struct Entry {
+    pub(crate) value: String,
+    pub(crate) expires: Option<Instant>,
 }
 
 impl Entry {
-    fn live(&self, now: Instant) -> bool {
+    pub(crate) fn live(&self, now: Instant) -> bool {
         self.expires.is_none_or(|at| at > now)
     }
 }
@@ -175,6 +175,23 @@ impl SimCache {
             .filter(|(_, e)| e.live(now))
             .map(|(k, e)| (k.clone(), e.value.clone()))
             .collect()
+    }
+
+    /// One round trip of `commands` operations over every entry (the redis-rs seam runs a
+    /// command or a whole pipeline this way): after the latency, atomically. `f` must treat
+    /// an entry that is not [`live`](Entry::live) at `now` as absent.
+    #[cfg(feature = "redis")]
+    pub(crate) async fn round_trip<R>(
+        &self,
+        commands: u64,
+        f: impl FnOnce(&mut BTreeMap<String, Entry>, Instant) -> R,
+    ) -> R {
+        delay(self.inner.latency).await;
+        sim::touch();
+        let now = Instant::now();
+        let mut st = self.inner.state.lock();
+        st.ops += commands;
+        f(&mut st.entries, now)
     }
 
     /// The value of `key`, or `None` when it is absent or expired (Redis `GET`).

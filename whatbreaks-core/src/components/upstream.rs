@@ -568,7 +568,20 @@ impl Upstream {
     /// [`UpstreamError::Unavailable`] in an outage or when the response is lost;
     /// [`UpstreamError::Status`] for error answers (degraded windows, rejections, shedding).
     pub async fn call(&self, request: Request) -> Result<Response, UpstreamError> {
-        let (at, who) = self.call_site();
+        self.call_from(request, None).await.0
+    }
+
+    /// [`call`](Self::call) with what the upstream recorded as the outcome, for the seams
+    /// (an outage and a lost response are both `Unavailable` to `call`, but HTTP shows them
+    /// differently). `who` replaces the calling task's client and logical request: the seams
+    /// serve a request on a task of their own, and name the client that sent it.
+    pub(crate) async fn call_from(
+        &self,
+        request: Request,
+        caller: Option<&Caller>,
+    ) -> (Result<Response, UpstreamError>, Outcome) {
+        let (at, here) = self.call_site();
+        let who = caller.map_or(here, |c| c.who);
         let (index, attempt) = {
             let mut st = self.inner.state.lock();
             let this = st.next_attempt(who);
@@ -616,9 +629,9 @@ impl Upstream {
             index,
             outcome: Outcome::Abandoned,
         };
-        let (result, outcome) = self.serve(&request, at, who).await;
+        let (result, outcome) = self.serve(&request, at, who, caller).await;
         guard.outcome = outcome;
-        result
+        (result, outcome)
     }
 
     async fn serve(
@@ -626,8 +639,13 @@ impl Upstream {
         request: &Request,
         at: Duration,
         who: Who,
+        caller: Option<&Caller>,
     ) -> (Result<Response, UpstreamError>, Outcome) {
         let c = &self.inner.config;
+        let chance = |p: f64| match caller {
+            Some(caller) => caller.chance(p),
+            None => sim::chance(p),
+        };
         let fail = |e: UpstreamError, fault: &str| {
             tracing::debug!(
                 target: "whatbreaks",
@@ -662,12 +680,12 @@ impl Upstream {
             if let Some(l) = d.latency {
                 latency = l;
             }
-            if failure.is_none() && sim::chance(d.error_rate) {
+            if failure.is_none() && chance(d.error_rate) {
                 failure = Some((UpstreamError::Status(d.status), "degraded"));
             }
         }
         for (status, rate) in &c.rejections {
-            if failure.is_none() && sim::chance(*rate) {
+            if failure.is_none() && chance(*rate) {
                 failure = Some((UpstreamError::Status(*status), "rejected"));
             }
         }
@@ -707,7 +725,7 @@ impl Upstream {
                 if let Some(k) = &request.idempotency_key {
                     *st.keys.entry(k.clone()).or_insert(0) += 1;
                 }
-                lost = sim::chance(c.commit_then_fail);
+                lost = chance(c.commit_then_fail);
                 tracing::debug!(
                     target: "whatbreaks",
                     t_ms = sim::ms(at),
@@ -858,6 +876,34 @@ fn outcome_code(o: Outcome) -> u64 {
         Outcome::Failed(UpstreamError::Status(s)) => 1_000 + u64::from(s),
         Outcome::CommittedThenFailed => 4,
         Outcome::Abandoned => 5,
+    }
+}
+
+/// Who a seam serves a call for, when it serves it on a task of its own: the client and
+/// logical request, and a random stream drawn from that client's stream when the connection
+/// opened (so one client's faults do not shift another's).
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) who: Who,
+    rng: Mutex<rand::rngs::Xoshiro256PlusPlus>,
+}
+
+impl Caller {
+    /// The calling task's client, with a stream seeded from its own (call it in that task).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn here() -> Caller {
+        use rand::{RngExt, SeedableRng};
+        Caller {
+            who: (sim::current_client(), sim::current_request()),
+            rng: Mutex::new(rand::rngs::Xoshiro256PlusPlus::seed_from_u64(
+                sim::rng().random(),
+            )),
+        }
+    }
+
+    fn chance(&self, p: f64) -> bool {
+        use rand::RngExt;
+        p > 0.0 && (p >= 1.0 || self.rng.lock().random_bool(p))
     }
 }
 

@@ -187,6 +187,15 @@ impl StampedeEnv {
     }
 }
 
+#[cfg(feature = "redis")]
+impl StampedeEnv {
+    /// The shared cache as a redis-rs connection (feature `redis`), for code written against
+    /// redis-rs: see [`crate::seams::redis`].
+    pub fn redis(&self) -> crate::seams::redis::SimRedis {
+        self.cache.redis()
+    }
+}
+
 /// A cache-stampede scenario (builder). `#[stampede_test]` is sugar over it.
 #[derive(Clone, Debug)]
 pub struct StampedeTest {
