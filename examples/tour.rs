@@ -48,6 +48,8 @@ mod report;
 mod retry;
 #[path = "patterns/scheduler.rs"]
 mod scheduler;
+#[path = "patterns/seams.rs"]
+mod seams;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
@@ -123,6 +125,16 @@ const ROWS: &[(&str, Run, Run)] = &[
         "lease w/o fencing",
         || scheduler::lease_only(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
         || scheduler::lease_fenced(scheduler::scenario().pause(scheduler::HOLDER_PAUSE)),
+    ),
+    (
+        "storm via tower+hyper",
+        || seams::hyper_retry_unbudgeted(rand::random::<u64>()),
+        || seams::hyper_retry_budgeted(rand::random::<u64>()),
+    ),
+    (
+        "stampede via redis-rs",
+        || seams::redis_cache_aside(seams::cold(rand::random::<u64>(), 2)),
+        || seams::redis_leased(seams::cold(rand::random::<u64>(), 2)),
     ),
     (
         "3rd-party TTL (moka)",
