@@ -82,7 +82,7 @@
 //!
 //! The test prints a table, one row per question: holds (with its key figure), BREAKS (with
 //! the finding, its evidence, fix and replay line), or not applicable (and why: "the handler
-//! touches no cache"). [`audit`] lists the questions, their defaults and their oracles; the
+//! touches no cache"). [`audit`](mod@audit) lists the questions, their defaults and their oracles; the
 //! checkout showcase (`examples/audit.rs`) finds its ten seeded breaks in 0.3 s (release).
 //!
 //! ## Measuring memory
@@ -339,7 +339,7 @@ pub use whatbreaks_core::{
 };
 /// Ask every question unprompted: a function that returns a service's description
 /// ([`audit::Audit`]) becomes a test that asks every production question that applies to it
-/// (see [`audit`] for the questions and their defaults) and fails with the table of answers,
+/// (see [`audit`](mod@audit) for the questions and their defaults) and fails with the table of answers,
 /// and each break's finding, when one breaks. A passing audit prints its table.
 ///
 /// Takes no arguments but `crate = "…"`: seeds and limits come from `WHATBREAKS_*` or from the
