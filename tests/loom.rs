@@ -1,7 +1,8 @@
-//! Sync check-then-act under loom: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`.
-//! Without `--cfg loom` this binary holds no tests (the primitives are std's and cannot be
+//! Sync check-then-act under loom:
+//! `RUSTFLAGS="--cfg whatbreaks_loom" cargo test --release --test loom`.
+//! Without that cfg (or `--cfg loom`) this binary holds no tests (the primitives are std's and cannot be
 //! explored).
-#![cfg(loom)]
+#![cfg(any(loom, whatbreaks_loom))]
 
 #[path = "../examples/patterns/config_cache.rs"]
 mod code;

@@ -9,7 +9,7 @@
 //!   binary installs it.
 //! - [`explorer`]: seeded exploration of interleavings at await points (`join!`, `spawn`).
 //! - [`rng`]: seed derivation (SplitMix64) and fresh seeds.
-//! - [`sync`]: std primitives, swapped for loom's under `--cfg loom`.
+//! - [`sync`]: std primitives, swapped for loom's under `--cfg whatbreaks_loom` (or `--cfg loom`).
 
 pub mod clock;
 pub mod explorer;

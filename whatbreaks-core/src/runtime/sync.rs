@@ -3,9 +3,9 @@
 //! For check-then-act in *synchronous* code (a double-checked cache behind a `Mutex` and an
 //! atomic flag, a lazy initializer), write the code against `whatbreaks::sync` instead of
 //! `std::sync`. Normally these are the `std` types, unchanged. Compiled with
-//! `RUSTFLAGS="--cfg loom"`, they are loom's, and [`model`] runs a closure under every
-//! interleaving of its threads (up to loom's bounds), so a race that needs one particular
-//! interleaving is found deterministically.
+//! `RUSTFLAGS="--cfg whatbreaks_loom"` (or `--cfg loom`), they are loom's, and [`model`] runs
+//! a closure under every interleaving of its threads (up to loom's bounds), so a race that
+//! needs one particular interleaving is found deterministically.
 //!
 //! ```
 //! use whatbreaks_core::runtime::sync::{Arc, atomic::{AtomicUsize, Ordering}, model, thread};
@@ -27,20 +27,24 @@
 //! locks and atomics; use `#[race_test]` for async code that awaits between a check and an act.
 //!
 //! Run the loom tests with
-//! `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (CI does; a separate
-//! `CARGO_TARGET_DIR` keeps the normal build cached).
+//! `RUSTFLAGS="--cfg whatbreaks_loom" cargo test --release --test loom` (CI does; a separate
+//! `CARGO_TARGET_DIR` keeps the normal build cached). The ecosystem's own `--cfg loom` swaps
+//! these primitives too, so code that gates its own primitives on `cfg(loom)` moves with them;
+//! but `--cfg loom` reaches every crate in the build, and some break under it without their
+//! own `loom` feature (`event-listener`, under moka, does). `whatbreaks_loom` reaches only
+//! whatbreaks.
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, whatbreaks_loom)))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, atomic};
-#[cfg(not(loom))]
+#[cfg(not(any(loom, whatbreaks_loom)))]
 pub use std::thread;
 
-#[cfg(loom)]
+#[cfg(any(loom, whatbreaks_loom))]
 pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, atomic};
-#[cfg(loom)]
+#[cfg(any(loom, whatbreaks_loom))]
 pub use loom::thread;
 
-/// Runs `f` under every interleaving loom explores (with `--cfg loom`); otherwise once.
+/// Runs `f` under every interleaving loom explores (with `--cfg whatbreaks_loom` or `--cfg loom`); otherwise once.
 ///
 /// Under loom the preemption bound is 3 unless `LOOM_MAX_PREEMPTIONS` says otherwise: most
 /// races need two or three preemptions, and the bound keeps run time sane.
@@ -48,7 +52,7 @@ pub fn model<F>(f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
-    #[cfg(loom)]
+    #[cfg(any(loom, whatbreaks_loom))]
     {
         let mut builder = loom::model::Builder::new();
         if builder.preemption_bound.is_none() {
@@ -56,6 +60,6 @@ where
         }
         builder.check(f);
     }
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, whatbreaks_loom)))]
     f();
 }
