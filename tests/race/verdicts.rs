@@ -118,6 +118,12 @@ fn reference_schedule_is_pinned() {
     let report = code::buggy(explorer(0x5eed));
     let mut h = std::collections::hash_map::DefaultHasher::new();
     report.findings[0].evidence.hash(&mut h);
+    // The pin is of the default run: `WHATBREAKS_SEEDS` (as `.ci/stress` sets it) changes
+    // what the evidence counts.
+    if std::env::var_os("WHATBREAKS_SEEDS").is_some() {
+        eprintln!("reference_schedule_is_pinned: WHATBREAKS_SEEDS is set, the pin is not checked");
+        return;
+    }
     let found = (report.findings[0].seed, report.seeds.len(), h.finish());
     assert_eq!(
         found,
