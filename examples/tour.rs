@@ -132,6 +132,16 @@ const ROWS: &[(&str, Run, Run)] = &[
         || seams::hyper_retry_budgeted(rand::random::<u64>()),
     ),
     (
+        "herd via reqwest-retry",
+        || seams::reqwest_herd_unjittered(rand::random::<u64>()),
+        || seams::reqwest_herd_jittered(rand::random::<u64>()),
+    ),
+    (
+        "2x charge via reqwest",
+        || seams::reqwest_charges(rand::random::<u64>(), false),
+        || seams::reqwest_charges(rand::random::<u64>(), true),
+    ),
+    (
         "stampede via redis-rs",
         || seams::redis_cache_aside(seams::cold(rand::random::<u64>(), 2)),
         || seams::redis_leased(seams::cold(rand::random::<u64>(), 2)),

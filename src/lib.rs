@@ -231,6 +231,7 @@
 //! |---|---|---|---|
 //! | a `tower::Service` over `http` types (a tower stack, `tower::retry::Retry`) | the [`Upstream`] itself | `http` | virtual |
 //! | hyper-util's legacy `Client` (and what is built on hyper: tonic's `Channel::connect_with_connector`, …) | `Client::builder(TokioExecutor::new()).build(upstream.connector())` | `hyper` | virtual |
+//! | a client that takes only a URL: reqwest (with reqwest-middleware, reqwest-retry) | `upstream.url()` in the client's body: `"http://127.0.0.1:PORT"`, a real loopback socket | `hyper` | virtual |
 //! | redis-rs (`AsyncCommands`, `redis::cmd`, pipelines) | `cache.redis()`, or `env.redis()` in a stampede test | `redis` | virtual |
 //! | a real PostgreSQL, a real Redis, a real pool | the service itself: [`postgres`](whatbreaks_core::backends), `redis::RedisLease`, `pool_watch` | `postgres`, `redis`, `deadpool`, `bb8` | real, scaled down and bounded ([`realtime`]) |
 //!
@@ -280,7 +281,21 @@
 //! whose task opened the connection (one connection per request unless
 //! `connector().keep_alive(true)`). Details in [`seams`] (its modules exist with their features).
 //!
-//! What still needs a real service: code that opens its own socket to a URL (reqwest, a
+//! reqwest runs unmodified against `upstream.url()`, on virtual time: its timeouts and
+//! reqwest-retry's backoff fire at their virtual deadlines (call `url()` in the client's body,
+//! so each client gets a port and its attempts are attributed to it; build the
+//! `reqwest::Client` there too). reqwest-retry's jitter draws from `rand::thread_rng`, outside
+//! the seed: the verdicts hold, the timings differ run to run.
+//!
+//! ```ignore
+//! #[whatbreaks::herd_test(clients = 200)]
+//! async fn retries_spread_out(upstream: whatbreaks::Upstream) {
+//!     let client = retrying_client(); // reqwest + reqwest-retry, as production builds it
+//!     let _ = fetch_price(&client, &upstream.url()).await;
+//! }
+//! ```
+//!
+//! What still needs a real service: code that opens its own socket to a real server (a
 //! database driver, `redis::Client::open`) cannot reach the simulated components without a
 //! seam; run it against the real service in real time (features `postgres`, `redis`), or
 //! make the client injectable (a connector, a `ConnectionLike`).
@@ -294,7 +309,7 @@
 //! | `bb8` | `pool_watch::WatchedBb8`: the same for bb8 |
 //! | `postgres` | `whatbreaks::postgres`: a race harness on real connections (temporary schema per test, start barrier, SQL invariant), the leak watch on a real deadpool-postgres pool, advisory locks; implies `deadpool` |
 //! | `redis` | `whatbreaks::redis`: leases (`SET NX PX`, fencing tokens from `INCR`) and the cold-key stampede check on a real Redis; and redis-rs on the simulated cache: `SimCache::redis`, `StampedeEnv::redis` (`seams::redis`) |
-//! | `hyper` | `Upstream::connector`: hyper-util's `Client` onto a simulated upstream over in-memory connections, on virtual time (`seams::hyper`); implies `http` |
+//! | `hyper` | `Upstream::connector`: hyper-util's `Client` onto a simulated upstream over in-memory connections (`seams::hyper`); `Upstream::url`: the upstream on a loopback socket for reqwest (`seams::loopback`); both on virtual time; implies `http` |
 //!
 //! ## Limitations
 //!

@@ -1,8 +1,10 @@
 //! The cost of one call through each seam, next to the native call it stands for: N calls in
 //! a row on a paused current-thread runtime (no scenario, no detector), through
 //! `upstream.call`, the upstream as a `tower::Service`, hyper-util's `Client` over
-//! `upstream.connector()` (one connection per request, and pooled with keep-alive), and
-//! `SimCache::get` against redis-rs `GET` on `cache.redis()`.
+//! `upstream.connector()` (one connection per request, and pooled with keep-alive), reqwest
+//! against `upstream.url()` (a real loopback socket, on a runtime with tokio's I/O driver, as
+//! the simulation's has with feature `hyper`; `upstream.call` on such a runtime too), and `SimCache::get` against redis-rs `GET` on
+//! `cache.redis()`.
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use http_body_util::{BodyExt, Full};
@@ -16,6 +18,16 @@ const CALLS: u64 = 1_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// As [`runtime`], with tokio's I/O driver (sockets need it; each park also polls it).
+fn runtime_with_io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .enable_time()
         .start_paused(true)
         .build()
@@ -72,6 +84,29 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    g.bench_function(BenchmarkId::new("upstream.call, I/O driver", CALLS), |b| {
+        b.iter(|| {
+            let up = Upstream::new("u");
+            runtime_with_io().block_on(async {
+                for _ in 0..CALLS {
+                    up.call(Request::get("/price")).await.unwrap();
+                }
+            })
+        })
+    });
+    g.bench_function(BenchmarkId::new("reqwest to url()", CALLS), |b| {
+        b.iter(|| {
+            let up = Upstream::new("u");
+            runtime_with_io().block_on(async {
+                let base = format!("{}/price", up.url());
+                let client = reqwest::Client::new();
+                for _ in 0..CALLS {
+                    let r = client.get(&base).send().await.unwrap();
+                    r.bytes().await.unwrap();
+                }
+            })
+        })
+    });
     g.bench_function(BenchmarkId::new("SimCache::get", CALLS), |b| {
         b.iter(|| {
             let cache = SimCache::new();

@@ -10,6 +10,13 @@
 //!   `get_product_leased`, a `SET NX PX` lease whose holder re-checks the cache, loads, and
 //!   releases with a compare-and-delete `EVAL`; the others wait for the value.
 //!
+//! - Retry herd and duplicate charges through reqwest + reqwest-retry, which take only a
+//!   URL (`upstream.url()`, a real loopback socket on virtual time): `fetch_price_reqwest`
+//!   and `charge` are production functions over a `ClientWithMiddleware`. Herd: buggy with
+//!   `Jitter::None`, fixed with reqwest-retry's default (full) jitter. Duplicate charges:
+//!   buggy `charge` without an `Idempotency-Key`, fixed with one key for the order, sent
+//!   unchanged on every retry.
+//!
 //! The same logic written against the native API (`upstream.call`, `SimCache`) is here too,
 //! for the test that the verdicts through a seam equal the native ones on the same seed.
 //!
@@ -22,13 +29,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rand::RngExt;
 use redis::AsyncCommands;
+use reqwest_middleware::ClientWithMiddleware;
+use reqwest_retry::{Jitter, RetryTransientMiddleware, policies::ExponentialBackoff};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::retry::Retry;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Service, ServiceExt};
 use whatbreaks::store::DbError;
-use whatbreaks::{Report, Request, RetryStormTest, SimDb, StampedeEnv, StampedeTest, Upstream};
+use whatbreaks::{
+    HerdTest, Report, Request, RetryStormTest, SimDb, StampedeEnv, StampedeTest, Upstream,
+};
 
 // ---------------------------------------------------------------------------------------
 // Production code: an HTTP client with retries (tower + hyper)
@@ -123,6 +134,55 @@ impl<B, E> tower::retry::Policy<http::Request<Full<Bytes>>, http::Response<B>, E
         *copy.headers_mut() = request.headers().clone();
         Some(copy)
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Production code: an HTTP client that takes a URL (reqwest + reqwest-retry)
+// ---------------------------------------------------------------------------------------
+
+/// What production builds at start-up: reqwest behind reqwest-retry's exponential backoff
+/// (1 s, 2 s, 4 s, 8 s: four retries), with `jitter` (reqwest-retry's default is full jitter).
+pub(crate) fn retrying_client(jitter: Jitter) -> ClientWithMiddleware {
+    let policy = ExponentialBackoff::builder()
+        .jitter(jitter)
+        .build_with_max_retries(4);
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RetryTransientMiddleware::new_with_policy(policy))
+        .build()
+}
+
+/// A `GET` of a price from the service at `base`.
+pub(crate) async fn fetch_price_reqwest(
+    client: &ClientWithMiddleware,
+    base: &str,
+) -> Result<u16, reqwest_middleware::Error> {
+    let response = client.get(format!("{base}/price/7")).send().await?;
+    Ok(response.status().as_u16())
+}
+
+/// BUGGY: `POST /charge` through the retrying client with no idempotency key: a charge that
+/// committed and lost its response is charged again by the retry.
+pub(crate) async fn charge(
+    client: &ClientWithMiddleware,
+    base: &str,
+) -> Result<u16, reqwest_middleware::Error> {
+    let response = client.post(format!("{base}/charge")).send().await?;
+    Ok(response.status().as_u16())
+}
+
+/// FIXED: the same `POST` with one `Idempotency-Key` for the order; reqwest-retry resends
+/// the request as built, so every retry carries the same key and the upstream charges once.
+pub(crate) async fn charge_once(
+    client: &ClientWithMiddleware,
+    base: &str,
+    order: u64,
+) -> Result<u16, reqwest_middleware::Error> {
+    let response = client
+        .post(format!("{base}/charge"))
+        .header("idempotency-key", format!("order-{order}"))
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -309,6 +369,66 @@ pub(crate) fn native_retry(scenario: RetryStormTest, budgeted: bool) -> Report {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
+}
+
+/// 200 clients through reqwest-retry with `jitter`, the upstream down for the first 10 s;
+/// each client calls `url()` in its body (its own port: its attempts are attributed to it).
+pub(crate) fn reqwest_herd(seed: u64, jitter: Jitter) -> Report {
+    HerdTest::new()
+        .clients(200)
+        .seed(seed)
+        .run(move |upstream: Upstream| async move {
+            let client = retrying_client(jitter);
+            let _ = fetch_price_reqwest(&client, &upstream.url()).await;
+        })
+}
+
+/// BUGGY: the herd of `reqwest_herd` without jitter: every client retries on the same beat.
+pub(crate) fn reqwest_herd_unjittered(seed: u64) -> Report {
+    reqwest_herd(seed, Jitter::None)
+}
+
+/// FIXED: reqwest-retry's default, full jitter.
+pub(crate) fn reqwest_herd_jittered(seed: u64) -> Report {
+    reqwest_herd(seed, Jitter::Full)
+}
+
+/// The same logic as `reqwest_herd_unjittered` written against `upstream.call`: every
+/// refused call retried after 1 s, 2 s, 4 s and 8 s.
+pub(crate) fn native_herd_unjittered(seed: u64) -> Report {
+    HerdTest::new()
+        .clients(200)
+        .seed(seed)
+        .run(move |upstream: Upstream| async move {
+            for wait in [0, 1, 2, 4, 8] {
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                if upstream.call(Request::get("/price/7")).await.is_ok() {
+                    return;
+                }
+            }
+        })
+}
+
+/// Payments through reqwest-retry: 10 charges per second for 20 s, no outage, 20% of charges
+/// commit and then lose their response; `keyed` sends one idempotency key per order.
+pub(crate) fn reqwest_charges(seed: u64, keyed: bool) -> Report {
+    RetryStormTest::new()
+        .rps(10.0)
+        .run_for(Duration::from_secs(20))
+        .outage(Duration::ZERO..Duration::ZERO)
+        .ambiguous(0.2)
+        .bad_requests(0.0)
+        .seed(seed)
+        .run(move |upstream: Upstream| async move {
+            let client = retrying_client(Jitter::Full);
+            let base = upstream.url();
+            let order = whatbreaks::sim::current_request().unwrap_or_default();
+            let _ = if keyed {
+                charge_once(&client, &base, order).await
+            } else {
+                charge(&client, &base).await
+            };
+        })
 }
 
 /// 100 requests within 10 ms on a cold key, on `instances` instances.

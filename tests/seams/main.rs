@@ -1,4 +1,4 @@
-//! Seams: unmodified client code (tower, hyper-util, redis-rs) against the simulated
+//! Seams: unmodified client code (tower, hyper-util, reqwest, redis-rs) against the simulated
 //! upstream and cache. The HTTP semantics of an upstream, the redis-rs commands of the
 //! cache, the required verdicts through each seam over several seeds, and the verdicts
 //! through a seam against the same logic through the native API on the same seed.
@@ -7,9 +7,14 @@
 mod code;
 
 mod http;
+mod loopback;
 mod macros;
 mod redis;
 mod verdicts;
+
+// The system clock follows the simulation: reqwest-retry schedules retries with
+// `chrono::Utc::now()`.
+whatbreaks::install!();
 
 /// Seeds every both-ways test runs: five, from a fixed first seed.
 pub(crate) const SEEDS: u32 = 5;

@@ -366,7 +366,7 @@ impl Hasher for FxHasher {
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A logical request as the upstream keys it: `(client, request)`.
-type Who = (Option<ClientId>, Option<u64>);
+pub(crate) type Who = (Option<ClientId>, Option<u64>);
 
 #[derive(Debug, Default)]
 struct State {
@@ -403,6 +403,14 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Upstream {
     inner: Arc<Inner>,
+}
+
+impl Upstream {
+    /// This upstream's identity (its clones share it) while it lives.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
 }
 
 /// Counts over every arrival an upstream recorded.
@@ -892,12 +900,20 @@ impl Caller {
     /// The calling task's client, with a stream seeded from its own (call it in that task).
     #[cfg(feature = "hyper")]
     pub(crate) fn here() -> Caller {
-        use rand::{RngExt, SeedableRng};
+        use rand::RngExt;
+        Caller::new(
+            (sim::current_client(), sim::current_request()),
+            sim::rng().random(),
+        )
+    }
+
+    /// A caller `who` whose random faults draw from a stream seeded with `seed`.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn new(who: Who, seed: u64) -> Caller {
+        use rand::SeedableRng;
         Caller {
-            who: (sim::current_client(), sim::current_request()),
-            rng: Mutex::new(rand::rngs::Xoshiro256PlusPlus::seed_from_u64(
-                sim::rng().random(),
-            )),
+            who,
+            rng: Mutex::new(rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed)),
         }
     }
 

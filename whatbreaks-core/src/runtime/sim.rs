@@ -40,7 +40,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -109,7 +109,8 @@ pub(crate) fn note_yield_point() {
 
 struct ClientCtx {
     id: ClientId,
-    request: Cell<u64>,
+    /// Shared, so a seam serving this client on a task of its own reads its current request.
+    request: Arc<AtomicU64>,
     rng: RefCell<Xoshiro256PlusPlus>,
 }
 
@@ -171,7 +172,15 @@ pub fn current_client() -> Option<ClientId> {
 /// Each client starts with its own logical request; scenarios where one client makes several
 /// requests (or where every arrival is one request) set it with [`begin_request`].
 pub fn current_request() -> Option<u64> {
-    CLIENT.try_with(|c| c.request.get()).ok()
+    CLIENT.try_with(|c| c.request.load(Ordering::Relaxed)).ok()
+}
+
+/// The calling task's client and a live view of its logical request (what
+/// [`current_request`] will answer from that task later), for a seam that serves the client
+/// on a task of its own. `None` outside a client.
+#[cfg(feature = "hyper")]
+pub(crate) fn current_client_requests() -> Option<(ClientId, Arc<AtomicU64>)> {
+    CLIENT.try_with(|c| (c.id, c.request.clone())).ok()
 }
 
 /// Starts a new logical request for the calling client and returns its id.
@@ -182,7 +191,10 @@ pub fn begin_request() -> Option<u64> {
         s.next_request += 1;
         s.next_request
     })?;
-    CLIENT.try_with(|c| c.request.set(id)).ok().map(|()| id)
+    CLIENT
+        .try_with(|c| c.request.store(id, Ordering::Relaxed))
+        .ok()
+        .map(|()| id)
 }
 
 /// Restarts the simulation's random stream from `seed` (one stream per explored schedule).
@@ -209,7 +221,7 @@ pub(crate) fn call_site() -> Option<(Duration, Option<ClientId>, Option<u64>)> {
         at
     })?;
     let (client, request) = CLIENT
-        .try_with(|c| (Some(c.id), Some(c.request.get())))
+        .try_with(|c| (Some(c.id), Some(c.request.load(Ordering::Relaxed))))
         .unwrap_or((None, None));
     Some((at, client, request))
 }
@@ -475,7 +487,12 @@ where
             // `std::time::Instant`, and each park of the runtime moves both.
             let _virtual = clock::begin_virtual(os_clock::real_monotonic());
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
+                let mut rt = tokio::runtime::Builder::new_current_thread();
+                // Real sockets on loopback (`Upstream::url`, feature `hyper`) need the I/O
+                // driver; with it, each park polls for ready I/O before the paused clock jumps.
+                #[cfg(feature = "hyper")]
+                rt.enable_io();
+                let rt = rt
                     .enable_time()
                     .start_paused(true)
                     .on_thread_unpark(sync_system_clock)
@@ -831,7 +848,7 @@ where
         let fut = body(id);
         let ctx = ClientCtx {
             id,
-            request: Cell::new(u64::from(id)),
+            request: Arc::new(AtomicU64::new(u64::from(id))),
             rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
                 seed ^ splitmix64(u64::from(id) + 1),
             ))),
@@ -885,7 +902,7 @@ where
 pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output {
     let ctx = ClientCtx {
         id,
-        request: Cell::new(u64::from(id)),
+        request: Arc::new(AtomicU64::new(u64::from(id))),
         rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
             seed ^ splitmix64(u64::from(id) + 1),
         ))),

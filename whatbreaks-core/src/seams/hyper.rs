@@ -93,24 +93,36 @@ impl SimConnector {
     fn open(&self, caller: Caller) -> SimConnection {
         let caller = Arc::new(caller);
         let (client, server) = tokio::io::duplex(BUFFER);
-        let upstream = self.upstream.clone();
-        let keep_alive = self.keep_alive;
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let (upstream, caller) = (upstream.clone(), caller.clone());
-                async move { serve(&upstream, request, Some(&caller)).await }
-            });
-            // An error here is the upstream dropping the connection on purpose (an outage
-            // or a lost response) or the client going away: both end the connection.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(keep_alive)
-                .serve_connection(TokioIo::new(server), service)
-                .await;
-        });
+        tokio::spawn(serve_http1(
+            self.upstream.clone(),
+            server,
+            self.keep_alive,
+            move || caller.clone(),
+        ));
         SimConnection {
             io: TokioIo::new(client),
         }
     }
+}
+
+/// Serves one HTTP/1.1 connection on `io` from `upstream`, each request for the caller
+/// `caller_of` names when it arrives.
+pub(crate) async fn serve_http1<IO, F>(upstream: Upstream, io: IO, keep_alive: bool, caller_of: F)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Fn() -> Arc<Caller> + Send + Sync + 'static,
+{
+    let caller_of = Arc::new(caller_of);
+    let service = hyper::service::service_fn(move |request| {
+        let (upstream, caller) = (upstream.clone(), caller_of());
+        async move { serve(&upstream, request, Some(&caller)).await }
+    });
+    // An error here is the upstream dropping the connection on purpose (an outage or a lost
+    // response) or the client going away: both end the connection.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(keep_alive)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 impl tower::Service<http::Uri> for SimConnector {
