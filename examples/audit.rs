@@ -6,6 +6,8 @@
 mod audit_code;
 #[path = "patterns/herd.rs"]
 mod herd;
+#[path = "patterns/leak.rs"]
+mod leak;
 #[path = "patterns/pool.rs"]
 mod pool;
 #[path = "patterns/race.rs"]
@@ -16,6 +18,9 @@ mod retry;
 mod scheduler;
 #[path = "patterns/stampede.rs"]
 mod stampede;
+
+// The leak question counts the heap (and the clock follows the simulation).
+whatbreaks::install!();
 
 fn main() {
     let buggy = audit_code::checkout(false).run();

@@ -9,15 +9,18 @@
 //! - `toggle_like`: the double-tap like (buggy: check, then act; fixed: `FOR UPDATE`);
 //! - `process_order`: an order's queries on a pooled connection (buggy: the seed article's
 //!   manual `release()`, skipped by `?` when a query fails; fixed: the RAII guard);
+//! - `notifications`: a WebSocket connection's subscription to the notification registry
+//!   (buggy: the seed article's handler, which never unsubscribes; fixed: unsubscribes on
+//!   close and on error);
 //! - `daily_report`: a job on every instance (buggy: an in-process scheduler; fixed: a claim
 //!   per occurrence in the shared store).
 //!
 //! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `pool.rs`, `race.rs`,
-//! `scheduler.rs`), which the including binary declares as sibling modules. Shared by
+//! `leak.rs`, `scheduler.rs`), which the including binary declares as sibling modules. Shared by
 //! `examples/audit.rs`, `examples/tour.rs` and `tests/audit/`.
 #![allow(dead_code)]
 
-use crate::{herd, pool, race, retry, scheduler, stampede};
+use crate::{herd, leak, pool, race, retry, scheduler, stampede};
 use std::time::Duration;
 use whatbreaks::audit::{Audit, Ctx, World};
 use whatbreaks::{Instance, Request};
@@ -73,6 +76,16 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
             pool::process_order(&world.pool(), ctx.key()).await
         };
     })
+    .handler("notifications", move |world: World, _ctx: Ctx| async move {
+        // One registry per instance, as the service keeps it in memory.
+        let registry = world.per_instance(leak::NotificationService::new);
+        let socket = leak::WebSocket::connect();
+        if fixed {
+            leak::handle_connection(&registry, socket).await;
+        } else {
+            leak::handle_connection_leaky(&registry, socket).await;
+        }
+    })
     .job(
         "daily_report",
         move |_world: World, instance: Instance| async move {
@@ -88,7 +101,7 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
 }
 
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 8] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 9] = [
     ("herd", "charge"),
     ("hang", "charge"),
     ("retry storm", "charge"),
@@ -96,5 +109,6 @@ pub(crate) const SEEDED_BUGS: [(&str, &str); 8] = [
     ("stampede", "get_product"),
     ("pool", "process_order"),
     ("race", "toggle_like"),
+    ("leak", "notifications"),
     ("double execution", "daily_report"),
 ];

@@ -6,6 +6,8 @@
 mod audit_code;
 #[path = "../../examples/patterns/herd.rs"]
 mod herd;
+#[path = "../../examples/patterns/leak.rs"]
+mod leak;
 #[path = "../../examples/patterns/pool.rs"]
 mod pool;
 #[path = "../../examples/patterns/race.rs"]
@@ -16,6 +18,9 @@ mod retry;
 mod scheduler;
 #[path = "../../examples/patterns/stampede.rs"]
 mod stampede;
+
+// The leak question counts the heap (and the clock follows the simulation).
+whatbreaks::install!();
 
 mod attribute;
 mod oracles;

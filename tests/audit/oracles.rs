@@ -107,7 +107,36 @@ fn questions_that_do_not_apply_say_why() {
     for r in &report.rows {
         match &r.verdict {
             Verdict::NotApplicable(why) => assert!(!why.is_empty()),
+            // Every handler can leak: requests come and go whatever it touches.
+            Verdict::Holds if r.question == "leak" => {}
             other => panic!("{} should not apply: {other:?}\n{report}", r.question),
         }
     }
+}
+
+/// The leak oracle both ways: in-process state that keeps every request breaks it, state
+/// that forgets holds. (Without the counting allocator the question is not applicable and
+/// says which line to add: core's unit tests, whose binary has none.)
+#[test]
+fn the_leak_question_counts_the_heap() {
+    let report = Audit::new("registry")
+        .handler("remember", |w: World, c: Ctx| async move {
+            let seen = w.per_instance(|| std::sync::Mutex::new(Vec::<String>::new()));
+            seen.lock()
+                .unwrap()
+                .push(format!("request {}", c.request()));
+        })
+        .seed(1)
+        .run();
+    assert!(report.breaks("leak"), "{report}");
+    let forgetful = Audit::new("registry")
+        .handler("forget", |w: World, c: Ctx| async move {
+            let seen = w.per_instance(|| std::sync::Mutex::new(Vec::<String>::new()));
+            let mut seen = seen.lock().unwrap();
+            seen.push(format!("request {}", c.request()));
+            seen.clear();
+        })
+        .seed(1)
+        .run();
+    assert!(forgetful.holds(), "{forgetful}");
 }

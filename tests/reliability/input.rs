@@ -194,3 +194,21 @@ fn the_default_regressions_location_is_used_when_nothing_is_set() {
     assert!(again.contains("replaying 1 saved seed(s)"), "{again}");
     let _ = std::fs::remove_dir_all(&crate_dir);
 }
+
+/// This binary installs no counting allocator: the audit's leak question cannot measure, so
+/// it does not apply and names the line that would make it; it never passes silently.
+#[test]
+fn the_audit_leak_question_without_the_allocator_says_what_to_install() {
+    use whatbreaks::audit::{Audit, Ctx, Verdict, World};
+    let report = Audit::new("idle")
+        .handler("noop", |_w: World, _c: Ctx| async {})
+        .seed(1)
+        .run();
+    let row = report.row("leak", "noop").expect("a leak row");
+    match &row.verdict {
+        Verdict::NotApplicable(why) => assert!(why.contains("allocator"), "{why}"),
+        other => panic!("{other:?}\n{report}"),
+    }
+    let fix = &row.report.as_ref().expect("a report").findings[0].fix;
+    assert!(fix.contains("install_counting_allocator!()"), "{fix}");
+}

@@ -22,6 +22,7 @@
 //! | stampede, cold, 1 and 2 instances | reads the cache and loads from the database | [`StampedeTest`]: 100 requests within 10 ms on an empty cache | one load per key, across instances |
 //! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
 //! | pool | takes a connection from [`World::pool`] | [`PoolTest`]: 100 requests over 10 s, 10 connections, 5% of queries fail, 2% are slow | leaks, deadlock, starvation, connections held across slow work |
+//! | leak | is a handler (every one) | [`LeakTest`]: 2,000 requests one after the other on one instance (its [`World::per_instance`] state and statics live across them; database, cache and upstreams are fresh per request: other processes' memory), extrapolated to 1,000,000; needs the counting allocator (`whatbreaks::install!()`), else not applicable | no steady heap growth per request |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
 //!
@@ -58,6 +59,7 @@ use crate::components::upstream::{Method, Upstream};
 use crate::detectors::double_execution::{self, DoubleExecutionTest};
 use crate::detectors::hang::{self, HangTest};
 use crate::detectors::herd::{self, HerdTest};
+use crate::detectors::leak::{self, LeakEnv, LeakTest};
 use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
 use crate::detectors::stampede::{self, StampedeEnv, StampedeTest};
@@ -590,6 +592,7 @@ impl Audit {
                 "the handler takes no connection from the pool".into(),
             ));
         }
+        rows.push(self.leak(entry, handler));
         if touched.db_writes {
             rows.push(self.race(entry, handler));
         } else {
@@ -716,6 +719,36 @@ impl Audit {
                 pool::WAITS_FOREVER,
                 pool::HELD_ACROSS_SLOW_WORK,
             ],
+        )
+    }
+
+    /// Two thousand requests, one after the other, on one instance: its in-process state
+    /// ([`World::per_instance`], statics) lives across them; the database, cache and
+    /// upstreams are other processes, so each request gets fresh ones (their memory is not
+    /// the service's).
+    fn leak(&self, entry: &str, handler: &HandlerFn) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let test = self.settle(LeakTest::new().iterations(2_000).unit("request"));
+        let report = test.run(move |env: LeakEnv| {
+            let (h, setup) = (h.clone(), setup.clone());
+            async move {
+                let states = env.shared(States::default);
+                let world = World {
+                    states: States::clone(&states),
+                    ..World::new()
+                };
+                if let Some(s) = &setup {
+                    s(world.clone()).await;
+                }
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "leak",
+            "a million requests come and go on one instance".into(),
+            entry,
+            report,
+            &[leak::PATTERN],
         )
     }
 
@@ -894,5 +927,6 @@ seed_settings!(
     RaceTest,
     DoubleExecutionTest,
     PoolTest,
-    HangTest
+    HangTest,
+    LeakTest
 );
