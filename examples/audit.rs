@@ -1,9 +1,12 @@
 //! The audit: a small checkout service described once, every production question that
-//! applies asked of it, with no per-pattern test written. The buggy service, then the fixed.
+//! applies asked of it, with no per-pattern test written. The buggy service, then the fixed;
+//! then an axum `Router` audited as it is, route by route.
 //!
 //! `cargo run --release --example audit`
 #[path = "patterns/audit.rs"]
 mod audit_code;
+#[path = "patterns/audit_http.rs"]
+mod audit_http;
 #[path = "patterns/herd.rs"]
 mod herd;
 #[path = "patterns/leak.rs"]
@@ -16,6 +19,8 @@ mod race;
 mod retry;
 #[path = "patterns/scheduler.rs"]
 mod scheduler;
+#[path = "patterns/seams.rs"]
+mod seams;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
@@ -28,7 +33,17 @@ fn main() {
     let fixed = audit_code::checkout(true).run();
     println!("{}", fixed.table());
     println!(
-        "wall time: {:.2?} (buggy) + {:.2?} (fixed); `{{report}}` of a run shows every break's finding",
+        "wall time: {:.2?} (buggy) + {:.2?} (fixed); `{{report}}` of a run shows every break's finding\n",
+        buggy.wall_time, fixed.wall_time
+    );
+    // An axum Router audited as it is: reqwest to `upstream.url()`, redis-rs on the cache.
+    let payments = audit_http::Payments::Reqwest;
+    let buggy = audit_http::shop(payments, false).run();
+    println!("{}", buggy.table());
+    let fixed = audit_http::shop(payments, true).run();
+    println!("{}", fixed.table());
+    println!(
+        "wall time: {:.2?} (buggy) + {:.2?} (fixed)",
         buggy.wall_time, fixed.wall_time
     );
 }

@@ -21,6 +21,8 @@ use whatbreaks::report::notes;
 
 #[path = "patterns/audit.rs"]
 mod audit_code;
+#[path = "patterns/audit_http.rs"]
+mod audit_http;
 #[path = "patterns/clocks.rs"]
 mod clocks;
 #[path = "patterns/hang.rs"]
@@ -327,6 +329,42 @@ fn main() {
     full.push_str(&format!(
         "## audit\n\n{}{audit_buggy}\n{audit_fixed}\n",
         audit_notes
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    ));
+    // An axum Router audited as it is, route by route (its payment client a tower service;
+    // `examples/audit.rs` runs it with reqwest to `upstream.url()`).
+    eprint!("[  +  ] {:<22}", "audit of an axum app");
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let ((shop_buggy, shop_fixed), shop_notes) = notes::capture(|| {
+        let payments = audit_http::Payments::Tower;
+        (
+            audit_http::shop(payments, false).run(),
+            audit_http::shop(payments, true).run(),
+        )
+    });
+    eprintln!(" {:>6} ms", started.elapsed().as_millis());
+    println!(
+        "\naudit of an axum Router, its routes as entry points ({:.0?} + {:.0?}):\n{}\n{}",
+        shop_buggy.wall_time,
+        shop_fixed.wall_time,
+        shop_buggy.table(),
+        shop_fixed.table()
+    );
+    let missed = audit_http::SHOP_BUGS
+        .iter()
+        .filter(|(q, e)| {
+            !shop_buggy.rows.iter().any(|r| {
+                r.question == *q && r.entry == *e && r.verdict == whatbreaks::audit::Verdict::Breaks
+            })
+        })
+        .count();
+    wrong += missed + usize::from(!shop_fixed.holds());
+    full.push_str(&format!(
+        "## audit of an axum app\n\n{}{shop_buggy}\n{shop_fixed}\n",
+        shop_notes
             .iter()
             .map(|l| format!("{l}\n"))
             .collect::<String>()

@@ -4,6 +4,8 @@
 
 #[path = "../../examples/patterns/audit.rs"]
 mod audit_code;
+#[path = "../../examples/patterns/audit_http.rs"]
+mod audit_http;
 #[path = "../../examples/patterns/herd.rs"]
 mod herd;
 #[path = "../../examples/patterns/leak.rs"]
@@ -16,6 +18,8 @@ mod race;
 mod retry;
 #[path = "../../examples/patterns/scheduler.rs"]
 mod scheduler;
+#[path = "../../examples/patterns/seams.rs"]
+mod seams;
 #[path = "../../examples/patterns/stampede.rs"]
 mod stampede;
 
@@ -23,6 +27,7 @@ mod stampede;
 whatbreaks::install!();
 
 mod attribute;
+mod http;
 mod oracles;
 mod showcase;
 

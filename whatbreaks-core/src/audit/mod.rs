@@ -8,7 +8,13 @@
 //! - **handlers**: one request's work, with a request context [`Ctx`] (its key and logical
 //!   request id);
 //! - **jobs**: one instance's scheduler loop, with its [`Instance`];
-//! - optionally a **setup** that seeds a fresh world (rows, cache entries) before each run.
+//! - optionally a **setup** that seeds a fresh world (rows, cache entries) before each run;
+//! - or an **HTTP service** (feature `http`): an axum `Router`, or any tower `Service` over
+//!   `http` requests, built on the world by [`Audit::router`], and its routes as entry points
+//!   ([`Audit::route`]: `GET /products/{key}`, `POST /charge` with a JSON body). The app's
+//!   state takes the world's dependencies through the seams production code already speaks:
+//!   `world.upstream("payments").url()` for reqwest, the upstream itself for a tower client,
+//!   `world.cache().redis()` for redis-rs, `world.db()`.
 //!
 //! whatbreaks first runs each handler once to see what it touches, then asks each question
 //! that applies:
@@ -76,6 +82,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "http")]
+mod http_routes;
 
 type Boxed = Pin<Box<dyn Future<Output = ()>>>;
 type HandlerFn = Arc<dyn Fn(World, Ctx) -> Boxed + Send + Sync>;
@@ -386,6 +395,11 @@ impl fmt::Display for AuditReport {
 pub struct Audit {
     service: String,
     handlers: Vec<(String, HandlerFn)>,
+    /// Routes given before any router (`route` without `router`): a configuration error.
+    #[cfg(feature = "http")]
+    routes_without_router: Vec<String>,
+    #[cfg(feature = "http")]
+    router: Option<http_routes::RouterFn>,
     jobs: Vec<(String, JobFn)>,
     setup: Option<SetupFn>,
     seed: Option<u64>,
@@ -413,6 +427,10 @@ impl Audit {
         Audit {
             service: service.into(),
             handlers: Vec::new(),
+            #[cfg(feature = "http")]
+            routes_without_router: Vec::new(),
+            #[cfg(feature = "http")]
+            router: None,
             jobs: Vec::new(),
             setup: None,
             seed: None,
@@ -477,6 +495,10 @@ impl Audit {
     pub fn run(&self) -> AuditReport {
         let started = Instant::now();
         let mut rows = Vec::new();
+        #[cfg(feature = "http")]
+        if !self.routes_without_router.is_empty() {
+            rows.push(http_routes::no_router_row(&self.routes_without_router));
+        }
         for (name, handler) in &self.handlers {
             let touched = self.probe(handler);
             self.handler_questions(name, handler, &touched, &mut rows);

@@ -311,6 +311,8 @@ impl UpstreamBuilder {
                 config: self.config,
                 slots: tokio::sync::Semaphore::new(slots),
                 state: Mutex::new(State::default()),
+                #[cfg(feature = "hyper")]
+                dropped: Arc::default(),
             }),
         }
     }
@@ -395,6 +397,16 @@ struct Inner {
     config: Config,
     slots: tokio::sync::Semaphore,
     state: Mutex<State>,
+    /// Told when the last handle is dropped (a loopback listener stops serving).
+    #[cfg(feature = "hyper")]
+    dropped: Arc<tokio::sync::Notify>,
+}
+
+#[cfg(feature = "hyper")]
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.dropped.notify_one();
+    }
 }
 
 /// A simulated remote service: a cheap, clonable handle.
@@ -410,6 +422,28 @@ impl Upstream {
     #[cfg(feature = "hyper")]
     pub(crate) fn identity(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// A handle that does not keep the upstream alive, and the notification of its drop.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn downgrade(&self) -> (WeakUpstream, Arc<tokio::sync::Notify>) {
+        (
+            WeakUpstream(Arc::downgrade(&self.inner)),
+            self.inner.dropped.clone(),
+        )
+    }
+}
+
+/// An [`Upstream`] that may be gone (see [`Upstream::downgrade`]).
+#[cfg(feature = "hyper")]
+#[derive(Clone, Debug)]
+pub(crate) struct WeakUpstream(std::sync::Weak<Inner>);
+
+#[cfg(feature = "hyper")]
+impl WeakUpstream {
+    /// The upstream, while some handle keeps it alive.
+    pub(crate) fn upgrade(&self) -> Option<Upstream> {
+        self.0.upgrade().map(|inner| Upstream { inner })
     }
 }
 

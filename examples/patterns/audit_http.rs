@@ -1,0 +1,169 @@
+//! An axum service audited as it is: its `Router`, built on the audit's world, and its routes
+//! as entry points. The app is ordinary production code: its state holds the payment
+//! service's client, the product cache (redis-rs, here `world.cache().redis()`) and the
+//! database.
+//!
+//! - `GET /products/{id}`: cache-aside over redis-rs (buggy: every miss loads; fixed: a
+//!   `SET NX PX` lease with a re-check, from `patterns/seams.rs`);
+//! - `POST /charge`: the payment call (buggy: retried without jitter, timeout or idempotency
+//!   key; fixed: one attempt with a 2 s timeout and the order's idempotency key: the
+//!   caller's retry, if any, belongs to the caller), through either client production uses:
+//!   - [`Payments::Reqwest`]: reqwest (behind reqwest-retry when buggy) to a base URL, here
+//!     `world.upstream("payments").url()`, a loopback socket;
+//!   - [`Payments::Tower`]: a tower HTTP service (behind `tower::retry::Retry` when buggy),
+//!     here the upstream itself. In process, so about 30x cheaper per call: what the test
+//!     suite audits.
+//!
+//! Shared by `examples/audit.rs` and `tests/audit/`; needs `seams.rs` as a sibling module.
+#![allow(dead_code)]
+
+use crate::seams::{self, RetryFailures};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::Full;
+use reqwest_retry::Jitter;
+use std::time::Duration;
+use tower::ServiceExt;
+use tower::retry::Retry;
+use whatbreaks::audit::{Audit, World};
+use whatbreaks::seams::redis::SimRedis;
+use whatbreaks::{SimDb, Upstream};
+
+/// Which HTTP client the app's payment calls go through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Payments {
+    /// reqwest to a base URL.
+    Reqwest,
+    /// A tower `Service` of `http` requests.
+    Tower,
+}
+
+/// The payment service's client, as production configures it.
+#[derive(Clone)]
+enum PaymentsClient {
+    Reqwest {
+        base: String,
+        http: reqwest_middleware::ClientWithMiddleware,
+    },
+    Tower(Upstream),
+}
+
+/// What the app is built with: as production builds it from its configuration.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    payments: PaymentsClient,
+    cache: SimRedis,
+    db: SimDb,
+    fixed: bool,
+}
+
+async fn product(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<String, StatusCode> {
+    let mut conn = app.cache.clone();
+    let found = if app.fixed {
+        seams::get_product_leased(&mut conn, &app.db, &id, 60).await
+    } else {
+        seams::get_product(&mut conn, &app.db, &id, 60).await
+    };
+    found.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+}
+
+async fn charge(State(app): State<AppState>, Json(order): Json<serde_json::Value>) -> StatusCode {
+    let key = format!("order-{}", order["order"]);
+    let ok = match &app.payments {
+        PaymentsClient::Reqwest { base, http } => {
+            let request = http.post(format!("{base}/charge"));
+            let request = if app.fixed {
+                request.header("idempotency-key", key)
+            } else {
+                request
+            };
+            matches!(request.send().await, Ok(r) if r.status().is_success())
+        }
+        PaymentsClient::Tower(payments) => {
+            let mut request = http::Request::post("http://payments/charge");
+            if app.fixed {
+                request = request.header("idempotency-key", key);
+            }
+            let request = request.body(Full::new(Bytes::new())).expect("a request");
+            if app.fixed {
+                let sent =
+                    tokio::time::timeout(Duration::from_secs(2), payments.clone().oneshot(request));
+                matches!(sent.await, Ok(Ok(r)) if r.status().is_success())
+            } else {
+                let retrying = Retry::new(RetryFailures::unbudgeted(), payments.clone());
+                matches!(retrying.oneshot(request).await, Ok(r) if r.status().is_success())
+            }
+        }
+    };
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    }
+}
+
+/// The production router.
+pub(crate) fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/products/{id}", get(product))
+        .route("/charge", post(charge))
+        .with_state(state)
+}
+
+/// The app's state on the audit's world: the dependencies production would connect to.
+pub(crate) fn state_on(world: &World, payments: Payments, fixed: bool) -> AppState {
+    let payments = match payments {
+        Payments::Reqwest => PaymentsClient::Reqwest {
+            base: world.upstream("payments").url(),
+            http: if fixed {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(2))
+                    .build()
+                    .expect("a reqwest client");
+                reqwest_middleware::ClientBuilder::new(client).build()
+            } else {
+                seams::retrying_client(Jitter::None)
+            },
+        },
+        Payments::Tower => PaymentsClient::Tower(world.upstream("payments")),
+    };
+    AppState {
+        payments,
+        cache: world.cache().redis(),
+        db: world.db(),
+        fixed,
+    }
+}
+
+/// The shop service as an audit: the router and its two routes.
+pub(crate) fn shop(payments: Payments, fixed: bool) -> Audit {
+    Audit::new(if fixed { "shop (fixed)" } else { "shop" })
+        .router(move |world: World| app(state_on(&world, payments, fixed)))
+        .route(
+            "GET /products/{id}",
+            http::Method::GET,
+            "/products/{key}",
+            None,
+        )
+        .route(
+            "POST /charge",
+            http::Method::POST,
+            "/charge",
+            Some(serde_json::json!({ "order": "{key}" })),
+        )
+}
+
+/// The seeded bugs of the buggy shop: each (question, entry point) that must break.
+pub(crate) const SHOP_BUGS: [(&str, &str); 5] = [
+    ("herd", "POST /charge"),
+    ("hang", "POST /charge"),
+    ("retry storm", "POST /charge"),
+    ("duplicates", "POST /charge"),
+    ("stampede", "GET /products/{id}"),
+];
