@@ -222,6 +222,43 @@ fn verdict(report: &Report, expect_flagged: bool) -> String {
     format!("{word}: {}", report.key_figure)
 }
 
+/// Runs an audit of a buggy and a fixed service, prints both tables and appends them to
+/// `full`; returns how many of `seeded` the buggy one missed, plus one if the fixed one broke.
+fn audit_section(
+    full: &mut String,
+    label: &str,
+    what: &str,
+    seeded: &[(&str, &str)],
+    buggy: impl FnOnce() -> whatbreaks::audit::AuditReport,
+    fixed: impl FnOnce() -> whatbreaks::audit::AuditReport,
+) -> usize {
+    eprint!("[  +  ] {label:<22}");
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let ((buggy, fixed), lines) = notes::capture(|| (buggy(), fixed()));
+    eprintln!(" {:>6} ms", started.elapsed().as_millis());
+    println!(
+        "\naudit of {what} ({:.0?} + {:.0?}):\n{}\n{}",
+        buggy.wall_time,
+        fixed.wall_time,
+        buggy.table(),
+        fixed.table()
+    );
+    let missed = seeded
+        .iter()
+        .filter(|(q, e)| {
+            !buggy.rows.iter().any(|r| {
+                r.question == *q && r.entry == *e && r.verdict == whatbreaks::audit::Verdict::Breaks
+            })
+        })
+        .count();
+    full.push_str(&format!(
+        "## audit of {what}\n\n{}{buggy}\n{fixed}\n",
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+    ));
+    missed + usize::from(!fixed.holds())
+}
+
 fn main() {
     // Panics inside simulated code are part of the findings; keep the table readable.
     std::panic::set_hook(Box::new(|_| {}));
@@ -299,76 +336,26 @@ fn main() {
             .collect::<String>()
     ));
     println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
-    // The audit: the checkout service described once, every question asked unprompted.
-    eprint!("[  +  ] {:<22}", "audit (buggy, fixed)");
-    let _ = std::io::stderr().flush();
-    let started = Instant::now();
-    let ((audit_buggy, audit_fixed), audit_notes) = notes::capture(|| {
-        (
-            audit_code::checkout(false).run(),
-            audit_code::checkout(true).run(),
-        )
-    });
-    eprintln!(" {:>6} ms", started.elapsed().as_millis());
-    println!(
-        "\naudit of the checkout service, no per-pattern test written ({:.0?} + {:.0?}):\n{}\n{}",
-        audit_buggy.wall_time,
-        audit_fixed.wall_time,
-        audit_buggy.table(),
-        audit_fixed.table()
-    );
-    let seeded = audit_code::SEEDED_BUGS
-        .iter()
-        .filter(|(q, e)| {
-            !audit_buggy.rows.iter().any(|r| {
-                r.question == *q && r.entry == *e && r.verdict == whatbreaks::audit::Verdict::Breaks
-            })
-        })
-        .count();
-    wrong += seeded + usize::from(!audit_fixed.holds());
-    full.push_str(&format!(
-        "## audit\n\n{}{audit_buggy}\n{audit_fixed}\n",
-        audit_notes
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-    ));
-    // An axum Router audited as it is, route by route (its payment client a tower service;
+    // The audit: the checkout service described once, every question asked unprompted; then
+    // an axum Router audited as it is, route by route (its payment client a tower service;
     // `examples/audit.rs` runs it with reqwest to `upstream.url()`).
-    eprint!("[  +  ] {:<22}", "audit of an axum app");
-    let _ = std::io::stderr().flush();
-    let started = Instant::now();
-    let ((shop_buggy, shop_fixed), shop_notes) = notes::capture(|| {
-        let payments = audit_http::Payments::Tower;
-        (
-            audit_http::shop(payments, false).run(),
-            audit_http::shop(payments, true).run(),
-        )
-    });
-    eprintln!(" {:>6} ms", started.elapsed().as_millis());
-    println!(
-        "\naudit of an axum Router, its routes as entry points ({:.0?} + {:.0?}):\n{}\n{}",
-        shop_buggy.wall_time,
-        shop_fixed.wall_time,
-        shop_buggy.table(),
-        shop_fixed.table()
+    wrong += audit_section(
+        &mut full,
+        "audit (buggy, fixed)",
+        "the checkout service, no per-pattern test written",
+        &audit_code::SEEDED_BUGS,
+        || audit_code::checkout(false).run(),
+        || audit_code::checkout(true).run(),
     );
-    let missed = audit_http::SHOP_BUGS
-        .iter()
-        .filter(|(q, e)| {
-            !shop_buggy.rows.iter().any(|r| {
-                r.question == *q && r.entry == *e && r.verdict == whatbreaks::audit::Verdict::Breaks
-            })
-        })
-        .count();
-    wrong += missed + usize::from(!shop_fixed.holds());
-    full.push_str(&format!(
-        "## audit of an axum app\n\n{}{shop_buggy}\n{shop_fixed}\n",
-        shop_notes
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-    ));
+    let payments = audit_http::Payments::Tower;
+    wrong += audit_section(
+        &mut full,
+        "audit of an axum app",
+        "an axum Router, its routes as entry points",
+        &audit_http::SHOP_BUGS,
+        move || audit_http::shop(payments, false).run(),
+        move || audit_http::shop(payments, true).run(),
+    );
     wrong += backoff.to_report().findings.len();
     let dir = whatbreaks::html::report_dir();
     let path = dir.join("tour.txt");

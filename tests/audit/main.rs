@@ -31,6 +31,31 @@ mod http;
 mod oracles;
 mod showcase;
 
+/// Asserts that `report` breaks each (question, entry point) of `seeded`, and nothing else.
+pub(crate) fn assert_breaks_exactly(
+    report: &whatbreaks::audit::AuditReport,
+    seeded: &[(&str, &str)],
+    seed: u64,
+) {
+    use whatbreaks::audit::Verdict;
+    for &(question, entry) in seeded {
+        assert!(
+            report.rows.iter().any(|r| r.question == question
+                && r.entry == entry
+                && r.verdict == Verdict::Breaks),
+            "seed {seed:#x}: `{question}` should break for `{entry}`:\n{report}"
+        );
+    }
+    for r in report.rows.iter().filter(|r| r.verdict == Verdict::Breaks) {
+        assert!(
+            seeded.contains(&(r.question, r.entry.as_str())),
+            "seed {seed:#x}: unexpected break {} / {}:\n{report}",
+            r.question,
+            r.entry
+        );
+    }
+}
+
 /// The first seeds of the both-ways runs.
 pub(crate) fn seeds() -> impl Iterator<Item = u64> {
     (0..3u64).map(|i| 0x5eed + i)

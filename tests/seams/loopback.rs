@@ -1,19 +1,13 @@
 //! reqwest (with reqwest-middleware and reqwest-retry), unmodified, against a simulated
 //! upstream served on a real loopback socket (`upstream.url()`), on virtual time.
 
-use crate::SEEDS;
 use crate::code;
+use crate::{SEEDS, figure};
 use std::time::Duration;
 use whatbreaks::herd::PATTERN as HERD;
 use whatbreaks::sim::{self, RunLimits};
 use whatbreaks::storm::DUPLICATE_PATTERN as DUPLICATES;
-use whatbreaks::{Report, Upstream};
-
-fn figure<'r>(report: &'r Report, name: &str) -> &'r str {
-    report
-        .figure(name)
-        .unwrap_or_else(|| panic!("no figure `{name}` in {report}"))
-}
+use whatbreaks::Upstream;
 
 #[test]
 fn reqwest_retry_without_jitter_is_a_herd() {

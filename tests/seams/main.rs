@@ -19,6 +19,13 @@ whatbreaks::install!();
 /// Seeds every both-ways test runs: five, from a fixed first seed.
 pub(crate) const SEEDS: u32 = 5;
 
+/// The figure `name` of `report`; a test fails naming it when it is missing.
+pub(crate) fn figure<'r>(report: &'r whatbreaks::Report, name: &str) -> &'r str {
+    report
+        .figure(name)
+        .unwrap_or_else(|| panic!("no figure `{name}` in {report}"))
+}
+
 /// Runs `f` on a paused current-thread runtime (outside any scenario).
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -1,17 +1,10 @@
 //! The required verdicts through the seams, each over several seeds, and the verdicts
 //! through a seam against the same logic through the native API on the same seed.
 
-use crate::SEEDS;
 use crate::code::{self, Path, RetryFailures};
-use whatbreaks::Report;
+use crate::{SEEDS, figure};
 use whatbreaks::stampede::PATTERN as STAMPEDE;
 use whatbreaks::storm::PATTERN as STORM;
-
-fn figure<'r>(report: &'r Report, name: &str) -> &'r str {
-    report
-        .figure(name)
-        .unwrap_or_else(|| panic!("no figure `{name}` in {report}"))
-}
 
 #[test]
 fn tower_retry_over_hyper_without_a_budget_is_a_storm() {
