@@ -193,6 +193,7 @@
 //! | `WHATBREAKS_PG_URL` | `url` | `postgres://postgres@127.0.0.1:5432/test` | PostgreSQL for the `postgres` feature |
 //! | `WHATBREAKS_REDIS_URL` | `url` | `redis://127.0.0.1:6379/` | Redis for the `redis` feature |
 //! | `WHATBREAKS_REPORT` | | `0` | `1` writes an HTML report with charts per scenario to `target/whatbreaks/` |
+//! | `WHATBREAKS_AUDIT_ONLY` | | unset | an audit asks only this question (`herd`), or this question of one entry point (`herd:charge`): what a break's replay line sets |
 //! | `WHATBREAKS_REGRESSIONS_DIR` | | `<crate>/whatbreaks-regressions` | where failing seeds are saved and replayed from; `off` turns it off |
 //!
 //! A bad value is a configuration finding naming the variable and the form it needs

@@ -65,3 +65,27 @@ async fn herd_without_jitter(upstream: whatbreaks::Upstream) {
         tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
     }
 }
+
+/// A two-handler audit under whatever `WHATBREAKS_AUDIT_ONLY` says; prints each row as
+/// `row: question / entry / verdict`.
+#[test]
+#[ignore = "fixture: run by input::audit_only_asks_one_question"]
+fn audit_under_env() {
+    use whatbreaks::audit::{Audit, Ctx, World};
+    let report = Audit::new("likes")
+        .handler("toggle", |w: World, _c: Ctx| async move {
+            let db = w.db();
+            if db.get("likes", "u1").await.is_some() {
+                db.delete("likes", "u1").await;
+            } else {
+                let _ = db.insert("likes", "u1", "1").await;
+            }
+        })
+        .handler("noop", |_w: World, _c: Ctx| async {})
+        .seed(1)
+        .run();
+    for r in &report.rows {
+        println!("row: {} / {} / {:?}", r.question, r.entry, r.verdict);
+    }
+    println!("{report}");
+}

@@ -212,3 +212,43 @@ fn the_audit_leak_question_without_the_allocator_says_what_to_install() {
     let fix = &row.report.as_ref().expect("a report").findings[0].fix;
     assert!(fix.contains("install_counting_allocator!()"), "{fix}");
 }
+
+/// `WHATBREAKS_AUDIT_ONLY` (what a break's replay line sets) asks just that question of
+/// that entry point; a value that names no question is a configuration row naming the
+/// variable and what it could name; a malformed one asks everything (each question's run
+/// reports the variable).
+#[test]
+fn audit_only_asks_one_question() {
+    let (_, all) = child("audit_under_env", &[]);
+    assert!(all.matches("row: ").count() > 2, "{all}");
+    let (_, one) = child(
+        "audit_under_env",
+        &[("WHATBREAKS_AUDIT_ONLY", "race:toggle")],
+    );
+    // (The first row may share its line with the harness's `test … ...`.)
+    let rows_of = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.find("row: ").map(|i| l[i..].to_string()))
+            .collect()
+    };
+    let rows = rows_of(&one);
+    assert_eq!(rows, ["row: race / toggle / Breaks"], "{one}");
+    // The break's replay line sets the variable, quoted for the shell.
+    assert!(
+        one.contains("WHATBREAKS_AUDIT_ONLY=race:toggle WHATBREAKS_SEED="),
+        "{one}"
+    );
+    let (_, every) = child("audit_under_env", &[("WHATBREAKS_AUDIT_ONLY", "leak")]);
+    let rows = rows_of(&every);
+    assert_eq!(rows.len(), 2, "{every}");
+    assert!(
+        rows.iter().all(|r| r.starts_with("row: leak / ")),
+        "{every}"
+    );
+    let (_, none) = child("audit_under_env", &[("WHATBREAKS_AUDIT_ONLY", "hurd")]);
+    assert!(none.contains("row: configuration"), "{none}");
+    assert!(
+        none.contains("WHATBREAKS_AUDIT_ONLY") && none.contains("questions: herd"),
+        "{none}"
+    );
+}

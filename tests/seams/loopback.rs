@@ -4,10 +4,10 @@
 use crate::code;
 use crate::{SEEDS, figure};
 use std::time::Duration;
+use whatbreaks::Upstream;
 use whatbreaks::herd::PATTERN as HERD;
 use whatbreaks::sim::{self, RunLimits};
 use whatbreaks::storm::DUPLICATE_PATTERN as DUPLICATES;
-use whatbreaks::Upstream;
 
 #[test]
 fn reqwest_retry_without_jitter_is_a_herd() {

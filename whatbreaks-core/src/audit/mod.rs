@@ -32,6 +32,10 @@
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
 //!
+//! A break's replay line replays just that question of that entry point: it sets
+//! `WHATBREAKS_AUDIT_ONLY='question:entry point'` with the seed (`question` alone asks that
+//! question of every entry point; a value that names no question is a configuration row).
+//!
 //! A question whose premise does not hold in this service (the expiry scenario of a cache
 //! that stores no TTL) is **not applicable**, with the reason; one that breaks carries its
 //! finding with the evidence, the fix and the replay line. The oracles need no invariant from
@@ -499,12 +503,24 @@ impl Audit {
         if !self.routes_without_router.is_empty() {
             rows.push(http_routes::no_router_row(&self.routes_without_router));
         }
+        let only = Only::from_env();
         for (name, handler) in &self.handlers {
+            if !only.entry(name) {
+                continue;
+            }
             let touched = self.probe(handler);
-            self.handler_questions(name, handler, &touched, &mut rows);
+            self.handler_questions(name, handler, &touched, &only, &mut rows);
         }
         for (name, job) in &self.jobs {
-            rows.push(self.double_execution(name, job));
+            if only.asks("double execution", name) {
+                rows.push(self.double_execution(name, job));
+            }
+        }
+        if only.0.is_some() {
+            rows.retain(|r| r.question == "configuration" || only.asks(r.question, &r.entry));
+            if rows.is_empty() {
+                rows.push(only.matched_nothing(self));
+            }
         }
         AuditReport {
             service: self.service.clone(),
@@ -554,14 +570,24 @@ impl Audit {
         entry: &str,
         handler: &HandlerFn,
         touched: &Touched,
+        only: &Only,
         rows: &mut Vec<Row>,
     ) {
+        let asks = |question: &str| only.asks(question, entry);
         for (upstream, writes) in &touched.upstreams {
-            rows.push(self.herd(entry, handler, upstream));
-            rows.push(self.storm(entry, handler, upstream));
-            rows.push(self.hang(entry, handler, upstream));
+            if asks("herd") {
+                rows.push(self.herd(entry, handler, upstream));
+            }
+            if asks("retry storm") {
+                rows.push(self.storm(entry, handler, upstream));
+            }
+            if asks("hang") {
+                rows.push(self.hang(entry, handler, upstream));
+            }
             if *writes {
-                rows.push(self.duplicates(entry, handler, upstream));
+                if asks("duplicates") {
+                    rows.push(self.duplicates(entry, handler, upstream));
+                }
             } else {
                 rows.push(not_applicable(
                     "duplicates",
@@ -590,7 +616,9 @@ impl Audit {
                 }
             );
             if caches {
-                rows.push(self.stampede(entry, handler, scenario, instances, text));
+                if asks("stampede") {
+                    rows.push(self.stampede(entry, handler, scenario, instances, text));
+                }
             } else {
                 rows.push(not_applicable(
                     "stampede",
@@ -605,7 +633,9 @@ impl Audit {
             }
         }
         if touched.pool {
-            rows.push(self.pool(entry, handler));
+            if asks("pool") {
+                rows.push(self.pool(entry, handler));
+            }
         } else {
             rows.push(not_applicable(
                 "pool",
@@ -614,9 +644,13 @@ impl Audit {
                 "the handler takes no connection from the pool".into(),
             ));
         }
-        rows.push(self.leak(entry, handler));
+        if asks("leak") {
+            rows.push(self.leak(entry, handler));
+        }
         if touched.db_writes {
-            rows.push(self.race(entry, handler));
+            if asks("race") {
+                rows.push(self.race(entry, handler));
+            }
         } else {
             rows.push(not_applicable(
                 "race",
@@ -895,9 +929,14 @@ fn row(
     question: &'static str,
     text: String,
     entry: &str,
-    report: Report,
+    mut report: Report,
     patterns: &[&str],
 ) -> Row {
+    // A replay runs just this question of this entry point.
+    let only = shell_quote(&format!("{question}:{entry}"));
+    for f in report.findings.iter_mut().filter(|f| !f.replay.is_empty()) {
+        f.replay = format!("WHATBREAKS_AUDIT_ONLY={only} {}", f.replay);
+    }
     let breaks = report.findings.iter().any(|f| {
         f.kind == FindingKind::Harness
             || (f.kind == FindingKind::Bug && patterns.contains(&f.pattern))
@@ -920,6 +959,93 @@ fn row(
         verdict,
         key_figure: report.key_figure.clone(),
         report: Some(report),
+    }
+}
+
+/// `text` as one shell word: bare when it is plain, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.:/,@%+=".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The question names an audit asks, for the message of a filter that matched none.
+const QUESTIONS: &[&str] = &[
+    "herd",
+    "retry storm",
+    "hang",
+    "duplicates",
+    "stampede",
+    "pool",
+    "leak",
+    "race",
+    "double execution",
+];
+
+/// Which questions a run asks: every one, or what `WHATBREAKS_AUDIT_ONLY` names (a break's
+/// replay line sets it, so a replay runs just that question).
+struct Only(Option<(String, Option<String>)>);
+
+impl Only {
+    fn from_env() -> Only {
+        // A bad value is reported by every question's own run (the same variables, one
+        // policy); here it asks everything.
+        Only(
+            crate::scenario::config::EnvOverrides::from_env()
+                .ok()
+                .and_then(|e| e.audit_only),
+        )
+    }
+
+    /// True when some question of `entry` may be asked.
+    fn entry(&self, entry: &str) -> bool {
+        match &self.0 {
+            Some((_, Some(e))) => e == entry,
+            _ => true,
+        }
+    }
+
+    fn asks(&self, question: &str, entry: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some((q, e)) => q == question && e.as_deref().is_none_or(|e| e == entry),
+        }
+    }
+
+    /// The configuration row for a filter that names no question of `audit`.
+    fn matched_nothing(&self, audit: &Audit) -> Row {
+        let (q, e) = self.0.clone().unwrap_or_default();
+        let entries: Vec<&str> = audit
+            .handlers
+            .iter()
+            .map(|h| h.0.as_str())
+            .chain(audit.jobs.iter().map(|j| j.0.as_str()))
+            .collect();
+        let named = match &e {
+            Some(e) => format!("{q}:{e}"),
+            None => q.clone(),
+        };
+        let finding = Finding::config(format!(
+            "WHATBREAKS_AUDIT_ONLY=`{named}` names no question this audit asks"
+        ))
+        .with_fix(format!(
+            "set WHATBREAKS_AUDIT_ONLY to `question` or `question:entry point` (questions: {}; entry points: {}), or unset it",
+            QUESTIONS.join(", "),
+            entries.join(", ")
+        ));
+        Row {
+            question: "configuration",
+            text: "WHATBREAKS_AUDIT_ONLY".into(),
+            entry: e.unwrap_or_default(),
+            verdict: Verdict::Breaks,
+            key_figure: String::new(),
+            report: Some(Report::stopped("audit", finding)),
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `WHATBREAKS_PG_URL` | PostgreSQL for the backend checks (feature `postgres`) | URL, default `postgres://postgres@127.0.0.1:5432/test` |
 //! | `WHATBREAKS_REDIS_URL` | Redis for the backend checks (feature `redis`) | URL, default `redis://127.0.0.1:6379/` |
 //! | `WHATBREAKS_REPORT` | `1`: every scenario writes an HTML report with charts to `target/whatbreaks/` ([`crate::report::html`]) | `0` or `1` |
+//! | `WHATBREAKS_AUDIT_ONLY` | an audit asks only this question (of this entry point), as a break's replay line names it ([`crate::audit`]) | `question` or `question:entry point`, e.g. `herd:charge` |
 //! | `WHATBREAKS_REGRESSIONS_DIR` | where failing seeds are saved and replayed from ([`crate::scenario::regressions`]); `off` turns saving and replaying off | a directory, or `off` (default `<crate>/whatbreaks-regressions`) |
 //!
 //! An unknown `WHATBREAKS_*` name is reported once per process as a warning on stderr; a bad
@@ -43,8 +44,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "a Redis URL, e.g. `redis://127.0.0.1:6379/`",
     ),
     ("WHATBREAKS_REPORT", "`0` or `1`"),
+    ("WHATBREAKS_AUDIT_ONLY", AUDIT_ONLY_FORM),
     ("WHATBREAKS_REGRESSIONS_DIR", "a directory, or `off`"),
 ];
+
+/// The accepted form of `WHATBREAKS_AUDIT_ONLY`, for error messages.
+pub const AUDIT_ONLY_FORM: &str = "`question` or `question:entry point`, e.g. `herd:charge`";
 
 pub use crate::runtime::rng::{fresh_seed, splitmix64};
 
@@ -97,6 +102,8 @@ pub struct EnvOverrides {
     pub quiet: bool,
     /// `WHATBREAKS_REPORT`.
     pub report: bool,
+    /// `WHATBREAKS_AUDIT_ONLY`: the question, and the entry point if one is named.
+    pub audit_only: Option<(String, Option<String>)>,
     /// `WHATBREAKS_REGRESSIONS_DIR`: `Some(None)` is `off`, `Some(Some(dir))` a directory.
     pub regressions_dir: Option<Option<std::path::PathBuf>>,
     /// Unknown `WHATBREAKS_*` names that were set.
@@ -162,6 +169,16 @@ impl EnvOverrides {
                 }
                 "WHATBREAKS_QUIET" => out.quiet = flag(&value).map_err(err)?,
                 "WHATBREAKS_REPORT" => out.report = flag(&value).map_err(err)?,
+                "WHATBREAKS_AUDIT_ONLY" => {
+                    let (question, entry) = match value.split_once(':') {
+                        Some((q, e)) => (q.trim(), Some(e.trim())),
+                        None => (value.trim(), None),
+                    };
+                    if question.is_empty() || entry.is_some_and(str::is_empty) {
+                        return Err(err(format!("expected {AUDIT_ONLY_FORM}")));
+                    }
+                    out.audit_only = Some((question.to_string(), entry.map(str::to_string)));
+                }
                 "WHATBREAKS_REGRESSIONS_DIR" => {
                     out.regressions_dir = Some(match value.trim() {
                         "off" | "0" | "false" => None,
