@@ -13,9 +13,9 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 /// One request to the built service: its status, or why it got none.
-type Send1 = Pin<Box<dyn Future<Output = Result<u16, String>>>>;
+type Answer = Pin<Box<dyn Future<Output = Result<u16, String>>>>;
 /// The service built on one world, erased.
-type Erased = Box<dyn Fn(http::Request<Full<Bytes>>) -> Send1>;
+type Erased = Box<dyn Fn(http::Request<Full<Bytes>>) -> Answer>;
 /// Builds the service on a world.
 pub(crate) type RouterFn = Arc<dyn Fn(World) -> Erased + Send + Sync>;
 
@@ -59,7 +59,7 @@ impl Audit {
                         .await
                         .map_err(|e| format!("{e:?}"))?;
                     Ok(status)
-                }) as Send1
+                }) as Answer
             }) as Erased
         }));
         self

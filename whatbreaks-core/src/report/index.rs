@@ -15,7 +15,7 @@
 //! run later) is listed once, under its newest run; entries whose page no longer exists are
 //! left out.
 
-use crate::report::html::escape;
+use crate::report::page::{SCRIPT, STYLE, escape};
 use crate::report::{FindingKind, Report};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -238,7 +238,7 @@ pub fn render(entries: &[Entry]) -> String {
     let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>whatbreaks: reports</title>\n<style>{}</style>\n</head>\n<body data-charts-expected=\"0\">\n<h1>whatbreaks: reports</h1>",
-        crate::report::html::STYLE
+        STYLE
     );
     if runs.is_empty() {
         out.push_str("<p>No report pages yet: run the tour (<code>cargo run --release --example tour</code>) or tests with <code>WHATBREAKS_REPORT=1</code>.</p>\n");
@@ -291,11 +291,7 @@ pub fn render(entries: &[Entry]) -> String {
         }
         out.push_str("</tbody>\n</table>\n</section>\n");
     }
-    let _ = writeln!(
-        out,
-        "<script>{}</script>\n</body>\n</html>",
-        crate::report::html::SCRIPT
-    );
+    let _ = writeln!(out, "<script>{}</script>\n</body>\n</html>", SCRIPT);
     out
 }
 

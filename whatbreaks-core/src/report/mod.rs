@@ -16,6 +16,7 @@
 pub mod html;
 pub mod index;
 pub mod notes;
+mod page;
 
 use std::fmt;
 use std::time::Duration;
