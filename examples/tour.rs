@@ -357,7 +357,7 @@ fn main() {
         move || audit_http::shop(payments, true).run(),
     );
     wrong += backoff.to_report().findings.len();
-    let dir = whatbreaks::html::report_dir();
+    let dir = whatbreaks::config::report_dir();
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
         Ok(()) => println!(
@@ -366,7 +366,7 @@ fn main() {
         ),
         Err(e) => eprintln!("whatbreaks: could not write {}: {e}", path.display()),
     }
-    match report::write(&whatbreaks::html::report_dir(), strategies, &rows) {
+    match report::write(&whatbreaks::config::report_dir(), strategies, &rows) {
         Ok(pages) => {
             println!(
                 "charts (HTML): {}, with a page per pattern ({} pages)",

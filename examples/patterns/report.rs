@@ -188,7 +188,7 @@ pub(crate) fn write(dir: &Path, first: Section, rows: &[Row]) -> std::io::Result
         e.when = now;
     }
     entries.reverse();
-    let index = index::record(dir, &entries)?;
+    let index = index::record(dir, &whatbreaks::config::run_id(), &entries)?;
     Ok(Pages {
         overview,
         patterns,

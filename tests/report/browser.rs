@@ -180,7 +180,7 @@ fn screenshot(page: &Path, shot: &Path) {
 #[test]
 #[ignore = "needs Chromium: run `cargo test --test report -- --ignored browser::`"]
 fn reports_lay_out_in_headless_chromium() {
-    let dir = whatbreaks::html::report_dir().join("browser-test");
+    let dir = whatbreaks::config::report_dir().join("browser-test");
     let _ = std::fs::remove_dir_all(&dir);
     let rows: Vec<_> = rows()
         .iter()
@@ -196,6 +196,7 @@ fn reports_lay_out_in_headless_chromium() {
         .expect("write the tour's pages");
     let scenario = whatbreaks::html::write_report(
         &dir,
+        &whatbreaks::config::run_id(),
         "report.browser.herd",
         "report browser::reports_lay_out_in_headless_chromium",
         &rows[0].buggy,

@@ -536,32 +536,6 @@ fn number(v: f64) -> String {
     format!("{text}{suffix}")
 }
 
-/// The directory reports go to: `<target dir>/whatbreaks`.
-///
-/// The target directory is `CARGO_TARGET_DIR` when set, else the nearest ancestor of the
-/// running executable that holds cargo's `CACHEDIR.TAG`, else `target` under
-/// `CARGO_MANIFEST_DIR`, else the system's temporary directory. (Cargo's own variables are
-/// read here rather than through `scenario::config`, which sits above this layer.)
-pub fn report_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("whatbreaks");
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
-            return target.join("whatbreaks");
-        }
-    }
-    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
-        return Path::new(&dir).join("target").join("whatbreaks");
-    }
-    std::env::temp_dir().join("whatbreaks")
-}
-
-/// Writes `html` to `<report dir>/<name>.html` and returns the path.
-pub fn write_page(name: &str, html: &str) -> std::io::Result<PathBuf> {
-    write_page_in(&report_dir(), name, html)
-}
-
 /// Writes `html` to `<dir>/<name>.html` (`name` made a file name by [`file_name`]) and
 /// returns the path.
 pub fn write_page_in(dir: &Path, name: &str, html: &str) -> std::io::Result<PathBuf> {
@@ -572,10 +546,14 @@ pub fn write_page_in(dir: &Path, name: &str, html: &str) -> std::io::Result<Path
 }
 
 /// Writes the page of one scenario's `report` to `<dir>/<name>.html`, with a link to the
-/// index, and lists it on the index in `dir` ([`crate::report::index`]) as run by `source`
-/// (`"<test binary> <test path>"`). Returns the page's path.
+/// index, and lists it on the index in `dir` ([`crate::report::index`]) under the run `run`
+/// as run by `source` (`"<test binary> <test path>"`). Returns the page's path.
+///
+/// Where pages go and which run this process belongs to are read from the environment by
+/// the scenario layer (`scenario::config::report_dir`, `scenario::config::run_id`).
 pub fn write_report(
     dir: &Path,
+    run: &str,
     name: &str,
     source: &str,
     report: &Report,
@@ -598,6 +576,7 @@ pub fn write_report(
         .unwrap_or_default();
     crate::report::index::record(
         dir,
+        run,
         &[crate::report::index::Entry::of(report, source, file)],
     )?;
     Ok(path)
@@ -617,10 +596,10 @@ pub fn file_name(name: &str) -> String {
         .collect()
 }
 
-/// Writes the report of one scenario when `WHATBREAKS_REPORT=1` asks for it (called by the
-/// seed driver) and lists it on the index; prints the path on stderr. Failing to write is a
-/// warning, never a panic.
-pub(crate) fn write_scenario_report(report: &Report, label: &str) {
+/// Writes the report of one scenario to `dir` when `WHATBREAKS_REPORT=1` asks for it (called
+/// by the scenario's run path, which knows `dir` and `run`) and lists it on the index; prints
+/// the path on stderr. Failing to write is a warning, never a panic.
+pub fn write_scenario_report(dir: &Path, run: &str, report: &Report, label: &str) {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -635,7 +614,7 @@ pub(crate) fn write_scenario_report(report: &Report, label: &str) {
         ),
         None => (format!("{binary}.{label}"), binary.clone()),
     };
-    match write_report(&report_dir(), &name, &source, report) {
+    match write_report(dir, run, &name, &source, report) {
         Ok(path) => notes::note(format!("whatbreaks: report: {}", path.display())),
         Err(e) => notes::note(format!(
             "whatbreaks: warning: could not write the HTML report {name}: {e}"

@@ -36,7 +36,7 @@ pub const MAX_RUNS: usize = 30;
 pub struct Entry {
     /// When it was recorded, in seconds since the Unix epoch.
     pub when: u64,
-    /// The run it belongs to (see the module docs).
+    /// The run it belongs to (see the module docs); [`record`] sets it.
     pub run: String,
     /// What ran it: `"<test binary> <test path>"`, or `"tour"`.
     pub source: String,
@@ -70,7 +70,7 @@ impl Entry {
             when: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            run: run_id(),
+            run: String::new(),
             source: source.into(),
             scenario: report.scenario.clone(),
             verdict: verdict.into(),
@@ -143,24 +143,22 @@ impl Entry {
     }
 }
 
-/// The run this process belongs to: nextest's `NEXTEST_RUN_ID`, else the parent process
-/// (cargo, for `cargo test` and `cargo run`).
-fn run_id() -> String {
-    if let Some(id) = std::env::var_os("NEXTEST_RUN_ID") {
-        return format!("nextest {}", id.to_string_lossy());
-    }
-    #[cfg(unix)]
-    let parent = std::os::unix::process::parent_id();
-    #[cfg(not(unix))]
-    let parent = std::process::id();
-    format!("cargo {parent}")
-}
-
-/// Appends `entries` to the index in `dir` and rewrites `index.html`; returns its path.
-pub fn record(dir: &Path, entries: &[Entry]) -> std::io::Result<PathBuf> {
+/// Appends `entries` to the index in `dir` as entries of the run `run` (see the module docs;
+/// `scenario::config::run_id` names the current one) and rewrites `index.html`; returns its
+/// path.
+pub fn record(dir: &Path, run: &str, entries: &[Entry]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let list = dir.join(ENTRIES);
-    let lines: String = entries.iter().map(Entry::to_line).collect();
+    let lines: String = entries
+        .iter()
+        .map(|e| {
+            Entry {
+                run: run.to_string(),
+                ..e.clone()
+            }
+            .to_line()
+        })
+        .collect();
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -337,19 +335,15 @@ mod tests {
         }
         record(
             &dir,
-            &[
-                entry(1, "cargo 1", "a.html"),
-                entry(1, "cargo 1", "gone.html"),
-            ],
+            "cargo 1",
+            &[entry(1, "", "a.html"), entry(1, "", "gone.html")],
         )
         .unwrap();
         std::fs::write(dir.join(ENTRIES).with_extension("junk"), "").unwrap();
         let page = record(
             &dir,
-            &[
-                entry(2, "cargo 2", "b.html#x"),
-                entry(3, "cargo 2", "a.html"),
-            ],
+            "cargo 2",
+            &[entry(2, "", "b.html#x"), entry(3, "", "a.html")],
         )
         .unwrap();
         let list = read(&dir);

@@ -25,6 +25,7 @@
 
 use crate::spec;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -283,10 +284,44 @@ pub fn backend_url(name: &str, default: &str) -> Result<String, ConfigError> {
 }
 
 /// A variable cargo sets for builds and test runs (`CARGO_MANIFEST_DIR`, `CARGO_TARGET_DIR`,
-/// `CARGO_PKG_NAME`), if set: the one place outside `WHATBREAKS_*` where whatbreaks reads the
-/// environment.
+/// `CARGO_PKG_NAME`), if set: with nextest's `NEXTEST_RUN_ID` ([`run_id`]), the only
+/// variables outside `WHATBREAKS_*` whatbreaks reads.
 pub fn cargo_var(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name)
+}
+
+/// The directory report pages go to: `<target dir>/whatbreaks`.
+///
+/// The target directory is `CARGO_TARGET_DIR` when set, else the nearest ancestor of the
+/// running executable that holds cargo's `CACHEDIR.TAG`, else `target` under
+/// `CARGO_MANIFEST_DIR`, else the system's temporary directory.
+pub fn report_dir() -> PathBuf {
+    if let Some(dir) = cargo_var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("whatbreaks");
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
+            return target.join("whatbreaks");
+        }
+    }
+    if let Some(dir) = cargo_var("CARGO_MANIFEST_DIR") {
+        return Path::new(&dir).join("target").join("whatbreaks");
+    }
+    std::env::temp_dir().join("whatbreaks")
+}
+
+/// The run this process belongs to, as the report index groups pages
+/// ([`crate::report::index`]): nextest's `NEXTEST_RUN_ID`, else the parent process (cargo,
+/// for `cargo test` and `cargo run`).
+pub fn run_id() -> String {
+    if let Some(id) = std::env::var_os("NEXTEST_RUN_ID") {
+        return format!("nextest {}", id.to_string_lossy());
+    }
+    #[cfg(unix)]
+    let parent = std::os::unix::process::parent_id();
+    #[cfg(not(unix))]
+    let parent = std::process::id();
+    format!("cargo {parent}")
 }
 
 /// The settings every real-time scenario shares (the harnesses against real services and

@@ -311,7 +311,12 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
     }
     report.wall_time = started.elapsed();
     if env.report {
-        crate::report::html::write_scenario_report(&report, &label);
+        crate::report::html::write_scenario_report(
+            &config::report_dir(),
+            &config::run_id(),
+            &report,
+            &label,
+        );
     }
     report
 }
