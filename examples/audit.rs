@@ -17,6 +17,8 @@ mod pool;
 mod race;
 #[path = "patterns/retry.rs"]
 mod retry;
+#[path = "patterns/scale.rs"]
+mod scale;
 #[path = "patterns/scheduler.rs"]
 mod scheduler;
 #[path = "patterns/seams.rs"]

@@ -12,15 +12,17 @@
 //! - `notifications`: a WebSocket connection's subscription to the notification registry
 //!   (buggy: the seed article's handler, which never unsubscribes; fixed: unsubscribes on
 //!   close and on error);
+//! - `export_orders`: the orders table to CSV (buggy: the seed article's `fetchall()` before
+//!   writing a row; fixed: a cursor into a bounded buffer);
 //! - `daily_report`: a job on every instance (buggy: an in-process scheduler; fixed: a claim
 //!   per occurrence in the shared store).
 //!
 //! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `pool.rs`, `race.rs`,
-//! `leak.rs`, `scheduler.rs`), which the including binary declares as sibling modules. Shared by
+//! `leak.rs`, `scale.rs`, `scheduler.rs`), which the including binary declares as sibling modules. Shared by
 //! `examples/audit.rs`, `examples/tour.rs` and `tests/audit/`.
 #![allow(dead_code)]
 
-use crate::{herd, leak, pool, race, retry, scheduler, stampede};
+use crate::{herd, leak, pool, race, retry, scale, scheduler, stampede};
 use std::time::Duration;
 use whatbreaks::audit::{Audit, Ctx, World};
 use whatbreaks::{Instance, Request};
@@ -86,6 +88,14 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
             leak::handle_connection_leaky(&registry, socket).await;
         }
     })
+    .handler("export_orders", move |world: World, _ctx: Ctx| async move {
+        let orders = world.table("orders", scale::order_row);
+        let _ = if fixed {
+            scale::export_to_csv(&orders, whatbreaks::sink::discard()).await
+        } else {
+            scale::export_to_csv_fetch_all(&orders, whatbreaks::sink::discard()).await
+        };
+    })
     .job(
         "daily_report",
         move |_world: World, instance: Instance| async move {
@@ -101,7 +111,7 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
 }
 
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 9] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 10] = [
     ("herd", "charge"),
     ("hang", "charge"),
     ("retry storm", "charge"),
@@ -110,5 +120,6 @@ pub(crate) const SEEDED_BUGS: [(&str, &str); 9] = [
     ("pool", "process_order"),
     ("race", "toggle_like"),
     ("leak", "notifications"),
+    ("scale", "export_orders"),
     ("double execution", "daily_report"),
 ];

@@ -16,6 +16,8 @@ mod pool;
 mod race;
 #[path = "../../examples/patterns/retry.rs"]
 mod retry;
+#[path = "../../examples/patterns/scale.rs"]
+mod scale;
 #[path = "../../examples/patterns/scheduler.rs"]
 mod scheduler;
 #[path = "../../examples/patterns/seams.rs"]

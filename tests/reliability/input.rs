@@ -195,22 +195,27 @@ fn the_default_regressions_location_is_used_when_nothing_is_set() {
     let _ = std::fs::remove_dir_all(&crate_dir);
 }
 
-/// This binary installs no counting allocator: the audit's leak question cannot measure, so
-/// it does not apply and names the line that would make it; it never passes silently.
+/// This binary installs no counting allocator: the audit's leak and scale questions cannot
+/// measure, so they do not apply and name the line that would make them; they never pass
+/// silently.
 #[test]
-fn the_audit_leak_question_without_the_allocator_says_what_to_install() {
+fn the_audit_heap_questions_without_the_allocator_say_what_to_install() {
     use whatbreaks::audit::{Audit, Ctx, Verdict, World};
     let report = Audit::new("idle")
-        .handler("noop", |_w: World, _c: Ctx| async {})
+        .handler("noop", |w: World, _c: Ctx| async move {
+            let _ = w.table("orders", |i| i).fetch_all().await;
+        })
         .seed(1)
         .run();
-    let row = report.row("leak", "noop").expect("a leak row");
-    match &row.verdict {
-        Verdict::NotApplicable(why) => assert!(why.contains("allocator"), "{why}"),
-        other => panic!("{other:?}\n{report}"),
+    for question in ["leak", "scale"] {
+        let row = report.row(question, "noop").expect("a row");
+        match &row.verdict {
+            Verdict::NotApplicable(why) => assert!(why.contains("allocator"), "{why}"),
+            other => panic!("{question}: {other:?}\n{report}"),
+        }
+        let fix = &row.report.as_ref().expect("a report").findings[0].fix;
+        assert!(fix.contains("install_counting_allocator!()"), "{fix}");
     }
-    let fix = &row.report.as_ref().expect("a report").findings[0].fix;
-    assert!(fix.contains("install_counting_allocator!()"), "{fix}");
 }
 
 /// `WHATBREAKS_AUDIT_ONLY` (what a break's replay line sets) asks just that question of

@@ -4,7 +4,8 @@
 //! Reviewers catch deployment-level failures rarely when nobody asks and almost always when
 //! somebody asks *what happens with 1,000 clients? with two instances?* An [`Audit`] asks. The
 //! user gives the service's entry points, each written against a [`World`] of simulated
-//! dependencies (upstreams by name, the cache, the database, per-instance state):
+//! dependencies (upstreams by name, the cache, the database, its large tables, per-instance
+//! state):
 //! - **handlers**: one request's work, with a request context [`Ctx`] (its key and logical
 //!   request id);
 //! - **jobs**: one instance's scheduler loop, with its [`Instance`];
@@ -29,6 +30,7 @@
 //! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
 //! | pool | takes a connection from [`World::pool`] | [`PoolTest`]: 100 requests over 10 s, 10 connections, 5% of queries fail, 2% are slow | leaks, deadlock, starvation, connections held across slow work |
 //! | leak | is a handler (every one) | [`LeakTest`]: 2,000 requests one after the other on one instance (its [`World::per_instance`] state and statics live across them; database, cache and upstreams are fresh per request: other processes' memory), extrapolated to 1,000,000; needs the counting allocator (`whatbreaks::install!()`), else not applicable | no steady heap growth per request |
+//! | scale | reads a table ([`World::table`]) | [`ScaleTest`]: the entry point at 1,000, 10,000 and 100,000 rows in each table it reads, on a fresh world each, extrapolated to 500,000,000 rows; needs the counting allocator, else not applicable | peak heap at 500M rows under 1 GiB |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
 //!
@@ -65,6 +67,7 @@
 use crate::components::cluster::Instance;
 use crate::components::pool::{PoolConfig, SimPool};
 use crate::components::store::{SimCache, SimDb};
+use crate::components::table::Table;
 use crate::components::upstream::{Method, Upstream};
 use crate::detectors::double_execution::{self, DoubleExecutionTest};
 use crate::detectors::hang::{self, HangTest};
@@ -72,6 +75,7 @@ use crate::detectors::herd::{self, HerdTest};
 use crate::detectors::leak::{self, LeakEnv, LeakTest};
 use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
+use crate::detectors::scale::{self, ScaleTest};
 use crate::detectors::stampede::{self, StampedeEnv, StampedeTest};
 use crate::detectors::storm::{self, RetryStormTest};
 use crate::report::{Finding, FindingKind, Report};
@@ -79,7 +83,7 @@ use crate::runtime::sim::{self, RunLimits};
 use parking_lot::Mutex;
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -105,8 +109,28 @@ pub struct World {
     db: SimDb,
     pool: SimPool,
     states: States,
+    tables: Arc<Mutex<TableRows>>,
     instance: u32,
 }
+
+/// The size of every [`World::table`] of a world, and the tables asked for.
+#[derive(Debug)]
+struct TableRows {
+    rows: u64,
+    read: BTreeSet<String>,
+}
+
+impl Default for TableRows {
+    fn default() -> Self {
+        TableRows {
+            rows: TABLE_ROWS,
+            read: BTreeSet::new(),
+        }
+    }
+}
+
+/// Rows in each [`World::table`] outside the scale question.
+pub const TABLE_ROWS: u64 = 100;
 
 impl fmt::Debug for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,6 +154,7 @@ impl World {
             db: SimDb::new(),
             pool: SimPool::new("db", PoolConfig::default()),
             states: Arc::default(),
+            tables: Arc::default(),
             instance: 0,
         }
     }
@@ -158,6 +183,24 @@ impl World {
     /// pool question's faults when it is asked).
     pub fn pool(&self) -> SimPool {
         self.pool.clone()
+    }
+
+    /// A table of the service's data that grows in production (orders, events, an audit
+    /// log), read with a cursor ([`Table::rows`], [`Table::batches`]) or all at once
+    /// ([`Table::fetch_all`]): row `i` is `generate(i)`, the same every time. It holds
+    /// [`TABLE_ROWS`] rows for every question but the scale question, which measures the
+    /// entry point at 1,000, 10,000 and 100,000 rows and extrapolates to 500,000,000.
+    pub fn table<R>(
+        &self,
+        name: &str,
+        generate: impl Fn(u64) -> R + Send + Sync + 'static,
+    ) -> Table<R> {
+        let rows = {
+            let mut t = self.tables.lock();
+            t.read.insert(name.to_string());
+            t.rows
+        };
+        Table::generated(rows, generate)
     }
 
     /// The instance this code runs on, `0..instances`.
@@ -559,6 +602,7 @@ impl Audit {
                     loads: world.db.loads().len() > loads_before,
                     db_writes: world.db.rows() != rows_before,
                     pool: world.pool.stats().acquires > acquires_before,
+                    tables: world.tables.lock().read.iter().cloned().collect(),
                 }
             },
         );
@@ -646,6 +690,16 @@ impl Audit {
         }
         if asks("leak") {
             rows.push(self.leak(entry, handler));
+        }
+        if touched.tables.is_empty() {
+            rows.push(not_applicable(
+                "scale",
+                SCALE_QUESTION.into(),
+                entry,
+                "the handler reads no table (`World::table`)".into(),
+            ));
+        } else if asks("scale") {
+            rows.push(self.scale(entry, handler, &touched.tables));
         }
         if touched.db_writes {
             if asks("race") {
@@ -808,6 +862,31 @@ impl Audit {
         )
     }
 
+    /// The entry point at 1,000, 10,000 and 100,000 rows in every table it reads, on a fresh
+    /// world each time, its peak heap extrapolated to 500,000,000 rows.
+    fn scale(&self, entry: &str, handler: &HandlerFn, tables: &[String]) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        let test = self.settle(ScaleTest::new());
+        let report = test.run(move |n: u64| {
+            let (h, setup) = (h.clone(), setup.clone());
+            async move {
+                let world = World::new();
+                world.tables.lock().rows = n;
+                if let Some(s) = &setup {
+                    s(world.clone()).await;
+                }
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "scale",
+            format!("{SCALE_QUESTION} (`{}`)", tables.join("`, `")),
+            entry,
+            report,
+            &[scale::PATTERN],
+        )
+    }
+
     fn race(&self, entry: &str, handler: &HandlerFn) -> Row {
         let (h, setup) = (handler.clone(), self.setup.clone());
         let test = self.settle(RaceTest::new().iterations(200));
@@ -868,6 +947,8 @@ impl Audit {
     }
 }
 
+const SCALE_QUESTION: &str = "its tables hold 500,000,000 rows";
+
 const POOL_QUESTION: &str =
     "100 overlapping requests share the pool; 5% of queries fail, 2% are slow";
 
@@ -880,6 +961,8 @@ struct Touched {
     loads: bool,
     db_writes: bool,
     pool: bool,
+    /// The [`World::table`]s it read.
+    tables: Vec<String>,
 }
 
 thread_local! {
@@ -983,6 +1066,7 @@ const QUESTIONS: &[&str] = &[
     "stampede",
     "pool",
     "leak",
+    "scale",
     "race",
     "double execution",
 ];
@@ -1076,5 +1160,6 @@ seed_settings!(
     DoubleExecutionTest,
     PoolTest,
     HangTest,
-    LeakTest
+    LeakTest,
+    ScaleTest
 );
