@@ -137,14 +137,19 @@ fn links(html: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks that every link of `page` names a file in `dir` (and an element with the
-/// anchor's id); returns the links.
+/// Checks that every link of `page` names a file in `dir` or the page itself (and an element
+/// with the anchor's id); returns the links.
 fn links_resolve(dir: &Path, page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).unwrap();
     let links = links(&html);
     for link in &links {
         let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
-        let target = dir.join(file);
+        // `#anchor` alone is on the page itself.
+        let target = if file.is_empty() {
+            page.to_path_buf()
+        } else {
+            dir.join(file)
+        };
         let text = std::fs::read_to_string(&target)
             .unwrap_or_else(|e| panic!("{}: link `{link}` does not resolve: {e}", page.display()));
         if !anchor.is_empty() {
@@ -172,7 +177,8 @@ fn screenshot(page: &Path, shot: &Path) {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{log}");
 }
 
-/// The tour's pages and a `WHATBREAKS_REPORT`-style scenario page, with their index, written
+/// The tour's pages, a `WHATBREAKS_REPORT`-style scenario page and an audit's page, with their
+/// index, written
 /// to `target/whatbreaks/browser-test/` and checked in Chromium at 1280 px: every chart laid
 /// out with data, nothing wider than the window, every link of the index and the pages
 /// resolves. Screenshots: `browser-test/index.png` (the index) and `browser-test/page.png`
@@ -202,15 +208,28 @@ fn reports_lay_out_in_headless_chromium() {
         &rows[0].buggy,
     )
     .expect("write a scenario page");
-    // Both runs of every row, and the scenario page.
-    let index = pages.index;
-    let listed = links_resolve(&dir, &index);
-    assert_eq!(listed.len(), 2 * rows.len() + 1, "{listed:?}");
+    let audit = crate::fixtures::likes_audit()
+        .write_page(&dir)
+        .expect("write an audit page");
+    let audit_html = std::fs::read_to_string(&audit).unwrap();
     assert!(
-        listed[0].starts_with("report.browser.herd"),
+        audit_html.contains("href=\"#section-0\">BREAKS</a>"),
+        "{audit_html}"
+    );
+    // Both runs of every row, the scenario page and the audit page.
+    let index = pages.index;
+    assert_eq!(index, audit.with_file_name(whatbreaks::report::index::PAGE));
+    let listed = links_resolve(&dir, &index);
+    assert_eq!(listed.len(), 2 * rows.len() + 2, "{listed:?}");
+    assert!(
+        listed[0].contains(".audit.likes"),
         "newest first: {listed:?}"
     );
-    let mut all = vec![index.clone(), pages.overview.clone(), scenario];
+    assert!(
+        listed[1].starts_with("report.browser.herd"),
+        "newest first: {listed:?}"
+    );
+    let mut all = vec![index.clone(), pages.overview.clone(), scenario, audit];
     all.extend(pages.patterns.iter().cloned());
     for page in &all[1..] {
         links_resolve(&dir, page);

@@ -152,3 +152,47 @@ fn whatbreaks_report_writes_a_page_per_scenario() {
         quiet.text
     );
 }
+
+/// Under `WHATBREAKS_REPORT=1` an audit writes one page (its table, each break linking to its
+/// findings and charts) and lists it on the index; its questions write no page of their own.
+#[test]
+fn an_audit_writes_one_page_with_its_table() {
+    let out = run("audit_page", &[("WHATBREAKS_REPORT", "1")]);
+    assert!(out.ok, "{}", out.text);
+    let pages: Vec<&str> = out
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("whatbreaks: report: "))
+        .collect();
+    assert_eq!(
+        pages.len(),
+        1,
+        "one page for the whole audit:\n{}",
+        out.text
+    );
+    assert!(
+        pages[0].ends_with("whatbreaks/report.fixtures.audit_page.audit.likes.html"),
+        "{}",
+        pages[0]
+    );
+    let page = std::fs::read_to_string(pages[0]).expect("the page exists");
+    for text in [
+        "<th>question</th>",
+        "the same request twice at once",
+        "toggle_like",
+        "href=\"#section-0\">BREAKS</a>",
+        "id=\"section-0\"",
+        "two identical requests at once left a state no serial order leaves",
+        "class=\"clean\">holds</td>",
+        "not applicable",
+    ] {
+        assert!(page.contains(text), "`{text}` in:\n{page}");
+    }
+    let index = std::path::Path::new(pages[0]).with_file_name(whatbreaks::report::index::PAGE);
+    let index = std::fs::read_to_string(index).expect("the index exists");
+    assert!(
+        index.contains("report.fixtures.audit_page.audit.likes.html")
+            && index.contains("audit of likes"),
+        "{index}"
+    );
+}

@@ -54,3 +54,25 @@ fn waits_for_the_real_clock() {
         });
     println!("{report}");
 }
+
+/// A two-handler service whose like toggle races (check, then act) and whose reader holds:
+/// the audit page's table has a break and rows that hold or do not apply.
+pub(crate) fn likes_audit() -> whatbreaks::audit::AuditReport {
+    use whatbreaks::audit::{Audit, Ctx, World};
+    Audit::new("likes")
+        .handler("toggle_like", |world: World, _ctx: Ctx| async move {
+            crate::race::toggle_like(&world.db(), "u1", "p1").await;
+        })
+        .handler("count", |world: World, _ctx: Ctx| async move {
+            let _ = world.db().get("posts", "p1").await;
+        })
+        .seed(0x5eed)
+        .run()
+}
+
+#[test]
+#[ignore = "run by charts::an_audit_writes_one_page_with_its_table"]
+fn audit_page() {
+    let report = likes_audit();
+    assert!(report.breaks("race"), "{report}");
+}

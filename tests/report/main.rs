@@ -10,6 +10,8 @@ mod herd;
 mod leak;
 #[path = "../../examples/patterns/pool.rs"]
 mod pool;
+#[path = "../../examples/patterns/race.rs"]
+mod race;
 #[path = "../../examples/patterns/report.rs"]
 mod report;
 #[path = "../../examples/patterns/retry.rs"]

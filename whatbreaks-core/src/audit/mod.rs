@@ -415,6 +415,105 @@ impl AuditReport {
         out
     }
 
+    /// The HTML page of the audit: the table (each break links to its section), then every
+    /// break's findings and charts, self-contained like every report page.
+    pub fn html(&self) -> String {
+        use crate::report::html::{self, Cell, Section};
+        let breaks: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Breaks)
+            .collect();
+        let mut k = 0;
+        let cells: Vec<Vec<Cell>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let answer = match &r.verdict {
+                    Verdict::Holds => Cell::new("holds").class("clean"),
+                    Verdict::Breaks => {
+                        k += 1;
+                        Cell::new("BREAKS")
+                            .class("flagged")
+                            .link(format!("#{}", html::section_anchor(k - 1)))
+                    }
+                    Verdict::NotApplicable(_) => Cell::new("not applicable"),
+                };
+                let figure = match &r.verdict {
+                    Verdict::NotApplicable(why) => why.clone(),
+                    _ => r.key_figure.clone(),
+                };
+                vec![
+                    Cell::new(&r.text),
+                    Cell::new(&r.entry),
+                    answer,
+                    Cell::new(figure),
+                ]
+            })
+            .collect();
+        let table = html::table(&["question", "entry point", "answer", "figure"], &cells);
+        let sections: Vec<Section> = breaks
+            .iter()
+            .map(|r| {
+                let heading = format!("{}: {}", r.entry, r.text);
+                match &r.report {
+                    Some(report) => Section::of(heading, report),
+                    None => Section::charts(heading, r.key_figure.clone(), Vec::new()),
+                }
+            })
+            .collect();
+        html::render_page_with_table(
+            &format!(
+                "whatbreaks: audit of {}: {} question(s), {} break(s)",
+                self.service,
+                self.rows.len(),
+                breaks.len()
+            ),
+            &[(crate::report::index::PAGE, "all reports")],
+            &table,
+            &sections,
+        )
+    }
+
+    /// The audit as one report, for the index: its breaks' findings, the counts as key
+    /// figure.
+    fn summary(&self) -> Report {
+        let mut report = Report::new(format!("audit of {}", self.service));
+        for r in self.rows.iter().filter(|r| r.verdict == Verdict::Breaks) {
+            if let Some(f) = r.report.as_ref().and_then(|rep| rep.findings.first()) {
+                let mut f = f.clone();
+                f.verdict = format!("{} ({}): {}", r.question, r.entry, f.verdict);
+                report.findings.push(f);
+            }
+        }
+        report.key_figure = format!(
+            "{} question(s), {} break(s)",
+            self.rows.len(),
+            report.findings.len()
+        );
+        report.wall_time = self.wall_time;
+        report
+    }
+
+    /// Writes [`html`](Self::html) to `dir` as `<test binary>.<test path>.audit.<service>.html`
+    /// and lists it on the index in `dir`; returns the page's path. [`Audit::run`] calls it
+    /// with the report directory under `WHATBREAKS_REPORT=1`.
+    pub fn write_page(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let (name, source) = crate::report::html::page_of(&self.page_label());
+        crate::report::html::write_listed(
+            dir,
+            &crate::scenario::config::run_id(),
+            &name,
+            &source,
+            &self.html(),
+            &self.summary(),
+        )
+    }
+
+    fn page_label(&self) -> String {
+        format!("audit.{}", self.service)
+    }
+
     /// Panics with the table and every break's findings unless every question holds or does
     /// not apply: what `#[whatbreaks::audit]` ends with.
     #[track_caller]
@@ -538,9 +637,26 @@ impl Audit {
         }
     }
 
-    /// Asks every question that applies and returns the table; never panics.
+    /// Asks every question that applies and returns the table; never panics. Under
+    /// `WHATBREAKS_REPORT=1` it writes one HTML page, the table and every break's findings
+    /// and charts ([`AuditReport::html`]), listed on the report index (the questions write
+    /// no page of their own).
     pub fn run(&self) -> AuditReport {
         let started = Instant::now();
+        let rows = crate::scenario::without_pages(|| self.ask());
+        let report = AuditReport {
+            service: self.service.clone(),
+            rows,
+            wall_time: started.elapsed(),
+        };
+        if crate::scenario::config::EnvOverrides::from_env().is_ok_and(|e| e.report) {
+            let written = report.write_page(&crate::scenario::config::report_dir());
+            crate::report::html::announce(written, &report.page_label());
+        }
+        report
+    }
+
+    fn ask(&self) -> Vec<Row> {
         let mut rows = Vec::new();
         #[cfg(feature = "http")]
         if !self.routes_without_router.is_empty() {
@@ -565,11 +681,7 @@ impl Audit {
                 rows.push(only.matched_nothing(self));
             }
         }
-        AuditReport {
-            service: self.service.clone(),
-            rows,
-            wall_time: started.elapsed(),
-        }
+        rows
     }
 
     /// Runs `handler` once on a fresh world and says what it touched.

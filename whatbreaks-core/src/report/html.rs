@@ -127,14 +127,27 @@ pub fn render_page(title: &str, sections: &[Section]) -> String {
 /// Like [`render_page`], with a line of links (`(href, text)`) under the heading, e.g. back
 /// to the index.
 pub fn render_page_with(title: &str, links: &[(&str, &str)], sections: &[Section]) -> String {
+    render_page_with_table(title, links, "", sections)
+}
+
+/// Like [`render_page_with`], with `table` (HTML, e.g. from [`table`]) between the links and
+/// the sections. Section `i` gets the id `section-<i>`, for links from the table.
+pub fn render_page_with_table(
+    title: &str,
+    links: &[(&str, &str)],
+    table: &str,
+    sections: &[Section],
+) -> String {
     let expected: usize = sections.iter().map(|s| s.charts.len()).sum();
     let mut out = head(title, expected, links);
+    out.push_str(table);
     let mut index = 0;
-    for s in sections {
+    for (i, s) in sections.iter().enumerate() {
         let class = if s.clean { "clean" } else { "flagged" };
         let _ = writeln!(
             out,
-            "<section>\n<h2 class=\"{class}\">{}</h2>\n<pre>{}</pre>",
+            "<section id=\"{}\">\n<h2 class=\"{class}\">{}</h2>\n<pre>{}</pre>",
+            section_anchor(i),
             escape(&s.heading),
             escape(&s.text)
         );
@@ -207,6 +220,70 @@ pub fn render_comparison(title: &str, links: &[(&str, &str)], runs: &[Section]) 
         out.push_str("</div>\n");
     }
     let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
+    out
+}
+
+/// The anchor of section `i` of a [`render_page_with_table`] page: `section-<i>`.
+pub fn section_anchor(i: usize) -> String {
+    format!("section-{i}")
+}
+
+/// One cell of a [`table`]: its text, a class (`"clean"`, `"flagged"`, or empty) and a link.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// The text, escaped when drawn.
+    pub text: String,
+    /// The class that colours it (`"clean"`, `"flagged"`), or empty.
+    pub class: &'static str,
+    /// Where the text links to, if anywhere.
+    pub href: Option<String>,
+}
+
+impl Cell {
+    /// A plain cell.
+    pub fn new(text: impl Into<String>) -> Cell {
+        Cell {
+            text: text.into(),
+            ..Cell::default()
+        }
+    }
+
+    /// The cell coloured by `class`.
+    pub fn class(mut self, class: &'static str) -> Cell {
+        self.class = class;
+        self
+    }
+
+    /// The cell linking to `href`.
+    pub fn link(mut self, href: impl Into<String>) -> Cell {
+        self.href = Some(href.into());
+        self
+    }
+}
+
+/// A table in the index's style (wrapping text, full width): `header`, then `rows`.
+pub fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
+    let mut out = String::from("<table class=\"index\">\n<thead><tr>");
+    for h in header {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for c in row {
+            let text = match &c.href {
+                Some(href) => format!("<a href=\"{}\">{}</a>", escape(href), escape(&c.text)),
+                None => escape(&c.text),
+            };
+            if c.class.is_empty() {
+                let _ = write!(out, "<td>{text}</td>");
+            } else {
+                let _ = write!(out, "<td class=\"{}\">{text}</td>", c.class);
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
     out
 }
 
@@ -569,7 +646,21 @@ pub fn write_report(
         &[(crate::report::index::PAGE, "all reports")],
         &[Section::of(heading, report)],
     );
-    let path = write_page_in(dir, name, &page)?;
+    write_listed(dir, run, name, source, &page, report)
+}
+
+/// Writes the page `html` to `<dir>/<name>.html` and lists it on the index in `dir` under the
+/// run `run`, as run by `source`, with the verdict, key figure and seed of `summary`.
+/// Returns the page's path.
+pub fn write_listed(
+    dir: &Path,
+    run: &str,
+    name: &str,
+    source: &str,
+    html: &str,
+    summary: &Report,
+) -> std::io::Result<PathBuf> {
+    let path = write_page_in(dir, name, html)?;
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -577,9 +668,20 @@ pub fn write_report(
     crate::report::index::record(
         dir,
         run,
-        &[crate::report::index::Entry::of(report, source, file)],
+        &[crate::report::index::Entry::of(summary, source, file)],
     )?;
     Ok(path)
+}
+
+/// Says where the page `name` went (`whatbreaks: report: <path>` on stderr), or, when it
+/// could not be written, warns: a report that cannot be written never fails a test.
+pub fn announce(written: std::io::Result<PathBuf>, name: &str) {
+    match written {
+        Ok(path) => notes::note(format!("whatbreaks: report: {}", path.display())),
+        Err(e) => notes::note(format!(
+            "whatbreaks: warning: could not write the HTML report {name}: {e}"
+        )),
+    }
 }
 
 /// A file name from a test path or label: `::` becomes `.`, anything unusual `_`.
@@ -596,30 +698,31 @@ pub fn file_name(name: &str) -> String {
         .collect()
 }
 
-/// Writes the report of one scenario to `dir` when `WHATBREAKS_REPORT=1` asks for it (called
-/// by the scenario's run path, which knows `dir` and `run`) and lists it on the index; prints
-/// the path on stderr. Failing to write is a warning, never a panic.
-pub fn write_scenario_report(dir: &Path, run: &str, report: &Report, label: &str) {
+/// The page name and the index's source of a page labelled `label` written by the running
+/// test: `("<test binary>.<test path>.<label>", "<test binary> <test path>")` (without the
+/// test path outside a test).
+pub fn page_of(label: &str) -> (String, String) {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .map(|s| crate::report::strip_hash(&s).to_string())
         .unwrap_or_else(|| "whatbreaks".into());
     let thread = std::thread::current();
-    let test = thread.name().filter(|n| *n != "main");
-    let (name, source) = match test {
+    match thread.name().filter(|n| *n != "main") {
         Some(test) => (
             format!("{binary}.{test}.{label}"),
             format!("{binary} {test}"),
         ),
-        None => (format!("{binary}.{label}"), binary.clone()),
-    };
-    match write_report(dir, run, &name, &source, report) {
-        Ok(path) => notes::note(format!("whatbreaks: report: {}", path.display())),
-        Err(e) => notes::note(format!(
-            "whatbreaks: warning: could not write the HTML report {name}: {e}"
-        )),
+        None => (format!("{binary}.{label}"), binary),
     }
+}
+
+/// Writes the report of one scenario to `dir` when `WHATBREAKS_REPORT=1` asks for it (called
+/// by the scenario's run path, which knows `dir` and `run`) and lists it on the index; prints
+/// the path on stderr. Failing to write is a warning, never a panic.
+pub fn write_scenario_report(dir: &Path, run: &str, report: &Report, label: &str) {
+    let (name, source) = page_of(label);
+    announce(write_report(dir, run, &name, &source, report), &name);
 }
 
 #[cfg(test)]

@@ -310,7 +310,7 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
         }
     }
     report.wall_time = started.elapsed();
-    if env.report {
+    if env.report && !PAGES_OFF.get() {
         crate::report::html::write_scenario_report(
             &config::report_dir(),
             &config::run_id(),
@@ -319,6 +319,25 @@ pub fn run<S: Scenario<B>, B>(scenario: &S, body: B) -> Report {
         );
     }
     report
+}
+
+thread_local! {
+    /// Set while a caller that writes one page for many scenarios runs them.
+    static PAGES_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the scenarios it runs on this thread writing no HTML page of their own under
+/// `WHATBREAKS_REPORT=1`: the caller writes one page for all of them (the audit's table, with
+/// every break's findings and charts).
+pub fn without_pages<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PAGES_OFF.set(self.0);
+        }
+    }
+    let _restore = Restore(PAGES_OFF.replace(true));
+    f()
 }
 
 /// The configuration finding of a bad `WHATBREAKS_*` variable.
