@@ -1,4 +1,5 @@
-//! Real backends: the double-tap like on real PostgreSQL connections, a leaked connection of
+//! Real backends: the double-tap like and the double sign-up (`transaction()`, an app error
+//! type) on real PostgreSQL connections, a leaked connection of
 //! a real deadpool-postgres pool, schedulers coordinating through Redis claims and PostgreSQL
 //! advisory locks, and cache-aside on a real Redis; each buggy and fixed, in real time.
 //!
@@ -18,6 +19,14 @@ fn main() {
         (
             "like toggle: FOR UPDATE + ON CONFLICT DO NOTHING",
             backends::likes_report(true),
+        ),
+        (
+            "sign-up: select, then insert, in a transaction",
+            backends::sign_up_report(false),
+        ),
+        (
+            "sign-up: primary key + ON CONFLICT DO NOTHING",
+            backends::sign_up_report(true),
         ),
         (
             "pooled connection mem::forget-ed",

@@ -1,6 +1,7 @@
 //! Real backends: the same bugs and fixes as the simulated patterns, against a real
-//! PostgreSQL and a real Redis (features `postgres` and `redis`): the double-tap like, a
-//! leaked pooled connection, a scheduler on several instances, cache-aside under a cold start.
+//! PostgreSQL and a real Redis (features `postgres` and `redis`): the double-tap like, the
+//! double sign-up (code written with `transaction()` and its own error type), a leaked pooled
+//! connection, a scheduler on several instances, cache-aside under a cold start.
 //!
 //! Shared by `examples/backends.rs` and `tests/backends/`.
 #![allow(dead_code)]
@@ -305,6 +306,97 @@ pub(crate) fn likes_report(fixed: bool) -> whatbreaks::Report {
         test.connections(2)
             .setup(LIKES_SETUP_BUGGY)
             .run(|db: PgConn| async move { toggle_like(&db, "u1", "p1").await })
+    }
+}
+
+// ---------------------------------------------------------------- the double sign-up
+
+/// The users table as the buggy code has it: nothing stops two rows with one email.
+pub(crate) const USERS_SETUP_BUGGY: &str = "CREATE TABLE users (email text NOT NULL)";
+
+/// The fixed table: the database decides which sign-up wins.
+pub(crate) const USERS_SETUP_FIXED: &str = "CREATE TABLE users (email text PRIMARY KEY)";
+
+pub(crate) const USERS_RESET: &str = "TRUNCATE users";
+
+/// The application's own error, as a service has one (not `tokio_postgres::Error`).
+#[derive(Debug)]
+pub(crate) enum SignUpError {
+    EmailTaken,
+    Db(PgError),
+}
+
+impl std::fmt::Display for SignUpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignUpError::EmailTaken => f.write_str("email already registered"),
+            SignUpError::Db(e) => write!(f, "database: {e}"),
+        }
+    }
+}
+
+impl From<PgError> for SignUpError {
+    fn from(e: PgError) -> Self {
+        SignUpError::Db(e)
+    }
+}
+
+/// BUGGY: checks for the email, then inserts, in one `READ COMMITTED` transaction: two
+/// sign-ups at once both see no user, and both succeed.
+pub(crate) async fn sign_up(db: &mut Client, email: &str) -> Result<(), SignUpError> {
+    let tx = db.transaction().await?;
+    if tx
+        .query_opt("SELECT 1 FROM users WHERE email = $1", &[&email])
+        .await?
+        .is_some()
+    {
+        return Err(SignUpError::EmailTaken);
+    }
+    tx.execute("INSERT INTO users VALUES ($1)", &[&email])
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// FIXED: the primary key decides; the loser's `ON CONFLICT DO NOTHING` inserts nothing.
+pub(crate) async fn sign_up_unique(db: &mut Client, email: &str) -> Result<(), SignUpError> {
+    let tx = db.transaction().await?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO users VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&email],
+        )
+        .await?;
+    tx.commit().await?;
+    if inserted == 0 {
+        return Err(SignUpError::EmailTaken);
+    }
+    Ok(())
+}
+
+/// Two sign-ups with one email on two real connections, 15 trials: exactly one must succeed.
+pub(crate) fn sign_up_report(fixed: bool) -> whatbreaks::Report {
+    use whatbreaks::postgres::{BodyResult, PgConn, PgRaceTest};
+    let test =
+        PgRaceTest::new()
+            .trials(15)
+            .reset(USERS_RESET)
+            .results(|results: &[BodyResult]| {
+                let won = results.iter().filter(|r| r.is_ok()).count();
+                if won == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{won} sign-ups with one email succeeded"))
+                }
+            });
+    if fixed {
+        test.setup(USERS_SETUP_FIXED)
+            .run_app(
+                |mut db: PgConn| async move { sign_up_unique(&mut db, "ada@example.com").await },
+            )
+    } else {
+        test.setup(USERS_SETUP_BUGGY)
+            .run_app(|mut db: PgConn| async move { sign_up(&mut db, "ada@example.com").await })
     }
 }
 

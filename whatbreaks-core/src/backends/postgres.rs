@@ -18,8 +18,18 @@
 //! dropped at the end, and also when the run panics or is cut off ([`TempSchema`] drops it
 //! from its `Drop`).
 //!
+//! Each body **owns its connection** for the trial ([`PgConn`], `DerefMut` to the
+//! `tokio_postgres::Client`), so code written with `client.transaction()` runs as it is.
+//! Between trials the harness rolls back whatever a body left open and resets the session
+//! (`ROLLBACK; RESET ALL`, advisory locks released, temporary tables dropped); a connection a
+//! body kept or broke is replaced. Bodies fail with `tokio_postgres::Error` ([`PgRaceTest::run`])
+//! or the application's own error type ([`PgRaceTest::run_app`]). [`PgRaceTest::results`]
+//! checks what every body of a trial returned, for properties the tables do not show
+//! ("exactly one of two sign-ups with one email succeeded").
+//!
 //! Verdict: [`crate::detectors::race::PATTERN`] (check-then-act race) when any trial broke the
-//! invariant or a body failed with an error; the key figure is the share of broken trials.
+//! invariant or the results check, or (without a results check) a body failed with an error;
+//! the key figure is the share of broken trials.
 //!
 //! # The pool watch ([`PgPoolWatch`])
 //! `clients` real-time clients each run the handler once against a
@@ -43,7 +53,7 @@ pub use ::tokio_postgres;
 use ::tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -215,10 +225,14 @@ pub async fn schema_exists(client: &Client, name: &str) -> Result<bool, tokio_po
     Ok(row.get::<_, i64>(0) > 0)
 }
 
-/// One connection of a [`PgRaceTest`], in one trial. Derefs to the `tokio_postgres::Client`.
-#[derive(Clone)]
+/// One connection of a [`PgRaceTest`], in one trial: the body owns it for the trial, as
+/// production code owns a pooled connection. Derefs to the `tokio_postgres::Client`, mutably
+/// too, so `conn.transaction()` works (bind it `mut conn`). When the body drops it (at its
+/// end, or in a task it was moved into), the connection goes back to the harness, which rolls
+/// back whatever the body left open and resets the session before the next trial.
 pub struct PgConn {
-    client: Arc<Client>,
+    client: Option<Client>,
+    home: Arc<parking_lot::Mutex<Option<Client>>>,
     worker: usize,
     trial: u32,
     schema: String,
@@ -237,7 +251,23 @@ impl fmt::Debug for PgConn {
 impl Deref for PgConn {
     type Target = Client;
     fn deref(&self) -> &Client {
-        &self.client
+        self.client
+            .as_ref()
+            .expect("a PgConn holds its client until dropped")
+    }
+}
+
+impl DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("a PgConn holds its client until dropped")
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        *self.home.lock() = self.client.take();
     }
 }
 
@@ -254,22 +284,51 @@ impl PgConn {
     pub fn schema(&self) -> &str {
         &self.schema
     }
-    /// The client, to move into a spawned task.
-    pub fn client(&self) -> Arc<Client> {
-        self.client.clone()
+}
+
+/// The outcome of one body in one trial: `Ok(())`, or its error as text (a PostgreSQL error
+/// with the server's message).
+pub type BodyResult = Result<(), String>;
+
+/// A check of every body's outcome in one trial, in connection order.
+type ResultsCheck = Arc<dyn Fn(&[BodyResult]) -> Result<(), String> + Send + Sync>;
+
+/// The text of a body's error: the server's message for a PostgreSQL error, else the error's
+/// `Display` (alternate form, so `anyhow`-style errors show their causes).
+fn describe_body_error<E: fmt::Display + 'static>(e: &E) -> String {
+    match (e as &dyn std::any::Any).downcast_ref::<tokio_postgres::Error>() {
+        Some(pg) => describe_pg_error(pg),
+        None => format!("{e:#}"),
     }
 }
 
-/// Concurrent bodies on real PostgreSQL connections, checked by an SQL invariant (builder).
-#[derive(Clone, Debug)]
+/// Concurrent bodies on real PostgreSQL connections, checked by an SQL invariant and, if
+/// given, a check of every body's outcome (builder).
+#[derive(Clone)]
 pub struct PgRaceTest {
     connections: usize,
     trials: u32,
     setup: String,
     reset: String,
     invariant: String,
+    results: Option<ResultsCheck>,
     limit: Duration,
     url: Option<SecretUrl>,
+}
+
+impl fmt::Debug for PgRaceTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgRaceTest")
+            .field("connections", &self.connections)
+            .field("trials", &self.trials)
+            .field("setup", &self.setup)
+            .field("reset", &self.reset)
+            .field("invariant", &self.invariant)
+            .field("results", &self.results.is_some())
+            .field("limit", &self.limit)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl Default for PgRaceTest {
@@ -287,6 +346,7 @@ impl PgRaceTest {
             setup: String::new(),
             reset: String::new(),
             invariant: String::new(),
+            results: None,
             limit: realtime::DEFAULT_LIMIT,
             url: None,
         }
@@ -322,6 +382,19 @@ impl PgRaceTest {
         self
     }
 
+    /// A check of what the bodies of one trial returned, in connection order (`Ok(())` or
+    /// the error's text): `Err(why)` is a violation, shown as evidence. For properties the
+    /// tables alone do not show, e.g. "exactly one of two sign-ups with the same email
+    /// succeeded". With a check, a body's error is an outcome it judges, not a finding of
+    /// its own.
+    pub fn results(
+        mut self,
+        check: impl Fn(&[BodyResult]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.results = Some(Arc::new(check));
+        self
+    }
+
     /// Wall-clock limit of the whole run.
     pub fn limit(mut self, limit: Duration) -> Self {
         self.limit = limit;
@@ -343,10 +416,26 @@ impl PgRaceTest {
     }
 
     /// Runs every trial and checks the invariant after each; never panics.
+    ///
+    /// The body owns its connection for the trial ([`PgConn`]: `conn.transaction()` works)
+    /// and fails with a `tokio_postgres::Error` (so `?` and `Ok(())` need no annotation); for
+    /// code that returns its own error type, use [`run_app`](Self::run_app).
     pub fn run<B, Fut>(&self, body: B) -> Report
     where
         B: Fn(PgConn) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), tokio_postgres::Error>> + 'static,
+    {
+        self.run_app(body)
+    }
+
+    /// [`run`](Self::run) for bodies that fail with the application's own error type, any
+    /// that displays (an error enum, `anyhow::Error`: shown in its alternate form, with its
+    /// causes).
+    pub fn run_app<B, Fut, E>(&self, body: B) -> Report
+    where
+        B: Fn(PgConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + 'static,
+        E: fmt::Display + 'static,
     {
         let began = Instant::now();
         let scenario = self.scenario();
@@ -381,8 +470,13 @@ impl PgRaceTest {
                 race::PATTERN,
                 if broken > 0 {
                     format!(
-                        "{broken}/{} trials broke the invariant on the real server",
-                        outcome.trials
+                        "{broken}/{} trials broke the {} on the real server",
+                        outcome.trials,
+                        if self.invariant.is_empty() {
+                            "results check"
+                        } else {
+                            "invariant"
+                        }
                     )
                 } else {
                     format!(
@@ -399,13 +493,19 @@ impl PgRaceTest {
             for e in outcome.errors.iter().take(4) {
                 f.evidence.push(e.clone());
             }
-            f.evidence.push(format!(
-                "invariant (rows are violations): {}",
-                self.invariant
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
+            if !self.invariant.is_empty() {
+                f.evidence.push(format!(
+                    "invariant (rows are violations): {}",
+                    self.invariant
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+            if self.results.is_some() {
+                f.evidence
+                    .push("the results check judged what each body returned".into());
+            }
             f.fix = "do the check and the act in one transaction that locks what it read (`SELECT … FOR UPDATE`), and let a unique constraint decide (`INSERT … ON CONFLICT DO NOTHING`)".into();
             findings.push(f);
         }
@@ -428,10 +528,11 @@ impl PgRaceTest {
         }
     }
 
-    async fn trials_on<B, Fut>(&self, url: String, body: B) -> Result<Outcome, Failure>
+    async fn trials_on<B, Fut, E>(&self, url: String, body: B) -> Result<Outcome, Failure>
     where
         B: Fn(PgConn) -> Fut,
-        Fut: Future<Output = Result<(), tokio_postgres::Error>>,
+        Fut: Future<Output = Result<(), E>>,
+        E: fmt::Display + 'static,
     {
         let admin = connect(&url).await.map_err(Failure::Unreachable)?;
         let schema = TempSchema::create(&admin, &url)
@@ -444,7 +545,7 @@ impl PgRaceTest {
         Ok(outcome)
     }
 
-    async fn trials_in<B, Fut>(
+    async fn trials_in<B, Fut, E>(
         &self,
         url: &str,
         admin: &Client,
@@ -453,7 +554,8 @@ impl PgRaceTest {
     ) -> Result<Outcome, Failure>
     where
         B: Fn(PgConn) -> Fut,
-        Fut: Future<Output = Result<(), tokio_postgres::Error>>,
+        Fut: Future<Output = Result<(), E>>,
+        E: fmt::Display + 'static,
     {
         let setup_err = |what: &str, e: tokio_postgres::Error| {
             Failure::Setup(format!("{what}: {}", describe_pg_error(&e)))
@@ -470,10 +572,9 @@ impl PgRaceTest {
                 .await
                 .map_err(|e| setup_err("setup", e))?;
         }
-        let mut workers = Vec::new();
-        for _ in 0..self.connections {
-            let c = connect(url).await.map_err(Failure::Unreachable)?;
-            c.batch_execute(&path)
+        let path = &path;
+        let session = |c: Client| async move {
+            c.batch_execute(path)
                 .await
                 .map_err(|e| setup_err("search_path", e))?;
             let pid: i32 = c
@@ -482,23 +583,50 @@ impl PgRaceTest {
                 .map_err(|e| setup_err("pg_backend_pid", e))?
                 .get(0);
             temp.add_session(pid);
-            workers.push(Arc::new(c));
+            Ok::<Client, Failure>(c)
+        };
+        let mut homes = Vec::new();
+        for _ in 0..self.connections {
+            let c = connect(url).await.map_err(Failure::Unreachable)?;
+            let c = session(c).await?;
+            homes.push(Arc::new(parking_lot::Mutex::new(Some(c))));
         }
         let mut outcome = Outcome {
             trials: self.trials,
             ..Outcome::default()
         };
         for trial in 0..self.trials {
+            // Each connection back from the last trial, rolled back and reset; one the body
+            // kept (moved into a task still running) or broke is replaced.
+            for home in &homes {
+                let back = home.lock().take();
+                let reset = match back {
+                    Some(c) if !c.is_closed() => match c.batch_execute(RESET_SESSION).await {
+                        Ok(()) => Some(c),
+                        Err(_) => None,
+                    },
+                    _ => None,
+                };
+                let c = match reset {
+                    Some(c) => c,
+                    None => session(connect(url).await.map_err(Failure::Unreachable)?).await?,
+                };
+                c.batch_execute(path)
+                    .await
+                    .map_err(|e| setup_err("search_path", e))?;
+                *home.lock() = Some(c);
+            }
             if !self.reset.is_empty() {
                 admin
                     .batch_execute(&self.reset)
                     .await
                     .map_err(|e| setup_err("reset", e))?;
             }
-            let barrier = tokio::sync::Barrier::new(workers.len());
-            let runs = workers.iter().enumerate().map(|(worker, client)| {
+            let barrier = tokio::sync::Barrier::new(homes.len());
+            let runs = homes.iter().enumerate().map(|(worker, home)| {
                 let conn = PgConn {
-                    client: client.clone(),
+                    client: home.lock().take(),
+                    home: home.clone(),
                     worker,
                     trial,
                     schema: schema.to_string(),
@@ -507,15 +635,35 @@ impl PgRaceTest {
                 let body = &body;
                 async move {
                     barrier.wait().await;
-                    (worker, body(conn).await)
+                    body(conn).await.map_err(|e| describe_body_error(&e))
                 }
             });
-            for (worker, r) in futures::future::join_all(runs).await {
-                if let Err(e) = r {
-                    outcome.errors.push(format!(
-                        "trial {trial}, connection {worker}: {}",
-                        describe_pg_error(&e)
-                    ));
+            let results: Vec<BodyResult> = futures::future::join_all(runs).await;
+            match &self.results {
+                Some(check) => {
+                    if let Err(why) = check(&results) {
+                        let shown = results
+                            .iter()
+                            .enumerate()
+                            .map(|(w, r)| match r {
+                                Ok(()) => format!("connection {w}: ok"),
+                                Err(e) => format!("connection {w}: {e}"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        outcome
+                            .violations
+                            .push((trial, vec![format!("{why} ({shown})")]));
+                    }
+                }
+                None => {
+                    for (worker, r) in results.iter().enumerate() {
+                        if let Err(e) = r {
+                            outcome
+                                .errors
+                                .push(format!("trial {trial}, connection {worker}: {e}"));
+                        }
+                    }
                 }
             }
             if !self.invariant.is_empty() {
@@ -549,6 +697,10 @@ impl PgRaceTest {
         Ok(outcome)
     }
 }
+
+/// What the harness runs on a connection a body gave back: whatever it left open rolled back,
+/// its session settings, advisory locks and temporary tables gone (the schema is set again).
+const RESET_SESSION: &str = "ROLLBACK; RESET ALL; SELECT pg_advisory_unlock_all(); DISCARD TEMP";
 
 #[derive(Debug, Default)]
 struct Outcome {
