@@ -1,6 +1,8 @@
 //! Pattern 10, trust boundaries: the seed article's orders controller that takes `userId`
-//! from the query string, a delete without an ownership check, and a profile update that
-//! deserializes the storage model (with `role`) straight from the body; each with its fix.
+//! from the query string, a delete without an ownership check, a rename by numeric account
+//! id through a JSON body without an ownership check (or with one after the write), and a
+//! profile update that deserializes the storage model (with `role`) straight from the body;
+//! each with its fix.
 //!
 //! Shared by `examples/http.rs`, `examples/tour.rs` and `tests/http/`.
 #![allow(dead_code)]
@@ -274,6 +276,116 @@ pub(crate) fn alice_profile(db: &Shared) -> serde_json::Value {
     serde_json::to_value(db.lock().unwrap().users.get("alice")).unwrap_or_default()
 }
 
+// ---- Accounts by numeric id: a JSON write, an admin ------------------------------------
+
+/// An account as the accounts API stores it: numeric ids, an order with a total.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub(crate) struct Account {
+    id: u32,
+    display_name: String,
+    orders: Vec<AccountOrder>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub(crate) struct AccountOrder {
+    id: u32,
+    total_cents: u32,
+}
+
+pub(crate) type Accounts = Arc<Mutex<BTreeMap<u32, Account>>>;
+
+/// Alice is account 1 (order 101, 202.50), Bob account 2 (order 202): Alice's total holds
+/// Bob's order id as digits, which a substring match would call a leak.
+pub(crate) fn accounts() -> Accounts {
+    let mut all = BTreeMap::new();
+    for (id, name, order, total) in [(1, "Alice", 101, 20_250), (2, "Bob", 202, 990)] {
+        all.insert(
+            id,
+            Account {
+                id,
+                display_name: name.into(),
+                orders: vec![AccountOrder {
+                    id: order,
+                    total_cents: total,
+                }],
+            },
+        );
+    }
+    Arc::new(Mutex::new(all))
+}
+
+/// The verified account of a request: `Bearer acct-<id>`; account 0 is the admin.
+fn account(headers: &HeaderMap) -> Result<u32, StatusCode> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer acct-"))
+        .and_then(|id| id.parse().ok())
+        .filter(|id| *id <= 2)
+        .ok_or(StatusCode::UNAUTHORIZED)
+}
+
+#[derive(Deserialize)]
+struct NameUpdate {
+    display_name: String,
+}
+
+/// How the accounts API checks who may write an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AccountsCheck {
+    /// BUGGY: any authenticated account renames any account (IDOR on a JSON write).
+    None,
+    /// BUGGY: renames, then refuses with 403: the write has already landed.
+    AfterTheWrite,
+    /// FIXED: refuses before it writes; the admin reads every account's orders.
+    Before,
+}
+
+async fn rename(
+    State((db, check)): State<(Accounts, AccountsCheck)>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+    Json(update): Json<NameUpdate>,
+) -> StatusCode {
+    let Ok(me) = account(&headers) else {
+        return StatusCode::UNAUTHORIZED;
+    };
+    if check == AccountsCheck::Before && me != id {
+        return StatusCode::FORBIDDEN;
+    }
+    let mut db = db.lock().unwrap();
+    let Some(acct) = db.get_mut(&id) else {
+        return StatusCode::NOT_FOUND;
+    };
+    acct.display_name = update.display_name;
+    if check == AccountsCheck::AfterTheWrite && me != id {
+        return StatusCode::FORBIDDEN;
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// The caller's own orders (the admin may ask for any account's).
+async fn account_orders(
+    State((db, _)): State<(Accounts, AccountsCheck)>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+) -> Result<Json<Vec<AccountOrder>>, StatusCode> {
+    let me = account(&headers)?;
+    let who = if me == 0 { id } else { me };
+    let db = db.lock().unwrap();
+    Ok(Json(
+        db.get(&who).map(|a| a.orders.clone()).unwrap_or_default(),
+    ))
+}
+
+/// The accounts API: `PUT /api/accounts/{id}/name` (JSON), `GET /api/accounts/{id}/orders`.
+pub(crate) fn accounts_app(check: AccountsCheck, db: Accounts) -> Router {
+    Router::new()
+        .route("/api/accounts/{id}/name", put(rename))
+        .route("/api/accounts/{id}/orders", get(account_orders))
+        .with_state((db, check))
+}
+
 // ---- Probes, as the tests and the tour run them ----------------------------------------
 
 use whatbreaks::Report;
@@ -289,6 +401,36 @@ pub(crate) async fn probe_orders(fixed: bool) -> Report {
         .endpoint(axum::http::Method::GET, "/api/orders?userId={owner}")
         .endpoint(axum::http::Method::GET, "/api/orders/{resource}")
         .endpoint(axum::http::Method::DELETE, "/api/orders/{resource}")
+        .run()
+        .await
+}
+
+/// Every cross-principal probe of the accounts API: principals named for findings, numeric
+/// ids in requests, a JSON write judged by the stored state, an admin who may read.
+pub(crate) async fn probe_accounts(check: AccountsCheck) -> Report {
+    let db = accounts();
+    let names = db.clone();
+    AuthProbe::new(accounts_app(check, db))
+        .principal_as("alice", "1", |req| req.bearer("acct-1"))
+        .principal_as("bob", "2", |req| req.bearer("acct-2"))
+        .principal_as("admin", "0", |req| req.bearer("acct-0"))
+        .may_read_others("admin")
+        .resource("alice", "101")
+        .resource("bob", "202")
+        .endpoint(axum::http::Method::GET, "/api/accounts/{owner}/orders")
+        .endpoint_with_body(
+            axum::http::Method::PUT,
+            "/api/accounts/{owner}/name",
+            serde_json::json!({ "display_name": "renamed by probe {probe}" }),
+        )
+        .state(move |name: &str| {
+            let id = match name {
+                "alice" => 1,
+                "bob" => 2,
+                _ => 0,
+            };
+            serde_json::to_value(names.lock().unwrap().get(&id)).unwrap_or_default()
+        })
         .run()
         .await
 }

@@ -100,3 +100,45 @@ fn unvalidated_email_and_oversized_names_are_named() {
         );
     }
 }
+
+/// A JSON write to another account (axum's `Json` answers 415 to a request without a body, so
+/// the probe sends the endpoint's valid body): flagged by what changed in the stored state.
+#[test]
+fn a_json_write_to_another_account_is_flagged_by_the_stored_state() {
+    let buggy = block_on(code::probe_accounts(code::AccountsCheck::None));
+    buggy.assert_flagged(AUTH_PATTERN);
+    let text = buggy.render();
+    assert!(
+        text.contains(
+            "PUT /api/accounts/{owner}/name lets a principal change another principal's resource"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "as alice: PUT /api/accounts/2/name body {\"display_name\":\"renamed by probe"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("bob's stored state changed"), "{text}");
+    assert!(text.contains("alice's stored state changed"), "{text}");
+}
+
+/// A handler that writes, then refuses: its 403 hides nothing from the state oracle.
+#[test]
+fn a_write_that_lands_before_its_403_is_flagged() {
+    let report = block_on(code::probe_accounts(code::AccountsCheck::AfterTheWrite));
+    report.assert_flagged(AUTH_PATTERN);
+    let text = report.render();
+    assert!(text.contains("-> 403 accepted"), "{text}");
+    assert!(text.contains("(though it answered 403)"), "{text}");
+}
+
+/// Refusing before the write passes; the admin's reads of others' orders are allowed; and
+/// Alice's total of 20250 cents does not count as Bob's order 202 (ids match whole JSON
+/// values, not digits inside other numbers).
+#[test]
+fn an_ownership_check_before_the_write_passes_with_numeric_ids_and_an_admin() {
+    let report = block_on(code::probe_accounts(code::AccountsCheck::Before));
+    assert!(report.is_clean(), "{report}");
+}

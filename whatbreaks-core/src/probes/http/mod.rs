@@ -7,9 +7,15 @@
 //! - [`AuthProbe`] sends, for every endpoint and every pair of principals, requests as one
 //!   principal that name the other's identity or resources (in the path, the query, an
 //!   identity header such as `X-User-Id`, and the body), plus unauthenticated and
-//!   malformed-token requests. It flags another principal's data in a response, and a
+//!   malformed-token requests. It flags another principal's data in a response (its
+//!   resource ids as whole JSON values, so `1` never matches inside `12`), and a
 //!   state-changing request on another principal's resource that succeeds (read back as the
-//!   owner to show what changed).
+//!   owner to show what changed). Writes that take a JSON body get a valid one
+//!   ([`AuthProbe::endpoint_with_body`]); with a state oracle ([`AuthProbe::state`]) every
+//!   cross-principal write is judged by what it changed in the victim's stored state,
+//!   whatever it answered (a write that lands, then answers 403). Principals can be named
+//!   apart from the ids requests carry ([`AuthProbe::principal_as`]), and an admin may read
+//!   others' data ([`AuthProbe::may_read_others`]).
 //! - [`MassAssignmentProbe`] derives hostile JSON bodies from one valid body with proptest
 //!   ([`hostile_bodies`]): extra privileged fields, oversized strings, invalid emails, wrong
 //!   types, nulls, unicode edge cases, duplicated keys. With a state oracle it flags a
@@ -249,9 +255,24 @@ impl Unsent {
 type Auth = Arc<dyn Fn(ProbeRequest) -> ProbeRequest + Send + Sync>;
 
 struct Principal {
+    /// How findings name it.
     name: String,
+    /// What requests carry to name it: `{owner}` in templates, identity headers and fields.
+    id: String,
     auth: Auth,
 }
+
+/// An endpoint: a method, a template with `{owner}` and/or `{resource}`, and a valid JSON body
+/// for it (its strings may hold the same placeholders).
+#[derive(Clone, Debug)]
+struct Endpoint {
+    method: Method,
+    template: String,
+    body: Option<Value>,
+}
+
+/// What a principal has stored, as the service's own state shows it (the state oracle).
+type StateOf = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
 /// Probes every endpoint for cross-principal access. See the [module docs](self).
 ///
@@ -262,8 +283,12 @@ pub struct AuthProbe<S> {
     service: S,
     principals: Vec<Principal>,
     resources: Vec<(String, String)>,
-    endpoints: Vec<(Method, String)>,
+    endpoints: Vec<Endpoint>,
     identity_headers: Vec<String>,
+    readers: Vec<String>,
+    state: Option<StateOf>,
+    /// Requests built so far: `{probe}` in a body is this number, so no two writes are equal.
+    built: std::sync::atomic::AtomicU64,
     limit: std::time::Duration,
 }
 
@@ -276,6 +301,8 @@ impl<S> fmt::Debug for AuthProbe<S> {
             )
             .field("resources", &self.resources)
             .field("endpoints", &self.endpoints)
+            .field("readers", &self.readers)
+            .field("state", &self.state.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -313,6 +340,9 @@ impl<S> AuthProbe<S> {
             resources: Vec::new(),
             endpoints: Vec::new(),
             identity_headers: vec!["X-User-Id".into()],
+            readers: Vec::new(),
+            state: None,
+            built: std::sync::atomic::AtomicU64::new(0),
             limit: REQUEST_LIMIT,
         }
     }
@@ -324,16 +354,48 @@ impl<S> AuthProbe<S> {
         self
     }
 
-    /// A principal, and how its requests carry its credentials.
+    /// A principal, and how its requests carry its credentials. Its name is also what
+    /// requests carry to name it (`{owner}`, identity headers and fields); see
+    /// [`principal_as`](Self::principal_as) when that is an id.
     pub fn principal(
+        self,
+        name: impl Into<String>,
+        auth: impl Fn(ProbeRequest) -> ProbeRequest + Send + Sync + 'static,
+    ) -> Self {
+        let name = name.into();
+        self.principal_as(name.clone(), name, auth)
+    }
+
+    /// A principal called `name` in findings (and in [`resource`](Self::resource)) whose
+    /// requests name it by `id` (`{owner}` in templates, identity headers and fields): a user
+    /// `alice` with the id `17`.
+    pub fn principal_as(
         mut self,
         name: impl Into<String>,
+        id: impl Into<String>,
         auth: impl Fn(ProbeRequest) -> ProbeRequest + Send + Sync + 'static,
     ) -> Self {
         self.principals.push(Principal {
             name: name.into(),
+            id: id.into(),
             auth: Arc::new(auth),
         });
+        self
+    }
+
+    /// Principals allowed to read every principal's data (an admin, a support role): their
+    /// reads of others' resources are not leaks (their writes are still judged).
+    pub fn may_read_others(mut self, name: impl Into<String>) -> Self {
+        self.readers.push(name.into());
+        self
+    }
+
+    /// The state oracle: what the principal called `name` has stored, as the service's own
+    /// state shows it. With it, every cross-principal write is judged by what it changed,
+    /// whatever it answered: a write that lands and then answers 403 is a leak, a 200 that
+    /// changed nothing is not.
+    pub fn state(mut self, of: impl Fn(&str) -> Value + Send + Sync + 'static) -> Self {
+        self.state = Some(Arc::new(of));
         self
     }
 
@@ -345,7 +407,31 @@ impl<S> AuthProbe<S> {
 
     /// An endpoint: a method and a template with `{owner}` and/or `{resource}`.
     pub fn endpoint(mut self, method: Method, template: impl Into<String>) -> Self {
-        self.endpoints.push((method, template.into()));
+        self.endpoints.push(Endpoint {
+            method,
+            template: template.into(),
+            body: None,
+        });
+        self
+    }
+
+    /// An endpoint that takes a JSON body (a write through axum's `Json`, which answers 415
+    /// to a request without one before the handler runs): every request to it carries
+    /// `body`, whose strings may hold `{owner}` and `{resource}` like the template, and
+    /// `{probe}`, a number that differs in every request: with a [`state`](Self::state)
+    /// oracle, a write that stores what the last one stored changes nothing, so give the
+    /// value it writes a `{probe}` (`"name": "renamed {probe}"`).
+    pub fn endpoint_with_body(
+        mut self,
+        method: Method,
+        template: impl Into<String>,
+        body: Value,
+    ) -> Self {
+        self.endpoints.push(Endpoint {
+            method,
+            template: template.into(),
+            body: Some(body),
+        });
         self
     }
 
@@ -363,10 +449,63 @@ impl<S> AuthProbe<S> {
             .collect()
     }
 
-    /// Concrete URIs of a template for one owner: one per resource when it names one. Names
-    /// and ids are percent-encoded ([`encode_component`]).
+    fn principal_named(&self, name: &str) -> Option<&Principal> {
+        self.principals.iter().find(|p| p.name == name)
+    }
+
+    /// The id requests carry for the principal called `name`.
+    fn id_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.principal_named(name).map_or(name, |p| p.id.as_str())
+    }
+
+    /// The endpoint's body for `owner` and `resource`, as JSON text.
+    fn body_for(&self, endpoint: &Endpoint, owner: &str, resource: Option<&str>) -> Option<String> {
+        fn fill(v: &Value, with: &[(&str, &str); 3]) -> Value {
+            match v {
+                Value::String(s) => {
+                    Value::String(with.iter().fold(s.clone(), |s, (placeholder, value)| {
+                        s.replace(placeholder, value)
+                    }))
+                }
+                Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, with)).collect()),
+                Value::Object(o) => {
+                    Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, with))).collect())
+                }
+                other => other.clone(),
+            }
+        }
+        let body = endpoint.body.as_ref()?;
+        let n = self
+            .built
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_string();
+        let with = [
+            ("{owner}", self.id_of(owner)),
+            ("{resource}", resource.unwrap_or_default()),
+            ("{probe}", n.as_str()),
+        ];
+        Some(fill(body, &with).to_string())
+    }
+
+    /// A request of `endpoint` to `uri`, with its body when it takes one.
+    fn request(
+        &self,
+        endpoint: &Endpoint,
+        uri: String,
+        owner: &str,
+        resource: Option<&str>,
+    ) -> ProbeRequest {
+        let req = ProbeRequest::new(endpoint.method.clone(), uri);
+        match self.body_for(endpoint, owner, resource) {
+            Some(body) => req.json(body),
+            None => req,
+        }
+    }
+
+    /// Concrete URIs of a template for one owner (by name): one per resource when it names
+    /// one. Ids are percent-encoded ([`encode_component`]).
     fn uris(&self, template: &str, owner: &str) -> Vec<(String, Option<String>)> {
-        let with_owner = template.replace("{owner}", &encode_component(owner));
+        let with_owner = template.replace("{owner}", &encode_component(self.id_of(owner)));
         if template.contains("{resource}") {
             self.resources_of(owner)
                 .into_iter()
@@ -396,12 +535,39 @@ impl<S> AuthProbe<S> {
         Carrier::Query(key.to_string())
     }
 
+    /// The victim's resource ids found in a response body: as whole JSON values (strings, or
+    /// numbers for numeric ids), so `1` does not match inside `12` or `"order-12"`; in a body
+    /// that is not JSON, as whole words.
     fn foreign_data(&self, body: &str, victim: &str) -> Vec<String> {
+        let values = match serde_json::from_str::<Value>(body) {
+            Ok(v) => {
+                let mut out = Vec::new();
+                leaf_values(&v, &mut out);
+                out
+            }
+            Err(_) => body
+                .split(|c: char| !(c.is_alphanumeric() || "-_.@".contains(c)))
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+        };
         self.resources_of(victim)
             .into_iter()
-            .filter(|id| body.contains(id))
+            .filter(|id| values.iter().any(|v| v == id))
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// Every string, number and boolean of a JSON value, as text.
+fn leaf_values(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Bool(b) => out.push(b.to_string()),
+        Value::Null => {}
+        Value::Array(a) => a.iter().for_each(|x| leaf_values(x, out)),
+        Value::Object(o) => o.values().for_each(|x| leaf_values(x, out)),
     }
 }
 
@@ -436,14 +602,20 @@ where
         let mut unsent = Unsent::default();
         // Reads first, so that mutations do not hide data from them.
         let mut order: Vec<usize> = (0..self.endpoints.len()).collect();
-        order.sort_by_key(|&i| is_mutation(&self.endpoints[i].0));
+        order.sort_by_key(|&i| is_mutation(&self.endpoints[i].method));
         for e in order {
-            let (method, template) = self.endpoints[e].clone();
+            let endpoint = self.endpoints[e].clone();
+            let (method, template) = (endpoint.method.clone(), endpoint.template.clone());
             for victim in &self.principals {
                 // The owner's own request: proves the probe can see data at all.
                 if !is_mutation(&method) {
-                    for (uri, _) in self.uris(&template, &victim.name) {
-                        let req = (victim.auth)(ProbeRequest::new(method.clone(), uri));
+                    for (uri, resource) in self.uris(&template, &victim.name) {
+                        let req = (victim.auth)(self.request(
+                            &endpoint,
+                            uri,
+                            &victim.name,
+                            resource.as_deref(),
+                        ));
                         let a = send(&self.service, &req, self.limit).await;
                         unsent.note(&a);
                         sent += 1;
@@ -455,50 +627,44 @@ where
                         }
                     }
                 }
+                let anon = Principal {
+                    name: "anonymous".into(),
+                    id: String::new(),
+                    auth: Arc::new(|r| r),
+                };
+                let mut probes: Vec<(&Principal, ProbeRequest, Carrier)> = Vec::new();
                 for attacker in self.principals.iter().filter(|p| p.name != victim.name) {
-                    for req in self.requests_naming(&method, &template, attacker, victim) {
-                        let (req, carrier) = req;
-                        let a = send(&self.service, &req, self.limit).await;
-                        unsent.note(&a);
-                        sent += 1;
-                        if let Some(leak) =
-                            self.judge(&method, attacker, victim, req, carrier, a).await
-                        {
-                            leaks
-                                .entry((e, leak.carrier.clone()))
-                                .or_default()
-                                .push(leak);
-                        }
+                    if !is_mutation(&method) && self.readers.contains(&attacker.name) {
+                        continue;
+                    }
+                    for (req, carrier) in self.requests_naming(&endpoint, attacker, victim) {
+                        probes.push((attacker, req, carrier));
                     }
                 }
                 // No credentials, and a malformed token.
-                for (uri, _) in self.uris(&template, &victim.name) {
-                    for (carrier, req) in [
-                        (
-                            Carrier::NoCredentials,
-                            ProbeRequest::new(method.clone(), uri.clone()),
-                        ),
-                        (
-                            Carrier::BadToken,
-                            ProbeRequest::new(method.clone(), uri.clone())
-                                .bearer("not-a-valid-token"),
-                        ),
-                    ] {
-                        let a = send(&self.service, &req, self.limit).await;
-                        unsent.note(&a);
-                        sent += 1;
-                        let anon = Principal {
-                            name: "anonymous".into(),
-                            auth: Arc::new(|r| r),
-                        };
-                        if let Some(leak) =
-                            self.judge(&method, &anon, victim, req, carrier, a).await
-                        {
-                            leaks
-                                .entry((e, leak.carrier.clone()))
-                                .or_default()
-                                .push(leak);
-                        }
+                for (uri, resource) in self.uris(&template, &victim.name) {
+                    let req = self.request(&endpoint, uri, &victim.name, resource.as_deref());
+                    probes.push((&anon, req.clone(), Carrier::NoCredentials));
+                    probes.push((&anon, req.bearer("not-a-valid-token"), Carrier::BadToken));
+                }
+                for (attacker, req, carrier) in probes {
+                    let before = self.stored(&method, victim);
+                    let a = send(&self.service, &req, self.limit).await;
+                    let after = self.stored(&method, victim);
+                    unsent.note(&a);
+                    sent += 1;
+                    let changed = match (before, after) {
+                        (Some(b), Some(a)) if b != a => Some((b, a)),
+                        _ => None,
+                    };
+                    if let Some(leak) = self
+                        .judge(&method, attacker, victim, req, carrier, a, changed)
+                        .await
+                    {
+                        leaks
+                            .entry((e, leak.carrier.clone()))
+                            .or_default()
+                            .push(leak);
                     }
                 }
             }
@@ -549,20 +715,26 @@ where
         }
     }
 
+    /// What `victim` has stored before or after a write (with a state oracle).
+    fn stored(&self, method: &Method, victim: &Principal) -> Option<Value> {
+        match &self.state {
+            Some(of) if is_mutation(method) => Some(of(&victim.name)),
+            _ => None,
+        }
+    }
+
     /// Requests as `attacker` that name `victim`: in the URI, an identity header, the body.
     fn requests_naming(
         &self,
-        method: &Method,
-        template: &str,
+        endpoint: &Endpoint,
         attacker: &Principal,
         victim: &Principal,
     ) -> Vec<(ProbeRequest, Carrier)> {
+        let (method, template) = (&endpoint.method, endpoint.template.as_str());
         let mut out = Vec::new();
-        for (uri, _) in self.uris(template, &victim.name) {
-            out.push((
-                (attacker.auth)(ProbeRequest::new(method.clone(), uri)),
-                Self::carrier(template),
-            ));
+        for (uri, resource) in self.uris(template, &victim.name) {
+            let req = self.request(endpoint, uri, &victim.name, resource.as_deref());
+            out.push(((attacker.auth)(req), Self::carrier(template)));
         }
         // The attacker's own URI, with the victim's identity smuggled elsewhere. Not for
         // templates that name a resource: there the URI already says whose it is (and a
@@ -572,22 +744,32 @@ where
         }
         if let Some((own, _)) = self.uris(template, &attacker.name).into_iter().next() {
             for h in &self.identity_headers {
-                let req = (attacker.auth)(ProbeRequest::new(method.clone(), own.clone()))
-                    .header(h.clone(), header_value(&victim.name));
+                let req =
+                    (attacker.auth)(self.request(endpoint, own.clone(), &attacker.name, None))
+                        .header(h.clone(), header_value(&victim.id));
                 out.push((req, Carrier::Header(h.clone())));
             }
             if is_mutation(method) {
-                let body = serde_json::json!({
-                    "userId": victim.name, "user_id": victim.name, "ownerId": victim.name, "owner_id": victim.name
-                });
-                let req =
-                    (attacker.auth)(ProbeRequest::new(method.clone(), own)).json(body.to_string());
+                // The attacker's valid body, with the victim's identity in the usual fields.
+                let mut body = self
+                    .body_for(endpoint, &attacker.name, None)
+                    .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                    .unwrap_or_default();
+                for field in ["userId", "user_id", "ownerId", "owner_id"] {
+                    body.insert(field.into(), Value::String(victim.id.clone()));
+                }
+                let req = (attacker.auth)(ProbeRequest::new(method.clone(), own))
+                    .json(Value::Object(body).to_string());
                 out.push((req, Carrier::Body));
             }
         }
         out
     }
 
+    /// A leak, or `None`. With a state oracle a write is judged by what it changed in the
+    /// victim's state (`changed`), whatever it answered; without one, by a 2xx answer to a
+    /// write naming the victim (read back as the owner to show what changed).
+    #[allow(clippy::too_many_arguments)]
     async fn judge(
         &self,
         method: &Method,
@@ -596,17 +778,39 @@ where
         req: ProbeRequest,
         carrier: Carrier,
         a: Answer,
+        changed: Option<(Value, Value)>,
     ) -> Option<Leak> {
+        if let Some((before, after)) = changed {
+            return Some(Leak {
+                attacker: attacker.name.clone(),
+                victim: victim.name.clone(),
+                request: req,
+                status: a.status,
+                data: Vec::new(),
+                carrier,
+                read_back: Some(format!(
+                    "{}'s stored state changed: {} -> {}{}",
+                    victim.name,
+                    shorten(&before.to_string(), 120),
+                    shorten(&after.to_string(), 120),
+                    if (200..300).contains(&a.status) {
+                        String::new()
+                    } else {
+                        format!(" (though it answered {})", a.status)
+                    }
+                )),
+            });
+        }
         if !(200..300).contains(&a.status) {
             return None;
         }
         let data = self.foreign_data(&a.body, &victim.name);
-        let names_victim_resource = req.uri.contains(&encode_component(&victim.name))
+        let names_victim_resource = req.uri.contains(&encode_component(&victim.id))
             || self
                 .resources_of(&victim.name)
                 .iter()
                 .any(|r| req.uri.contains(&encode_component(r)));
-        let mutated = is_mutation(method) && names_victim_resource;
+        let mutated = is_mutation(method) && names_victim_resource && self.state.is_none();
         if data.is_empty() && !mutated {
             return None;
         }
@@ -632,12 +836,13 @@ where
             .resources_of(&victim.name)
             .into_iter()
             .find(|r| uri.contains(&encode_component(r)))?;
-        let (_, read) = self
+        let read = self
             .endpoints
             .iter()
-            .find(|(m, t)| !is_mutation(m) && t.contains("{resource}"))?;
+            .find(|e| !is_mutation(&e.method) && e.template.contains("{resource}"))?;
         let read_uri = read
-            .replace("{owner}", &encode_component(&victim.name))
+            .template
+            .replace("{owner}", &encode_component(&victim.id))
             .replace("{resource}", &encode_component(resource));
         let req = (victim.auth)(ProbeRequest::new(Method::GET, read_uri));
         let a = send(&self.service, &req, self.limit).await;
@@ -651,7 +856,7 @@ where
     }
 
     fn finding(&self, e: usize, carrier: &Carrier, leaks: &[Leak]) -> Finding {
-        let (method, template) = &self.endpoints[e];
+        let (method, template) = (&self.endpoints[e].method, &self.endpoints[e].template);
         let data_leak = leaks.iter().any(|l| !l.data.is_empty());
         let verdict = if data_leak {
             format!("{method} {template} returns another principal's data")
