@@ -4,6 +4,7 @@
 mod code;
 
 use http::StatusCode;
+use tracing::Instrument;
 use whatbreaks::silent::{PATTERN, UNCORRELATED};
 use whatbreaks::{FindingKind, Request, SilentEnv, SilentErrorTest};
 
@@ -198,17 +199,17 @@ async fn a_result_and_the_question_mark_work_in_an_attribute_test(
     env: SilentEnv,
 ) -> Result<(), whatbreaks::UpstreamError> {
     let span = tracing::info_span!("request", request_id = %env.request_id());
-    let _entered = span.enter();
-    if let Err(e) = env.upstream().call(Request::get("/price")).await {
-        tracing::warn!(error = %e, "price lookup failed");
-        return Err(e);
+    async {
+        if let Err(e) = env.upstream().call(Request::get("/price")).await {
+            tracing::warn!(error = %e, "price lookup failed");
+            return Err(e);
+        }
+        env.upstream()
+            .call(Request::get("/stock"))
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "stock lookup failed"))?;
+        Ok(())
     }
-    env.upstream()
-        .call(Request::get("/stock"))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "stock lookup failed");
-            e
-        })?;
-    Ok(())
+    .instrument(span)
+    .await
 }
