@@ -28,9 +28,10 @@
 //! A request that failed or swallowed an error with no warn or error event at all is
 //! **flagged** as `silent error` ([`PATTERN`]); the finding lists the requests with their
 //! id, the dependency error they met and what they answered. A warn or error event that
-//! carries no request id is **flagged** as `error without correlation id`
-//! ([`UNCORRELATED`]): it says something failed, not which request; the finding gives the
-//! event's call site.
+//! carries no request id (in a request's task: not that request's id) is **flagged** as
+//! `error without correlation id` ([`UNCORRELATED`]): it says something failed, not which
+//! request; the finding gives the event's call site. One that carries another request's id
+//! is the mark of a span guard (`span.enter()`) held across an `.await`: the finding says so.
 //!
 //! When no request met an error or failed (the code never calls the faulty dependencies),
 //! there was nothing to judge: a configuration finding, not a pass.
@@ -262,8 +263,13 @@ pub struct SilentAnalysis {
     pub requests: Vec<RequestRecord>,
     /// Every warn and error event, in order.
     pub events: Vec<LoggedEvent>,
-    /// The indices in `events` of those that carry no request id.
+    /// The indices in `events` of those that carry no request id (of their own request:
+    /// see `foreign`).
     pub uncorrelated: Vec<usize>,
+    /// Of `uncorrelated`, the events that ran in one request's task and carry another
+    /// request's id, with that id's number: a span guard (`span.enter()`) held across an
+    /// `.await` stays entered while other requests run.
+    pub foreign: Vec<(usize, u32)>,
 }
 
 /// The correlation ids (`req-<n>`, `n < requests`) in `text`, each bounded by characters
@@ -300,14 +306,22 @@ impl SilentAnalysis {
     pub fn of(mut requests: Vec<RequestRecord>, events: Vec<LoggedEvent>) -> Self {
         let n = requests.len();
         let mut uncorrelated = Vec::new();
+        let mut foreign = Vec::new();
         for (i, e) in events.iter().enumerate() {
             let mut ids: Vec<u32> = e.values().flat_map(|v| ids_in(v, n)).collect();
             ids.sort_unstable();
             ids.dedup();
-            let own = e.client.filter(|c| ids.contains(c));
-            let carried = own.or_else(|| ids.first().copied());
+            // In a request's task, only that request's id counts; elsewhere (a task the
+            // handler spawned) any request's id does.
+            let carried = match e.client {
+                Some(c) if !ids.is_empty() => ids.contains(&c).then_some(c),
+                _ => ids.first().copied(),
+            };
             if carried.is_none() {
                 uncorrelated.push(i);
+                if let (Some(_), Some(other)) = (e.client, ids.first()) {
+                    foreign.push((i, *other));
+                }
             }
             if let Some(r) = carried
                 .or(e.client)
@@ -323,6 +337,7 @@ impl SilentAnalysis {
             requests,
             events,
             uncorrelated,
+            foreign,
         }
     }
 
@@ -686,7 +701,7 @@ impl SilentErrorTest {
 
     fn uncorrelated_finding(&self, a: &SilentAnalysis, scenario: String) -> Finding {
         let verdict = format!(
-            "errors are logged without a correlation id: {}/{} warn/error events carry no request id, so a failure cannot be traced to its request",
+            "errors are logged without a correlation id: {}/{} warn/error events carry no request id of their own, so a failure cannot be traced to its request",
             a.uncorrelated.len(),
             a.events.len()
         );
@@ -706,6 +721,16 @@ impl SilentErrorTest {
         }
         for (site, i, n) in sites.iter().take(4) {
             let e = &a.events[*i];
+            let foreign = a
+                .foreign
+                .iter()
+                .find(|(f, _)| f == i)
+                .map(|(_, other)| {
+                    format!(
+                        "; it carries req-{other}'s id, not its own: a span entered with `span.enter()` and held across an `.await` stays entered while other requests run, so their events carry its id (enter it with `.instrument(span)`)"
+                    )
+                })
+                .unwrap_or_default();
             let who = match e.client {
                 Some(c) => format!("in req-{c}'s task"),
                 None => "outside any request".into(),
@@ -717,7 +742,7 @@ impl SilentErrorTest {
             };
             let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
             f.evidence.push(format!(
-                "{} at {site}, {who}, {spans}: \"{}\"{} ({n} such event(s) without an id)",
+                "{} at {site}, {who}, {spans}: \"{}\"{} ({n} such event(s) without their request's id){foreign}",
                 e.level,
                 e.message,
                 if fields.is_empty() {
@@ -813,6 +838,46 @@ mod tests {
         assert_eq!(ids_in("req-170", 100), Vec::<u32>::new());
         assert_eq!(ids_in("myreq-1 req-1x req-", 100), Vec::<u32>::new());
         assert_eq!(ids_in("request req-2 failed", 100), vec![2]);
+    }
+
+    #[test]
+    fn an_event_counts_for_its_own_request_or_is_uncorrelated() {
+        let record = |i: u32| RequestRecord {
+            id: format!("req-{i}"),
+            at: Duration::ZERO,
+            calls: Vec::new(),
+            failure: Some("answered 503".into()),
+            events: 0,
+            correlated: 0,
+        };
+        let event = |client: Option<u32>, field: &str| LoggedEvent {
+            level: tracing::Level::ERROR,
+            at: Duration::ZERO,
+            client,
+            message: "failed".into(),
+            fields: vec![("request_id", field.into())],
+            spans: vec!["request"],
+            location: None,
+        };
+        let a = SilentAnalysis::of(
+            vec![record(0), record(1), record(2)],
+            vec![
+                event(Some(0), "req-0"),
+                // Another request's span, still entered: a guard held across an await.
+                event(Some(1), "req-0"),
+                // A task the handler spawned, no client, but the id.
+                event(None, "req-2"),
+            ],
+        );
+        assert_eq!(a.uncorrelated, vec![1]);
+        assert_eq!(a.foreign, vec![(1, 0)]);
+        let counts: Vec<(usize, usize)> = a
+            .requests
+            .iter()
+            .map(|r| (r.events, r.correlated))
+            .collect();
+        assert_eq!(counts, vec![(1, 1), (1, 0), (1, 1)]);
+        assert!(a.silent().is_empty());
     }
 
     #[test]
