@@ -380,12 +380,12 @@ impl SilentAnalysis {
         self.requests.iter().map(|r| r.calls.len()).sum()
     }
 
-    /// The headline number.
+    /// The headline number ("requests with an error": those that failed or swallowed one).
     pub fn key_figure(&self) -> String {
         let silent = self.silent().len();
         if silent > 0 {
             format!(
-                "{silent}/{} failed or erring requests left no warn/error event",
+                "{silent}/{} requests with an error logged nothing at warn/error",
                 self.must_log()
             )
         } else if !self.uncorrelated.is_empty() {
@@ -396,7 +396,7 @@ impl SilentAnalysis {
             )
         } else {
             format!(
-                "{}/{} failed or erring requests logged with their request id",
+                "{}/{} requests with an error logged their request id",
                 self.traced(),
                 self.must_log()
             )
