@@ -52,6 +52,8 @@ mod retry;
 mod scheduler;
 #[path = "patterns/seams.rs"]
 mod seams;
+#[path = "patterns/silent.rs"]
+mod silent;
 #[path = "patterns/stampede.rs"]
 mod stampede;
 
@@ -167,6 +169,11 @@ const ROWS: &[(&str, Run, Run)] = &[
         "N+1 queries",
         || n_plus_one::buggy(n_plus_one::scenario()),
         || n_plus_one::fixed(n_plus_one::scenario()),
+    ),
+    (
+        "silent errors",
+        || silent::buggy(silent::scenario()),
+        || silent::fixed(silent::scenario()),
     ),
     (
         "slow leak",

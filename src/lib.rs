@@ -54,6 +54,7 @@
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
 //! | hung upstream, missing timeout | [`hang_test`] | [`HangTest`] | every call into an upstream that stops answering ends within `max_wait`; in-flight calls stay bounded |
 //! | N+1 queries | [`n_plus_one_test`] | [`NPlusOneTest`] | the query count does not grow with the size of the result |
+//! | silent errors | [`silent_error_test`] | [`SilentErrorTest`] | every request that fails logs a warn or error event carrying its request id; no error is swallowed into a success |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
 //! | races, pool leaks, double execution, stampedes on real PostgreSQL/Redis | | `postgres::PgRaceTest`, `postgres::PgPoolWatch`, `realtime::RealDoubleExecution` with `redis::RedisLease` or `postgres::AdvisoryLock`, `redis::RedisStampedeTest` (features `postgres`, `redis`) | the same properties, in real time against the running services |
 //!
@@ -852,6 +853,57 @@ pub use whatbreaks_core::{NPlusOneTest, QueryEnv};
 /// [Configuration](crate#configuration).
 pub use whatbreaks_macros::n_plus_one_test;
 
+pub use whatbreaks_core::detectors::silent;
+pub use whatbreaks_core::{SilentEnv, SilentErrorTest};
+
+/// Silent errors: checks that every request that fails leaves a warn or error event that
+/// carries its request id, and that no error is swallowed.
+///
+/// The function is one request's handler and takes exactly one [`SilentEnv`]: its
+/// correlation id (`env.request_id()`, `req-17`), an [`Upstream`] whose calls fail at
+/// `error_rate` and a [`SimDb`] whose loads fail at `db_fail_rate`. It returns what the
+/// handler returns: `()`, a `Result` (`Err` fails), a `u16` or, with feature `http`, an
+/// `http::StatusCode` (500 or more fails); a panic fails too. The test fails when a request
+/// failed, or met an error and answered success, without any warn or error event (`silent
+/// error`), or when such an event carries no request id in its fields or its spans (`error
+/// without correlation id`); see [`silent`].
+///
+/// ```no_run
+/// use tracing::Instrument;
+///
+/// #[whatbreaks::silent_error_test(error_rate = 0.2)]
+/// async fn errors_are_logged_with_the_request_id(env: whatbreaks::SilentEnv) -> u16 {
+///     let span = tracing::info_span!("request", request_id = %env.request_id());
+///     async {
+///         match env.upstream().call(whatbreaks::Request::get("/price")).await {
+///             Ok(_) => 200,
+///             Err(e) => {
+///                 tracing::error!(error = %e, "price lookup failed");
+///                 502
+///             }
+///         }
+///     }
+///     .instrument(span)
+///     .await
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `rps` | 20 | requests per second |
+/// | `run_for` | `"30s"` | how long requests arrive |
+/// | `error_rate` | 0.2 | share of upstream calls that fail with 503 |
+/// | `db_fail_rate` | 0.1 | share of database loads that fail |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
+pub use whatbreaks_macros::silent_error_test;
+
 pub use whatbreaks_core::detectors::pool::watch as pool_watch;
 pub use whatbreaks_core::{ManualConn, PoolTest, PooledConn, QueryError, SimPool};
 
@@ -1002,6 +1054,7 @@ pub mod prelude {
     pub use crate::{NPlusOneTest, QueryEnv, n_plus_one_test};
     pub use crate::{PoolTest, SimPool, pool_test};
     pub use crate::{RetryStormTest, retry_storm_test};
+    pub use crate::{SilentEnv, SilentErrorTest, silent_error_test};
     pub use crate::{SimCache, StampedeEnv, StampedeTest, stampede_test};
     pub use rand::RngExt as _;
 }

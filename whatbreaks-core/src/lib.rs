@@ -52,6 +52,7 @@ pub use detectors::n_plus_one::{NPlusOneTest, QueryEnv};
 pub use detectors::pool::PoolTest;
 pub use detectors::race::RaceTest;
 pub use detectors::scale::ScaleTest;
+pub use detectors::silent::{SilentEnv, SilentErrorTest};
 pub use detectors::stampede::{StampedeEnv, StampedeTest};
 pub use detectors::storm::RetryStormTest;
 pub use report::{Finding, FindingKind, Report};

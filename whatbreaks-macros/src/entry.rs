@@ -64,9 +64,20 @@ pub(crate) fn expand(attr: &Attribute, args: TokenStream, item: TokenStream) -> 
     };
     // Every path into the crate goes through `krate`: `::whatbreaks`, or the `crate = "…"` path.
     let krate = krate.unwrap_or_else(|| quote!(::whatbreaks));
+    // An attribute that judges what the function returns keeps its return type on the body,
+    // so `?` and `return` inside it convert to that type.
+    let body = match (&sig.output, attr.returns()) {
+        (syn::ReturnType::Type(_, ty), Some(_)) => quote_spanned! {body_span=>
+            async move {
+                let __whatbreaks_output: #ty = #block;
+                __whatbreaks_output
+            }
+        },
+        _ => quote_spanned!(body_span=> async move #block),
+    };
     let run = quote_spanned! {body_span=>
         #krate::__private::#finish(
-            __whatbreaks_scenario.run(move |#(#params),*| async move #block)
+            __whatbreaks_scenario.run(move |#(#params),*| #body)
         );
     };
     quote! {
@@ -308,7 +319,7 @@ fn check_function(attr: &Attribute, func: &ItemFn, errors: &mut Errors) {
     }
     if let syn::ReturnType::Type(_, ty) = &sig.output {
         let unit = matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty());
-        if !unit {
+        if !unit && attr.returns().is_none() {
             errors.push(
                 ty.span(),
                 format!(
@@ -375,6 +386,28 @@ mod tests {
 
     fn expand_str(attr: &Attribute, args: TokenStream, item: TokenStream) -> String {
         expand(attr, args, item).to_string()
+    }
+
+    #[test]
+    fn silent_error_test_keeps_the_return_type_on_the_body() {
+        let out = expand_str(
+            &whatbreaks_spec::SILENT,
+            quote!(error_rate = 0.5),
+            quote! {
+                async fn t(env: whatbreaks::SilentEnv) -> Result<(), String> { Err(env.request_id().into()) }
+            },
+        );
+        assert!(
+            out.contains(":: whatbreaks :: SilentErrorTest :: new () . error_rate (0.5f64)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "async move { let __whatbreaks_output : Result < () , String > = { Err (env . request_id () . into ()) } ; __whatbreaks_output }"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("fn t ()"), "{out}");
     }
 
     #[test]

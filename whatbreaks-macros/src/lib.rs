@@ -69,6 +69,12 @@ pub fn hang_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::HANG, args.into(), item.into()).into()
 }
 
+/// Silent errors: see `whatbreaks::silent_error_test`.
+#[proc_macro_attribute]
+pub fn silent_error_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::SILENT, args.into(), item.into()).into()
+}
+
 /// N+1 queries: see `whatbreaks::n_plus_one_test`.
 #[proc_macro_attribute]
 pub fn n_plus_one_test(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -310,7 +310,26 @@ pub const ATTRIBUTES: &[&Attribute] = &[
     &SCALE,
     &N_PLUS_ONE,
     &HANG,
+    &SILENT,
 ];
+
+/// Attributes whose function returns a value the detector judges, with what it may return
+/// (the others return `()`).
+const RETURNS: &[(&str, &str)] = &[(
+    "silent_error_test",
+    "what the handler returns: `()`, a `Result`, a `u16` or `http::StatusCode` status",
+)];
+
+impl Attribute {
+    /// What the function may return, for an attribute that judges its return value (`None`:
+    /// it returns `()`).
+    pub fn returns(&self) -> Option<&'static str> {
+        RETURNS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, what)| *what)
+    }
+}
 
 /// `#[herd_test]` → `whatbreaks::HerdTest`.
 pub const HERD: Attribute = Attribute {
@@ -645,6 +664,45 @@ pub const HANG: Attribute = Attribute {
             Kind::Duration { positive: false },
             "\"60s\"",
             "how long the run goes on after the traffic ends",
+        ),
+    ],
+};
+
+/// `#[silent_error_test]` → `whatbreaks::SilentErrorTest`.
+pub const SILENT: Attribute = Attribute {
+    name: "silent_error_test",
+    builder: "SilentErrorTest",
+    params: &[Param {
+        name: "env",
+        ty: "SilentEnv",
+    }],
+    keys: &[
+        Key::new(
+            "rps",
+            Kind::Number {
+                min: 0.001,
+                max: 1e6,
+            },
+            "20",
+            "requests per second",
+        ),
+        Key::new(
+            "run_for",
+            Kind::Duration { positive: true },
+            "\"30s\"",
+            "how long requests arrive",
+        ),
+        Key::new(
+            "error_rate",
+            Kind::Number { min: 0.0, max: 1.0 },
+            "0.2",
+            "share of upstream calls that fail with 503",
+        ),
+        Key::new(
+            "db_fail_rate",
+            Kind::Number { min: 0.0, max: 1.0 },
+            "0.1",
+            "share of database loads that fail",
         ),
     ],
 };

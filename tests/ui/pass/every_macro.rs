@@ -190,4 +190,21 @@ async fn n_plus_one(env: whatbreaks::QueryEnv) {
     let _ = env.db().scan("posts").await;
 }
 
+#[whatbreaks::silent_error_test(
+    rps = 20,
+    run_for = "30s",
+    error_rate = 0.2,
+    db_fail_rate = 0.1,
+    seed = 7,
+    seeds = 2,
+    time_limit = "1h",
+    watchdog = "60s",
+    crate = "wb",
+)]
+#[ignore = "compiled, not run"]
+async fn silent_error(env: whatbreaks::SilentEnv) -> Result<(), whatbreaks::UpstreamError> {
+    env.upstream().call(whatbreaks::Request::get("/price")).await?;
+    Ok(())
+}
+
 fn main() {}

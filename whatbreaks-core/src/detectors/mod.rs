@@ -7,7 +7,8 @@
 //!   [`backoff`] reproduces the AWS backoff comparison), [`stampede`], [`race`] (check-then-act
 //!   races over the explorer), [`pool`] (pool exhaustion; [`pool::watch`] watches real
 //!   pools), [`double_execution`], [`leak`], [`scale`], [`n_plus_one`] (queries that grow with
-//!   the result), [`hang`] (hung upstreams and missing timeouts).
+//!   the result), [`hang`] (hung upstreams and missing timeouts), [`silent`] (errors that
+//!   leave no trace with a request id).
 
 pub mod backoff;
 pub mod double_execution;
@@ -18,5 +19,6 @@ pub mod n_plus_one;
 pub mod pool;
 pub mod race;
 pub mod scale;
+pub mod silent;
 pub mod stampede;
 pub mod storm;
