@@ -2,10 +2,11 @@
 //! seeded bug per pattern, described once and audited with no per-pattern test written.
 //!
 //! - `charge`: `POST /charge` to the `payments` upstream behind a retry wrapper (buggy: the
-//!   herd pattern's exponential backoff without jitter, timeout or idempotency key; fixed:
-//!   the retry pattern's key per charge, full jitter, classification and a retry budget);
-//! - `get_product`: the product cache in front of the database (buggy: cache-aside; fixed: a
-//!   lease in the shared cache);
+//!   herd pattern's exponential backoff without jitter, timeout or idempotency key, its
+//!   final error dropped; fixed: the retry pattern's key per charge, full jitter,
+//!   classification and a retry budget, a failure logged with the request id);
+//! - `get_product`: the product cache in front of the database (buggy: cache-aside, a failed
+//!   load dropped; fixed: a lease in the shared cache, a failure logged with the request id);
 //! - `toggle_like`: the double-tap like (buggy: check, then act; fixed: `FOR UPDATE`);
 //! - `process_order`: an order's queries on a pooled connection (buggy: the seed article's
 //!   manual `release()`, skipped by `?` when a query fails; fixed: the RAII guard);
@@ -41,28 +42,35 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
         // Post p1 starts at zero likes.
         let _ = world.db().insert("posts", "p1", "0").await;
     })
-    .handler("charge", move |world: World, _ctx: Ctx| async move {
+    .handler("charge", move |world: World, ctx: Ctx| async move {
         let payments = world.upstream("payments");
-        let _ = if fixed {
-            retry::charge_fixed(&payments).await
+        if fixed {
+            if let Err(e) = retry::charge_fixed(&payments).await {
+                failed(&ctx, "charge", &e);
+            }
         } else {
-            herd::retry_request(
+            // The error is dropped: the caller sees nothing, nobody is told.
+            let _ = herd::retry_request(
                 &payments,
                 Request::post("/charge"),
                 4,
                 Duration::from_secs(1),
             )
-            .await
-        };
+            .await;
+        }
     })
     .handler("get_product", move |world: World, ctx: Ctx| async move {
-        let _ = if fixed {
-            stampede::LeasedProducts::new(world.cache(), world.db(), PRODUCT_TTL)
+        if fixed {
+            let found = stampede::LeasedProducts::new(world.cache(), world.db(), PRODUCT_TTL)
                 .get_product(ctx.key())
-                .await
+                .await;
+            if let Err(e) = found {
+                failed(&ctx, "get_product", &e);
+            }
         } else {
-            stampede::get_product(&world.cache(), &world.db(), ctx.key(), PRODUCT_TTL).await
-        };
+            let _ =
+                stampede::get_product(&world.cache(), &world.db(), ctx.key(), PRODUCT_TTL).await;
+        }
     })
     .handler("toggle_like", move |world: World, _ctx: Ctx| async move {
         if fixed {
@@ -110,13 +118,21 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
     )
 }
 
+/// What the fixed service does with an error it cannot recover from: logs it at warn with the
+/// request's correlation id, so an operator holding `req-17` finds it.
+fn failed(ctx: &Ctx, entry: &str, error: &dyn std::fmt::Display) {
+    tracing::warn!(request_id = %ctx.request_id(), entry, error = %error, "request failed");
+}
+
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 10] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 12] = [
     ("herd", "charge"),
     ("hang", "charge"),
     ("retry storm", "charge"),
     ("duplicates", "charge"),
+    ("silent error", "charge"),
     ("stampede", "get_product"),
+    ("silent error", "get_product"),
     ("pool", "process_order"),
     ("race", "toggle_like"),
     ("leak", "notifications"),

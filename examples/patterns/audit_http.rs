@@ -3,11 +3,13 @@
 //! service's client, the product cache (redis-rs, here `world.cache().redis()`) and the
 //! database.
 //!
-//! - `GET /products/{id}`: cache-aside over redis-rs (buggy: every miss loads; fixed: a
-//!   `SET NX PX` lease with a re-check, from `patterns/seams.rs`);
+//! - `GET /products/{id}`: cache-aside over redis-rs (buggy: every miss loads, a failed load
+//!   is a 503 nobody hears of; fixed: a `SET NX PX` lease with a re-check, from
+//!   `patterns/seams.rs`, a failure logged with the request's `x-request-id`);
 //! - `POST /charge`: the payment call (buggy: retried without jitter, timeout or idempotency
 //!   key; fixed: one attempt with a 2 s timeout and the order's idempotency key: the
-//!   caller's retry, if any, belongs to the caller), through either client production uses:
+//!   caller's retry, if any, belongs to the caller; a failure logged with the request id),
+//!   through either client production uses:
 //!   - [`Payments::Reqwest`]: reqwest (behind reqwest-retry when buggy) to a base URL, here
 //!     `world.upstream("payments").url()`, a loopback socket;
 //!   - [`Payments::Tower`]: a tower HTTP service (behind `tower::retry::Retry` when buggy),
@@ -19,7 +21,7 @@
 
 use crate::seams::{self, RetryFailures};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -60,20 +62,40 @@ pub(crate) struct AppState {
     fixed: bool,
 }
 
+/// The request's correlation id, as the gateway sets it.
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get(whatbreaks::audit::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+}
+
 async fn product(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<String, StatusCode> {
     let mut conn = app.cache.clone();
-    let found = if app.fixed {
-        seams::get_product_leased(&mut conn, &app.db, &id, 60).await
+    if app.fixed {
+        seams::get_product_leased(&mut conn, &app.db, &id, 60)
+            .await
+            .map_err(|e| {
+                tracing::warn!(request_id = request_id(&headers), error = ?e, "product lookup failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            })
     } else {
-        seams::get_product(&mut conn, &app.db, &id, 60).await
-    };
-    found.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+        // BUGGY: a 503, and no word of why.
+        seams::get_product(&mut conn, &app.db, &id, 60)
+            .await
+            .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+    }
 }
 
-async fn charge(State(app): State<AppState>, Json(order): Json<serde_json::Value>) -> StatusCode {
+async fn charge(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(order): Json<serde_json::Value>,
+) -> StatusCode {
     let key = format!("order-{}", order["order"]);
     let ok = match &app.payments {
         PaymentsClient::Reqwest { base, http } => {
@@ -104,6 +126,9 @@ async fn charge(State(app): State<AppState>, Json(order): Json<serde_json::Value
     if ok {
         StatusCode::OK
     } else {
+        if app.fixed {
+            tracing::warn!(request_id = request_id(&headers), "payment failed");
+        }
         StatusCode::BAD_GATEWAY
     }
 }
@@ -160,10 +185,12 @@ pub(crate) fn shop(payments: Payments, fixed: bool) -> Audit {
 }
 
 /// The seeded bugs of the buggy shop: each (question, entry point) that must break.
-pub(crate) const SHOP_BUGS: [(&str, &str); 5] = [
+pub(crate) const SHOP_BUGS: [(&str, &str); 7] = [
     ("herd", "POST /charge"),
     ("hang", "POST /charge"),
     ("retry storm", "POST /charge"),
     ("duplicates", "POST /charge"),
+    ("silent error", "POST /charge"),
     ("stampede", "GET /products/{id}"),
+    ("silent error", "GET /products/{id}"),
 ];

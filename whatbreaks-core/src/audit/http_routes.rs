@@ -22,6 +22,9 @@ pub(crate) type RouterFn = Arc<dyn Fn(World) -> Erased + Send + Sync>;
 /// The text in a route's path or body that stands for the request's key.
 const KEY: &str = "{key}";
 
+/// The header a route's request carries its correlation id in ([`Ctx::request_id`]).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 impl Audit {
     /// The service is an HTTP service (an axum `Router`, any tower `Service` over `http`
     /// requests) that `app` builds on a [`World`]: hand its state the world's dependencies
@@ -88,7 +91,7 @@ impl Audit {
         let (path, body) = (path.into(), body.map(|b| b.to_string()));
         self.handler(name, move |world: World, ctx: Ctx| {
             let service = app(world);
-            let request = build_request(&method, &path, body.as_deref(), ctx.key());
+            let request = build_request(&method, &path, body.as_deref(), &ctx);
             async move {
                 // A status, a service error or an unbuildable request: the questions judge
                 // what the route did to the world, not its answer.
@@ -100,15 +103,20 @@ impl Audit {
     }
 }
 
-/// The request for one call of a route.
+/// The request for one call of a route: the key in its path and body, its correlation id in
+/// `x-request-id` (as a gateway sets it).
 fn build_request(
     method: &http::Method,
     path: &str,
     body: Option<&str>,
-    key: &str,
+    ctx: &Ctx,
 ) -> Result<http::Request<Full<Bytes>>, http::Error> {
+    let key = ctx.key();
     let uri = path.replace(KEY, &encode_component(key));
-    let mut builder = http::Request::builder().method(method.clone()).uri(uri);
+    let mut builder = http::Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .header(REQUEST_ID_HEADER, ctx.request_id());
     let body = match body {
         Some(json) => {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");

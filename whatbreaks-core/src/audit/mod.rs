@@ -6,8 +6,8 @@
 //! user gives the service's entry points, each written against a [`World`] of simulated
 //! dependencies (upstreams by name, the cache, the database, its large tables, per-instance
 //! state):
-//! - **handlers**: one request's work, with a request context [`Ctx`] (its key and logical
-//!   request id);
+//! - **handlers**: one request's work, with a request context [`Ctx`] (its key, logical
+//!   request id and correlation id);
 //! - **jobs**: one instance's scheduler loop, with its [`Instance`];
 //! - optionally a **setup** that seeds a fresh world (rows, cache entries) before each run;
 //! - or an **HTTP service** (feature `http`): an axum `Router`, or any tower `Service` over
@@ -30,6 +30,7 @@
 //! | stampede, expiry | the same | [`StampedeTest`] `expiry`: 100 rps for 10 s, ttl 1 s | one load per key per expiry |
 //! | pool | takes a connection from [`World::pool`] | [`PoolTest`]: 100 requests over 10 s, 10 connections, 5% of queries fail, 2% are slow | leaks, deadlock, starvation, connections held across slow work |
 //! | leak | is a handler (every one) | [`LeakTest`]: 2,000 requests one after the other on one instance (its [`World::per_instance`] state and statics live across them; database, cache and upstreams are fresh per request: other processes' memory), extrapolated to 1,000,000; needs the counting allocator (`whatbreaks::install!()`), else not applicable | no steady heap growth per request |
+//! | silent error | calls upstream `U` or loads from the database | [`SilentErrorTest`]: 20 rps for 30 s, a key per request, `U` fails half its calls with 503 (so retry loops run out of attempts now and then), 10% of database loads fail | every request that met an error it did not recover from logs it at warn or error with its correlation id ([`Ctx::request_id`]) |
 //! | scale | reads a table ([`World::table`]) | [`ScaleTest`]: the entry point at 1,000, 10,000 and 100,000 rows in each table it reads, on a fresh world each, extrapolated to 500,000,000 rows; needs the counting allocator, else not applicable | peak heap at 500M rows under 1 GiB |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
@@ -76,6 +77,7 @@ use crate::detectors::leak::{self, LeakEnv, LeakTest};
 use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
 use crate::detectors::scale::{self, ScaleTest};
+use crate::detectors::silent::{self, SilentEnv, SilentErrorTest};
 use crate::detectors::stampede::{self, StampedeEnv, StampedeTest};
 use crate::detectors::storm::{self, RetryStormTest};
 use crate::report::{Finding, FindingKind, Report};
@@ -93,6 +95,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "http")]
 mod http_routes;
+#[cfg(feature = "http")]
+pub use http_routes::REQUEST_ID_HEADER;
 
 type Boxed = Pin<Box<dyn Future<Output = ()>>>;
 type HandlerFn = Arc<dyn Fn(World, Ctx) -> Boxed + Send + Sync>;
@@ -284,20 +288,32 @@ impl fmt::Display for State {
     }
 }
 
-/// One request's context: the key it asks for and its logical request id.
+/// One request's context: the key it asks for, its logical request id and its correlation
+/// id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ctx {
     key: String,
     request: u64,
+    id: String,
 }
 
 impl Ctx {
     /// A context for `key`.
     pub fn new(key: impl Into<String>) -> Self {
+        let request = sim::current_request().unwrap_or(0);
         Ctx {
             key: key.into(),
-            request: sim::current_request().unwrap_or(0),
+            request,
+            id: format!("req-{request}"),
         }
+    }
+
+    /// The request's correlation id, `req-17`: what production code reads from an
+    /// `x-request-id` header (an HTTP route's request carries it there,
+    /// `REQUEST_ID_HEADER`). Log it, as a span field around the request, so an operator can
+    /// find a failed request: the silent-error question looks for it.
+    pub fn request_id(&self) -> &str {
+        &self.id
     }
 
     /// The key this request asks for (a product id, a post id): `"1"` unless the question
@@ -761,6 +777,23 @@ impl Audit {
                 "the handler calls no upstream".into(),
             ));
         }
+        if touched.upstreams.is_empty() && !touched.loads {
+            rows.push(not_applicable(
+                "silent error",
+                SILENT_QUESTION.into(),
+                entry,
+                "the handler calls no upstream and loads nothing from the database".into(),
+            ));
+        } else if asks("silent error") {
+            let upstreams: Vec<Option<&str>> = if touched.upstreams.is_empty() {
+                vec![None]
+            } else {
+                touched.upstreams.keys().map(|u| Some(u.as_str())).collect()
+            };
+            for upstream in upstreams {
+                rows.push(self.silent(entry, handler, upstream));
+            }
+        }
         let caches = touched.cache && touched.loads;
         for (scenario, instances) in [("cold", 1), ("cold", 2), ("expiry", 1)] {
             let text = format!(
@@ -877,6 +910,51 @@ impl Audit {
             entry,
             report,
             &[hang::PATTERN],
+        )
+    }
+
+    /// Requests under failing dependencies: `upstream` (when the handler calls one) fails
+    /// half its calls with 503, 10% of database loads fail; every request that met an error
+    /// it did not recover from must log it at warn or error with its correlation id.
+    fn silent(&self, entry: &str, handler: &HandlerFn, upstream: Option<&str>) -> Row {
+        let (h, setup) = (handler.clone(), self.setup.clone());
+        // Half the calls fail: enough that a retry loop runs out of attempts now and then,
+        // so what it does with its last error shows.
+        let mut test = SilentErrorTest::new().error_rate(0.5);
+        if let Some(u) = upstream {
+            test = test.name(u);
+        } else {
+            test = test.error_rate(0.0);
+        }
+        let test = self.settle(test);
+        let name = upstream.map(str::to_string);
+        let report = test.run(move |env: SilentEnv| {
+            let (h, setup, name) = (h.clone(), setup.clone(), name.clone());
+            async move {
+                let mut world = run_world_with(&setup, None, Some(env.db().clone())).await;
+                if let Some(name) = &name {
+                    world = world.with_upstream(name, env.upstream().clone());
+                }
+                // A key per request: a cache in front of the database still loads, so the
+                // failing loads reach the handler.
+                let ctx = Ctx {
+                    key: (env.request() + 1).to_string(),
+                    request: u64::from(env.request()),
+                    id: env.request_id().to_string(),
+                };
+                h(world, ctx).await;
+            }
+        });
+        let text = match upstream {
+            Some(u) => format!("`{u}` fails half its calls and 10% of database loads fail"),
+            None => SILENT_QUESTION.into(),
+        };
+        row(
+            "silent error",
+            text,
+            entry,
+            report,
+            &[silent::PATTERN, silent::UNCORRELATED],
         )
     }
 
@@ -1061,6 +1139,8 @@ impl Audit {
 
 const SCALE_QUESTION: &str = "its tables hold 500,000,000 rows";
 
+const SILENT_QUESTION: &str = "10% of database loads fail";
+
 const POOL_QUESTION: &str =
     "100 overlapping requests share the pool; 5% of queries fail, 2% are slow";
 
@@ -1086,6 +1166,15 @@ thread_local! {
 /// The world of the current run, built (and set up) by the first request of the run. In a
 /// stampede run it wraps the scenario's cache and database.
 async fn run_world(setup: &Option<SetupFn>, env: Option<&StampedeEnv>) -> World {
+    run_world_with(setup, env.map(StampedeEnv::cache), env.map(StampedeEnv::db)).await
+}
+
+/// [`run_world`] around a scenario's own cache and database, where it has them.
+async fn run_world_with(
+    setup: &Option<SetupFn>,
+    cache: Option<SimCache>,
+    db: Option<SimDb>,
+) -> World {
     let cell = RUN_WORLD.with(|w| {
         w.borrow_mut()
             .get_or_insert_with(|| Rc::new(tokio::sync::OnceCell::new()))
@@ -1093,9 +1182,11 @@ async fn run_world(setup: &Option<SetupFn>, env: Option<&StampedeEnv>) -> World 
     });
     cell.get_or_init(|| async {
         let mut world = World::new();
-        if let Some(env) = env {
-            world.cache = env.cache();
-            world.db = env.db();
+        if let Some(cache) = cache {
+            world.cache = cache;
+        }
+        if let Some(db) = db {
+            world.db = db;
         }
         if let Some(s) = setup {
             s(world.clone()).await;
@@ -1179,6 +1270,7 @@ const QUESTIONS: &[&str] = &[
     "pool",
     "leak",
     "scale",
+    "silent error",
     "race",
     "double execution",
 ];
@@ -1273,5 +1365,6 @@ seed_settings!(
     PoolTest,
     HangTest,
     LeakTest,
-    ScaleTest
+    ScaleTest,
+    SilentErrorTest
 );
