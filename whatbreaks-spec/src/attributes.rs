@@ -310,6 +310,7 @@ pub const ATTRIBUTES: &[&Attribute] = &[
     &SCALE,
     &N_PLUS_ONE,
     &HANG,
+    &CANCEL,
 ];
 
 /// `#[herd_test]` → `whatbreaks::HerdTest`.
@@ -645,6 +646,43 @@ pub const HANG: Attribute = Attribute {
             Kind::Duration { positive: false },
             "\"60s\"",
             "how long the run goes on after the traffic ends",
+        ),
+    ],
+};
+
+/// `#[cancel_test]` → `whatbreaks::CancelTest`.
+pub const CANCEL: Attribute = Attribute {
+    name: "cancel_test",
+    builder: "CancelTest",
+    params: &[Param {
+        name: "env",
+        ty: "CancelEnv",
+    }],
+    keys: &[
+        Key::new(
+            "cut",
+            Kind::Choice(&["cancel", "crash", "both"]),
+            "\"cancel\"",
+            "`\"cancel\"` (the future dropped at each await point; spawned tasks go on), \
+             `\"crash\"` (the instance dies after each write; spawned tasks die too) or `\"both\"`",
+        ),
+        Key::new(
+            "settle",
+            Kind::Duration { positive: false },
+            "\"10s\"",
+            "how long the runtime runs on after a cut, so spawned tasks finish",
+        ),
+        Key::new(
+            "latency",
+            Kind::Duration { positive: false },
+            "\"10ms\"",
+            "the fixed latency of every table statement",
+        ),
+        Key::new(
+            "jitter",
+            Kind::Duration { positive: false },
+            "\"2ms\"",
+            "the largest seeded latency added to each statement",
         ),
     ],
 };

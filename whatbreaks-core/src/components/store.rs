@@ -1266,7 +1266,12 @@ impl Transaction {
 
     async fn commit_at(mut self, site: &'static Location<'static>) -> Result<(), DbError> {
         let db = self.db.clone();
-        let sent = db.send(|| format!("COMMIT tx{}", self.id), site, Some(self.id), true);
+        let sent = db.send(
+            || format!("COMMIT tx{}", self.id),
+            site,
+            Some(self.id),
+            true,
+        );
         self.db.step().await;
         let writes = std::mem::take(&mut self.writes);
         let id = self.id;
@@ -1311,7 +1316,12 @@ impl Transaction {
 
     async fn rollback_at(mut self, site: &'static Location<'static>) {
         let db = self.db.clone();
-        let sent = db.send(|| format!("ROLLBACK tx{}", self.id), site, Some(self.id), false);
+        let sent = db.send(
+            || format!("ROLLBACK tx{}", self.id),
+            site,
+            Some(self.id),
+            false,
+        );
         self.db.step().await;
         sent.done();
         trace(format!("ROLLBACK tx{}", self.id));

@@ -270,9 +270,15 @@ impl CancelAnalysis {
                 self.changed
             );
         }
+        let crashes = self.cuts.iter().filter(|c| c.mode == "crash").count();
         format!(
-            "{} cuts, every state all or nothing ({} await points, {} writes)",
+            "{} cut(s){}, every state all or nothing ({} await points, {} writes)",
             self.cuts.len(),
+            if crashes > 0 {
+                format!(" ({crashes} after a write)")
+            } else {
+                String::new()
+            },
             self.await_points,
             self.writes
         )
@@ -428,11 +434,7 @@ impl CancelTest {
     }
 
     /// Runs one seed; returns the result and the analysis.
-    pub fn run_seed<B, Fut>(
-        &self,
-        limits: &RunLimits,
-        body: Arc<B>,
-    ) -> (SeedResult, CancelAnalysis)
+    pub fn run_seed<B, Fut>(&self, limits: &RunLimits, body: Arc<B>) -> (SeedResult, CancelAnalysis)
     where
         B: Fn(CancelEnv) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -556,7 +558,9 @@ impl CancelTest {
                     .push(judge("crash", j + 1, of, s.at, rows, place, picture));
             }
         }
-        if !after_broken.is_empty() {
+        if let Some(c) = &analysis.self_cut {
+            findings.push(self.self_cut_finding(c, &scenario));
+        } else if !after_broken.is_empty() {
             let mut f = Finding::bug(
                 PATTERN,
                 format!(
@@ -569,8 +573,6 @@ impl CancelTest {
             f.fix = "the handler's own logic breaks the invariant: fix it before looking at cuts"
                 .into();
             findings.push(f);
-        } else if let Some(c) = &analysis.self_cut {
-            findings.push(self.self_cut_finding(c, &scenario));
         } else if let Some(c) = analysis.cuts.iter().find(|c| c.failed()) {
             findings.push(self.cut_finding(c, &analysis, &scenario));
         }
@@ -619,6 +621,8 @@ impl CancelTest {
         .with_picture("cut", c.picture.clone());
         f.evidence.push(c.place.clone());
         f.evidence.extend(rows_evidence(c));
+        f.evidence
+            .extend(c.broken.iter().map(|b| format!("broken {b}")));
         f.fix = "a timeout around several writes cancels between them: put the writes in a transaction (`let mut tx = db.begin().await; …; tx.commit().await`) so the dropped future rolls back, or spawn them into a task that owns them (`tokio::spawn`) and time out the wait for the answer, not the work".into();
         f
     }
@@ -655,8 +659,13 @@ impl CancelTest {
             .with_picture("cut", c.picture.clone());
         f.evidence.push(format!("cut {}", c.place));
         f.evidence.extend(rows_evidence(c));
-        f.evidence.extend(c.broken.iter().map(|b| format!("broken {b}")));
-        let points: Vec<String> = failed.iter().take(10).map(|c| c.point.to_string()).collect();
+        f.evidence
+            .extend(c.broken.iter().map(|b| format!("broken {b}")));
+        let points: Vec<String> = failed
+            .iter()
+            .take(10)
+            .map(|c| c.point.to_string())
+            .collect();
         f.evidence.push(format!(
             "{}/{total} {} cuts failed ({} {})",
             failed.len(),
@@ -671,7 +680,8 @@ impl CancelTest {
         for other in ["cancel", "crash"] {
             let n = a.failed(other).len();
             if other != c.mode && n > 0 {
-                f.evidence.push(format!("{n} {other} cut(s) failed as well"));
+                f.evidence
+                    .push(format!("{n} {other} cut(s) failed as well"));
             }
         }
         f.fix = if c.mode == "cancel" {
