@@ -206,3 +206,23 @@ async fn the_handler_without_a_transaction_fails_as_an_attribute_test(env: Cance
     code::seed_order(&env.db());
     let _ = code::process_order(&env.db(), "o1").await;
 }
+
+#[test]
+fn a_request_that_breaks_an_invariant_by_itself_is_flagged_as_such() {
+    for seed in seeds() {
+        // One write, so every cut is all or nothing; but the write itself loses the stock.
+        let report = code::scenario()
+            .seed(seed)
+            .run(|env: CancelEnv| async move {
+                env.db().update("inventory", "sku-1", "0").await;
+            });
+        report.assert_flagged(PATTERN);
+        let f = &report.findings[0];
+        assert!(
+            f.verdict
+                .starts_with("the request breaks an invariant even when nothing cuts it"),
+            "{report}"
+        );
+        assert!(f.verdict.contains("stock 0 + shipped 0"), "{report}");
+    }
+}

@@ -12,7 +12,11 @@
 //!   (default 1 ms) and takes effect atomically when it completes.
 //! - [`SimDb`] is a database double. [`load`](SimDb::load) returns a key's row after a
 //!   simulated latency (default 100 ms) and records every load: key, start, end, client,
-//!   and whether it failed. Failures can be injected in a window of virtual time.
+//!   and whether it failed. Failures can be injected in a window of virtual time. Its tables
+//!   ([`crate::components::db`]) take `get`, `insert`, `update`, `delete`, `scan`,
+//!   `get_many` and transactions; each of those statements knows the `file:line` that sent
+//!   it, and a database built with [`SimDbBuilder::record_statements`] lists them with how
+//!   far each got ([`SimDb::statements`]: done, or dropped in flight by a cancellation).
 //!
 //! ```
 //! use std::time::Duration;
@@ -496,7 +500,8 @@ impl SimDbBuilder {
     }
 
     /// Records every table statement with the `file:line` that sent it and how far it got
-    /// ([`SimDb::statements`]); off by default, so a long run does not grow a log.
+    /// ([`SimDb::statements`]; loads are recorded apart, [`SimDb::loads`]); off by default,
+    /// so a long run does not grow a log.
     pub fn record_statements(mut self) -> Self {
         self.config.record = true;
         self
@@ -775,30 +780,44 @@ impl SimDb {
 
     /// `SELECT key, value FROM table`: every committed row of `table`, in key order, in one
     /// statement.
-    pub async fn scan(&self, table: &str) -> Vec<(String, String)> {
-        self.step().await;
-        let rows: Vec<(String, String)> = self
-            .rows()
-            .remove(table)
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
-            .collect();
-        trace(format!("SELECT * FROM {table} -> {} row(s)", rows.len()));
-        rows
+    #[track_caller]
+    pub fn scan(&self, table: &str) -> impl Future<Output = Vec<(String, String)>> {
+        let site = Location::caller();
+        async move {
+            let sent = self.send(|| format!("SELECT * FROM {table}"), site, None, false);
+            self.step().await;
+            let rows: Vec<(String, String)> = self
+                .rows()
+                .remove(table)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+                .collect();
+            sent.done();
+            trace(format!("SELECT * FROM {table} -> {} row(s)", rows.len()));
+            rows
+        }
     }
 
     /// `SELECT value FROM table WHERE key = ANY($1)`: the values of `keys`, in order, in one
     /// statement (the batched read that replaces a query per item).
-    pub async fn get_many(&self, table: &str, keys: &[String]) -> Vec<Option<String>> {
-        self.step().await;
-        let values: Vec<Option<String>> =
-            self.tables(|t| keys.iter().map(|k| t.get(table, k)).collect());
-        trace(format!(
-            "SELECT {table} WHERE key = ANY({} keys)",
-            keys.len()
-        ));
-        values
+    #[track_caller]
+    pub fn get_many(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Vec<Option<String>>> {
+        let site = Location::caller();
+        async move {
+            let sql = || format!("SELECT {table} WHERE key = ANY({} keys)", keys.len());
+            let sent = self.send(sql, site, None, false);
+            self.step().await;
+            let values: Vec<Option<String>> =
+                self.tables(|t| keys.iter().map(|k| t.get(table, k)).collect());
+            sent.done();
+            trace(sql());
+            values
+        }
     }
 
     /// Declares a unique constraint on the keys of `table` (returns the handle for chaining).

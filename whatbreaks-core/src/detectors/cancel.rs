@@ -186,7 +186,7 @@ impl Default for CancelTest {
 /// How the state after one cut compares with "before" and "after".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cut {
-    /// `"cancel"` or `"crash"`.
+    /// `"cancel"`, `"crash"`, or `"self"` (the request's own timeout dropped a write).
     pub mode: &'static str,
     /// Cancel: the await point (1-based) after which the future was dropped. Crash: the
     /// write (1-based) right after which the instance died.
@@ -263,12 +263,16 @@ impl CancelAnalysis {
         if let Some(c) = self.cuts.iter().find(|c| c.failed()) {
             let failed = self.failed(c.mode).len();
             let total = self.cuts.iter().filter(|x| x.mode == c.mode).count();
-            return format!(
-                "{failed}/{total} {} cuts left a partial state ({} of {} rows changed)",
-                c.mode,
-                c.landed.len() + c.other.len(),
-                self.changed
-            );
+            return if c.partial() {
+                format!(
+                    "{failed}/{total} {} cuts left a partial state ({} of {} rows changed)",
+                    c.mode,
+                    c.landed.len() + c.other.len(),
+                    self.changed
+                )
+            } else {
+                format!("{failed}/{total} {} cuts broke an invariant", c.mode)
+            };
         }
         let crashes = self.cuts.iter().filter(|c| c.mode == "crash").count();
         format!(
