@@ -68,6 +68,21 @@ fn process_order_without_a_transaction_is_flagged_between_the_writes() {
         );
         assert!(f.fix.contains("transaction"), "{}", f.fix);
         assert!(f.replay.contains("WHATBREAKS_SEED="), "{}", f.replay);
+        // The HTML chart: rows as after / as before at each await point, the partial cuts marked.
+        let chart = &report.charts[0];
+        assert!(
+            chart.title.starts_with("rows changed at each cancel cut"),
+            "{chart:?}"
+        );
+        assert_eq!(
+            chart.series[0].points.len(),
+            figure(&report, "await points")
+        );
+        assert_eq!(
+            chart.marks.len(),
+            figure(&report, "partial cuts"),
+            "{chart:?}"
+        );
     }
 }
 
@@ -163,6 +178,19 @@ fn nothing_to_cut_is_a_configuration_finding() {
     assert!(
         reads.findings[0].verdict.contains("sent no write"),
         "{reads}"
+    );
+    // Crashes only, and nothing ever commits: no write to crash after.
+    let never_commits = code::deadline_tx(code::scenario().cut("crash").seed(1));
+    assert_eq!(
+        never_commits.findings[0].kind,
+        FindingKind::Config,
+        "{never_commits}"
+    );
+    assert!(
+        never_commits.findings[0]
+            .verdict
+            .contains("no write to crash after"),
+        "{never_commits}"
     );
     // A bad knob names itself.
     let bad = CancelTest::new()

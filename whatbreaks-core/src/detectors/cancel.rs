@@ -564,6 +564,14 @@ impl CancelTest {
         }
         if let Some(c) = &analysis.self_cut {
             findings.push(self.self_cut_finding(c, &scenario));
+        } else if analysis.cuts.is_empty() {
+            findings.push(
+                Finding::config(
+                    "nothing was cut: no write of the request landed (nothing was committed), so there was no write to crash after",
+                )
+                .with_scenario(scenario.clone())
+                .with_fix("with `cut = \"crash\"` the request must commit something: check that it reaches its writes (a deadline that always fires rolls everything back), or cut with `\"cancel\"` or `\"both\"`"),
+            );
         } else if !after_broken.is_empty() {
             let mut f = Finding::bug(
                 PATTERN,
