@@ -1027,7 +1027,7 @@ mod tests {
     #[test]
     fn attributes_and_lookups() {
         let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.name).collect();
-        assert_eq!(names.len(), 10);
+        assert_eq!(names.len(), 11);
         for (i, n) in names.iter().enumerate() {
             assert!(!names[..i].contains(n), "{n} twice");
         }
