@@ -337,6 +337,10 @@
 //!   seedable only with `--cfg tokio_unstable`. Properties are statistical where that matters.
 //! - Third-party code that draws from its own RNG (`rand::rng()`, `fastrand`) is judged
 //!   correctly, because the properties are statistical; it is not replayed bit for bit.
+//! - [`cancel_test`] sees the writes a request sends to the [`SimDb`] it is handed, and sees
+//!   a request cut by its own `timeout` or `select!` when a statement was in flight as it
+//!   fired; a deadline that fires at another await between two writes (a sleep, a real HTTP
+//!   call) is judged only against the state that run leaves, which it takes as "after".
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
@@ -824,7 +828,8 @@ pub use whatbreaks_core::{CancelEnv, CancelTest};
 /// seeded with [`SimDb::seed`] before the function's first `.await` (the state then is
 /// "before"; the builder has [`CancelTest::setup`] and [`CancelTest::invariant`] too). The
 /// request runs once to its end ("after"), then once per await point, its future dropped
-/// there; with `cut = "crash"` the instance also dies right after each write. The test fails
+/// there; with `cut = "crash"` the instance dies right after each write instead (`"both"`:
+/// both kinds of cut). The test fails
 /// when a cut leaves a state that is neither "before" nor "after", or the request's own
 /// timeout drops a write in flight after another landed; the finding names the cut's
 /// `file:line` and the writes that landed and did not (see [`cancel`]).
