@@ -220,6 +220,15 @@ fn same_seed_same_trace_and_verdict() {
             .to_string()
     };
     assert_eq!(fixed(7), fixed(7));
+    // `tokio::select!` polls its branches in a random order; the deadline's run is the same.
+    let deadline = |seed| {
+        let r = code::deadline(code::scenario().seed(seed));
+        (
+            r.figure("trace hash").unwrap().to_string(),
+            r.findings[0].render(),
+        )
+    };
+    assert_eq!(deadline(7), deadline(7));
 }
 
 #[whatbreaks::cancel_test(cut = "both", seed = 3)]
