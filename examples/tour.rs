@@ -171,7 +171,7 @@ const ROWS: &[(&str, Run, Run)] = &[
         || cancel::fixed(cancel::scenario().cut("both")),
     ),
     (
-        "partial write, deadline",
+        "select! deadline cut",
         || cancel::deadline(cancel::scenario()),
         || cancel::deadline_tx(cancel::scenario()),
     ),

@@ -276,7 +276,7 @@ impl CancelAnalysis {
         }
         let crashes = self.cuts.iter().filter(|c| c.mode == "crash").count();
         format!(
-            "{} cut(s){}, every state all or nothing ({} await points, {} writes)",
+            "{} cut(s){}, every state all or nothing ({} await point(s), {} write(s))",
             self.cuts.len(),
             if crashes > 0 {
                 format!(" ({crashes} after a write)")
