@@ -23,6 +23,8 @@ use whatbreaks::report::notes;
 mod audit_code;
 #[path = "patterns/audit_http.rs"]
 mod audit_http;
+#[path = "patterns/cancel.rs"]
+mod cancel;
 #[path = "patterns/clocks.rs"]
 mod clocks;
 #[path = "patterns/hang.rs"]
@@ -164,6 +166,16 @@ const ROWS: &[(&str, Run, Run)] = &[
         "hung upstream",
         || hang::buggy(hang::scenario()),
         || hang::fixed(hang::scenario()),
+    ),
+    (
+        "partial write, cancel",
+        || cancel::buggy(cancel::scenario()),
+        || cancel::fixed(cancel::scenario().cut("both")),
+    ),
+    (
+        "select! deadline cut",
+        || cancel::deadline(cancel::scenario()),
+        || cancel::deadline_tx(cancel::scenario()),
     ),
     (
         "N+1 queries",

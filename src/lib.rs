@@ -53,6 +53,7 @@
 //! | slow leak | [`leak_test`] | [`LeakTest`] | memory and gauges do not grow per cycle |
 //! | unbounded memory at scale | [`scale_test`] | [`ScaleTest`] | peak memory extrapolated to production size stays under a bound |
 //! | hung upstream, missing timeout | [`hang_test`] | [`HangTest`] | every call into an upstream that stops answering ends within `max_wait`; in-flight calls stay bounded |
+//! | partial writes, cancellation at await points | [`cancel_test`] | [`CancelTest`] | a request cancelled at any await point (or crashed between two writes) leaves all of its writes or none; user invariants hold after every cut |
 //! | N+1 queries | [`n_plus_one_test`] | [`NPlusOneTest`] | the query count does not grow with the size of the result |
 //! | silent errors | [`silent_error_test`] | [`SilentErrorTest`] | every request that fails logs a warn or error event carrying its request id; no error is swallowed into a success |
 //! | auth-context leak, mass assignment | | `http::AuthProbe`, `http::MassAssignmentProbe` (feature `http`) | no cross-principal data or changes; no privileged field set by a client; invalid input rejected, not stored |
@@ -337,6 +338,10 @@
 //!   seedable only with `--cfg tokio_unstable`. Properties are statistical where that matters.
 //! - Third-party code that draws from its own RNG (`rand::rng()`, `fastrand`) is judged
 //!   correctly, because the properties are statistical; it is not replayed bit for bit.
+//! - [`cancel_test`] sees the writes a request sends to the [`SimDb`] it is handed, and sees
+//!   a request cut by its own `timeout` or `select!` when a statement was in flight as it
+//!   fired; a deadline that fires at another await between two writes (a sleep, a real HTTP
+//!   call) is judged only against the state that run leaves, which it takes as "after".
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
@@ -812,6 +817,52 @@ pub use whatbreaks_core::detectors::hang;
 /// [Configuration](crate#configuration).
 pub use whatbreaks_macros::hang_test;
 
+pub use whatbreaks_core::detectors::cancel;
+pub use whatbreaks_core::{CancelEnv, CancelTest};
+
+/// Partial writes and cancellation at await points: checks that a request's writes are all or
+/// nothing when its future is dropped half-way (a disconnect, a `timeout`, a `select!`), or
+/// its instance crashes between two writes.
+///
+/// The function is one request and takes exactly one [`CancelEnv`], whose [`SimDb`]
+/// (`env.db()`) records every statement with its `file:line`. Rows the request reads are
+/// seeded with [`SimDb::seed`] before the function's first `.await` (the state then is
+/// "before"; the builder has [`CancelTest::setup`] and [`CancelTest::invariant`] too). The
+/// request runs once to its end ("after"), then once per await point, its future dropped
+/// there; with `cut = "crash"` the instance dies right after each write instead (`"both"`:
+/// both kinds of cut). The test fails
+/// when a cut leaves a state that is neither "before" nor "after", or the request's own
+/// timeout drops a write in flight after another landed; the finding names the cut's
+/// `file:line` and the writes that landed and did not (see [`cancel`]).
+///
+/// ```no_run
+/// #[whatbreaks::cancel_test(cut = "both")]
+/// async fn process_order_is_all_or_nothing(env: whatbreaks::CancelEnv) {
+///     let db = env.db();
+///     db.seed("inventory", "sku-1", "10"); // set-up, before the first await
+///     let mut tx = db.begin().await;
+///     tx.update("inventory", "sku-1", "9").await;
+///     tx.insert("shipments", "o1", "sku-1").await;
+///     let _ = tx.commit().await;
+/// }
+/// ```
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `cut` | `"cancel"` | `"cancel"` (the future dropped at each await point; spawned tasks go on), `"crash"` (the instance dies after each write; spawned tasks die too) or `"both"` |
+/// | `settle` | `"10s"` | how long the runtime runs on after a cut, so spawned tasks finish |
+/// | `latency` | `"10ms"` | the fixed latency of every table statement |
+/// | `jitter` | `"2ms"` | the largest seeded latency added to each statement |
+/// | `seed` | random, printed | first seed to run |
+/// | `seeds` | 1 | seeds to run: the first, then seeds derived from it |
+/// | `time_limit` | `"1h"` | virtual-time limit of one run |
+/// | `watchdog` | `"60s"` | wall-clock limit of one run |
+/// | `crate` | `"::whatbreaks"` | path the expansion names `whatbreaks` by, for a renamed dependency (`crate = "wb"`) |
+///
+/// The environment overrides `seed`, `seeds`, `time_limit` and `watchdog`: see
+/// [Configuration](crate#configuration).
+pub use whatbreaks_macros::cancel_test;
+
 pub use whatbreaks_core::detectors::n_plus_one;
 pub use whatbreaks_core::{NPlusOneTest, QueryEnv};
 
@@ -1044,6 +1095,7 @@ pub use whatbreaks_macros::retry_storm_test;
 
 /// Common imports: `use whatbreaks::prelude::*;`.
 pub mod prelude {
+    pub use crate::{CancelEnv, CancelTest, cancel_test};
     pub use crate::{DoubleExecutionTest, Instance, double_execution_test};
     pub use crate::{HangTest, hang_test};
     pub use crate::{

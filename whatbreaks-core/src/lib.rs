@@ -44,6 +44,7 @@ pub use components::measure::CountingAllocator;
 pub use components::pool::{ManualConn, PooledConn, QueryError, SimPool};
 pub use components::store::{SimCache, SimDb};
 pub use components::upstream::{Request, Response, Upstream, UpstreamError};
+pub use detectors::cancel::{CancelEnv, CancelTest};
 pub use detectors::double_execution::DoubleExecutionTest;
 pub use detectors::hang::HangTest;
 pub use detectors::herd::HerdTest;

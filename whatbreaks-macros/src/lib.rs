@@ -75,6 +75,12 @@ pub fn silent_error_test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(&specs::SILENT, args.into(), item.into()).into()
 }
 
+/// Partial writes when a request is cancelled or crashed: see `whatbreaks::cancel_test`.
+#[proc_macro_attribute]
+pub fn cancel_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(&specs::CANCEL, args.into(), item.into()).into()
+}
+
 /// N+1 queries: see `whatbreaks::n_plus_one_test`.
 #[proc_macro_attribute]
 pub fn n_plus_one_test(args: TokenStream, item: TokenStream) -> TokenStream {

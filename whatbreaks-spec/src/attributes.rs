@@ -311,6 +311,7 @@ pub const ATTRIBUTES: &[&Attribute] = &[
     &N_PLUS_ONE,
     &HANG,
     &SILENT,
+    &CANCEL,
 ];
 
 /// Attributes whose function returns a value the detector judges, with what it may return
@@ -707,6 +708,43 @@ pub const SILENT: Attribute = Attribute {
     ],
 };
 
+/// `#[cancel_test]` → `whatbreaks::CancelTest`.
+pub const CANCEL: Attribute = Attribute {
+    name: "cancel_test",
+    builder: "CancelTest",
+    params: &[Param {
+        name: "env",
+        ty: "CancelEnv",
+    }],
+    keys: &[
+        Key::new(
+            "cut",
+            Kind::Choice(&["cancel", "crash", "both"]),
+            "\"cancel\"",
+            "`\"cancel\"` (the future dropped at each await point; spawned tasks go on), \
+             `\"crash\"` (the instance dies after each write; spawned tasks die too) or `\"both\"`",
+        ),
+        Key::new(
+            "settle",
+            Kind::Duration { positive: false },
+            "\"10s\"",
+            "how long the runtime runs on after a cut, so spawned tasks finish",
+        ),
+        Key::new(
+            "latency",
+            Kind::Duration { positive: false },
+            "\"10ms\"",
+            "the fixed latency of every table statement",
+        ),
+        Key::new(
+            "jitter",
+            Kind::Duration { positive: false },
+            "\"2ms\"",
+            "the largest seeded latency added to each statement",
+        ),
+    ],
+};
+
 /// `#[n_plus_one_test]` → `whatbreaks::NPlusOneTest`.
 pub const N_PLUS_ONE: Attribute = Attribute {
     name: "n_plus_one_test",
@@ -1047,7 +1085,7 @@ mod tests {
     #[test]
     fn attributes_and_lookups() {
         let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.name).collect();
-        assert_eq!(names.len(), 10);
+        assert_eq!(names.len(), 12);
         for (i, n) in names.iter().enumerate() {
             assert!(!names[..i].contains(n), "{n} twice");
         }

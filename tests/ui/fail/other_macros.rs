@@ -1,6 +1,6 @@
 // One mistake per attribute: a wrong choice, a bad fault string, a bad size, a bad list, a
 // wrong parameter type, a value out of range.
-use whatbreaks::{Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
+use whatbreaks::{CancelEnv, Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
 
 #[whatbreaks::retry_storm_test(rps = 100, outage = "60s..0s", ambiguous = 2.0)]
 async fn storm(upstream: Upstream) {
@@ -35,6 +35,11 @@ async fn leak(env: LeakEnv) {
 #[whatbreaks::scale_test(sizes = [1_000, "ten thousand"], max_peak = "1 gig")]
 async fn scale(n: SimPool) {
     let _ = n;
+}
+
+#[whatbreaks::cancel_test(cut = "sometimes", settle = "a while")]
+async fn cancel(env: CancelEnv) {
+    let _ = env;
 }
 
 fn main() {}

@@ -4,7 +4,7 @@
 // there: they exist to be compiled, not run. `crate = "wb"` names the crate through the rename
 // below, as for a renamed dependency.
 extern crate whatbreaks as wb;
-use whatbreaks::{Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
+use whatbreaks::{CancelEnv, Instance, LeakEnv, SimPool, StampedeEnv, Upstream};
 
 #[whatbreaks::herd_test(
     clients = 1000,
@@ -174,6 +174,22 @@ async fn scale(n: u64) {
 #[ignore = "compiled, not run"]
 async fn hang(upstream: Upstream) {
     let _ = upstream.call(whatbreaks::Request::get("/price")).await;
+}
+
+#[whatbreaks::cancel_test(
+    cut = "both",
+    settle = "10s",
+    latency = "10ms",
+    jitter = "2ms",
+    seed = 7,
+    seeds = 2,
+    time_limit = "1h",
+    watchdog = "60s",
+    crate = "wb",
+)]
+#[ignore = "compiled, not run"]
+async fn cancel(env: CancelEnv) {
+    let _ = env.db().update("inventory", "sku-1", "9").await;
 }
 
 #[whatbreaks::n_plus_one_test(

@@ -12,7 +12,11 @@
 //!   (default 1 ms) and takes effect atomically when it completes.
 //! - [`SimDb`] is a database double. [`load`](SimDb::load) returns a key's row after a
 //!   simulated latency (default 100 ms) and records every load: key, start, end, client,
-//!   and whether it failed. Failures can be injected in a window of virtual time.
+//!   and whether it failed. Failures can be injected in a window of virtual time. Its tables
+//!   ([`crate::components::db`]) take `get`, `insert`, `update`, `delete`, `scan`,
+//!   `get_many` and transactions; each of those statements knows the `file:line` that sent
+//!   it, and a database built with [`SimDbBuilder::record_statements`] lists them with how
+//!   far each got ([`SimDb::statements`]: done, or dropped in flight by a cancellation).
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,7 +49,9 @@ use crate::spec::format_duration;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::ops::Range;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -335,6 +341,8 @@ struct DbConfig {
     failing: Vec<Range<Duration>>,
     fail_rate: f64,
     table_latency: Duration,
+    statement_latency: Duration,
+    record: bool,
 }
 
 /// The database's mutable state. One struct so that later features (tables, transactions,
@@ -350,6 +358,86 @@ struct DbState {
     max_in_flight: usize,
     /// Tables, constraints and row locks (see [`crate::components::db`]).
     tables: Tables,
+    /// The statements sent, when recording ([`SimDbBuilder::record_statements`]).
+    statements: Vec<Statement>,
+    /// When recording: the committed rows right after each statement that commits (by its
+    /// index in `statements`), the states a crash between two writes leaves.
+    committed: Vec<(usize, Rows)>,
+}
+
+/// Committed rows by table and key (see [`SimDb::rows`]).
+pub(crate) type Rows = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// One table statement a recording [`SimDb`] was sent ([`SimDbBuilder::record_statements`]),
+/// with the place in the code under test that sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// What it does, e.g. `UPDATE inventory[sku-1] = "9"`, `INSERT shipments[o1] (tx1)` or
+    /// `COMMIT tx1`.
+    pub sql: String,
+    /// Where the code under test sent it (the caller of the `SimDb` or `Transaction` method).
+    pub site: &'static Location<'static>,
+    /// When it was sent (virtual time).
+    pub at: Duration,
+    /// The transaction it belongs to (`None` for a statement outside one).
+    pub tx: Option<u64>,
+    /// Whether it changes committed rows when it completes: a write outside a transaction, or
+    /// a `COMMIT`.
+    pub commits: bool,
+    /// How far it got.
+    pub progress: Progress,
+}
+
+impl Statement {
+    /// `file:line` of [`site`](Statement::site).
+    pub fn place(&self) -> String {
+        format!("{}:{}", self.site.file(), self.site.line())
+    }
+}
+
+/// How far a [`Statement`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Sent; its latency has not elapsed (it has not taken effect).
+    InFlight,
+    /// Completed: a write took effect, a read answered.
+    Done,
+    /// Its future was dropped before it completed (a cancellation, a timeout, a `select!`
+    /// that picked another branch): it never took effect.
+    Dropped,
+}
+
+/// Marks a recorded statement `Dropped` unless [`Sent::done`] ran first.
+struct Sent<'a> {
+    db: &'a SimDb,
+    index: Option<usize>,
+    commits: bool,
+}
+
+impl Sent<'_> {
+    fn done(mut self) {
+        self.finish(Progress::Done);
+    }
+
+    fn finish(&mut self, progress: Progress) {
+        let Some(i) = self.index.take() else {
+            return;
+        };
+        let mut st = self.db.inner.state.lock();
+        if let Some(s) = st.statements.get_mut(i) {
+            s.progress = progress;
+        }
+        if self.commits && progress == Progress::Done {
+            let rows = st.tables.rows();
+            st.committed.push((i, rows));
+        }
+    }
+}
+
+impl Drop for Sent<'_> {
+    fn drop(&mut self) {
+        self.finish(Progress::Dropped);
+    }
 }
 
 #[derive(Debug)]
@@ -403,6 +491,22 @@ impl SimDbBuilder {
         self
     }
 
+    /// A fixed latency every table statement takes before its seeded latency (default zero):
+    /// `statement_latency(10ms)` with `table_latency(2ms)` makes each statement take 10 to
+    /// 12 ms.
+    pub fn statement_latency(mut self, latency: Duration) -> Self {
+        self.config.statement_latency = latency;
+        self
+    }
+
+    /// Records every table statement with the `file:line` that sent it and how far it got
+    /// ([`SimDb::statements`]; loads are recorded apart, [`SimDb::loads`]); off by default,
+    /// so a long run does not grow a log.
+    pub fn record_statements(mut self) -> Self {
+        self.config.record = true;
+        self
+    }
+
     /// The database.
     pub fn build(self) -> SimDb {
         SimDb {
@@ -437,6 +541,8 @@ impl SimDb {
                 failing: Vec::new(),
                 fail_rate: 0.0,
                 table_latency: Duration::from_millis(2),
+                statement_latency: Duration::ZERO,
+                record: false,
             },
         }
     }
@@ -594,7 +700,56 @@ impl SimDb {
 
     async fn step(&self) {
         self.count_query();
+        let fixed = self.inner.config.statement_latency;
+        if !fixed.is_zero() {
+            tokio::time::sleep(fixed).await;
+        }
         explorer::latency(self.inner.config.table_latency).await;
+    }
+
+    /// Records a statement about to be sent (when recording); the guard marks it done, or
+    /// dropped if its future goes away first.
+    fn send(
+        &self,
+        sql: impl FnOnce() -> String,
+        site: &'static Location<'static>,
+        tx: Option<u64>,
+        commits: bool,
+    ) -> Sent<'_> {
+        if !self.inner.config.record {
+            return Sent {
+                db: self,
+                index: None,
+                commits,
+            };
+        }
+        let statement = Statement {
+            sql: sql(),
+            site,
+            at: sim::now(),
+            tx,
+            commits,
+            progress: Progress::InFlight,
+        };
+        let mut st = self.inner.state.lock();
+        st.statements.push(statement);
+        Sent {
+            db: self,
+            index: Some(st.statements.len() - 1),
+            commits,
+        }
+    }
+
+    /// When recording: the committed rows right after each statement that commits, with the
+    /// statement's index.
+    pub(crate) fn committed_states(&self) -> Vec<(usize, Rows)> {
+        self.inner.state.lock().committed.clone()
+    }
+
+    /// Every statement sent so far, in order, with its call site and progress; empty unless
+    /// the database records them ([`SimDbBuilder::record_statements`]).
+    pub fn statements(&self) -> Vec<Statement> {
+        self.inner.state.lock().statements.clone()
     }
 
     fn count_query(&self) {
@@ -625,30 +780,44 @@ impl SimDb {
 
     /// `SELECT key, value FROM table`: every committed row of `table`, in key order, in one
     /// statement.
-    pub async fn scan(&self, table: &str) -> Vec<(String, String)> {
-        self.step().await;
-        let rows: Vec<(String, String)> = self
-            .rows()
-            .remove(table)
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
-            .collect();
-        trace(format!("SELECT * FROM {table} -> {} row(s)", rows.len()));
-        rows
+    #[track_caller]
+    pub fn scan(&self, table: &str) -> impl Future<Output = Vec<(String, String)>> {
+        let site = Location::caller();
+        async move {
+            let sent = self.send(|| format!("SELECT * FROM {table}"), site, None, false);
+            self.step().await;
+            let rows: Vec<(String, String)> = self
+                .rows()
+                .remove(table)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v)))
+                .collect();
+            sent.done();
+            trace(format!("SELECT * FROM {table} -> {} row(s)", rows.len()));
+            rows
+        }
     }
 
     /// `SELECT value FROM table WHERE key = ANY($1)`: the values of `keys`, in order, in one
     /// statement (the batched read that replaces a query per item).
-    pub async fn get_many(&self, table: &str, keys: &[String]) -> Vec<Option<String>> {
-        self.step().await;
-        let values: Vec<Option<String>> =
-            self.tables(|t| keys.iter().map(|k| t.get(table, k)).collect());
-        trace(format!(
-            "SELECT {table} WHERE key = ANY({} keys)",
-            keys.len()
-        ));
-        values
+    #[track_caller]
+    pub fn get_many(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Vec<Option<String>>> {
+        let site = Location::caller();
+        async move {
+            let sql = || format!("SELECT {table} WHERE key = ANY({} keys)", keys.len());
+            let sent = self.send(sql, site, None, false);
+            self.step().await;
+            let values: Vec<Option<String>> =
+                self.tables(|t| keys.iter().map(|k| t.get(table, k)).collect());
+            sent.done();
+            trace(sql());
+            values
+        }
     }
 
     /// Declares a unique constraint on the keys of `table` (returns the handle for chaining).
@@ -679,83 +848,111 @@ impl SimDb {
     }
 
     /// `SELECT value FROM table WHERE key = $1 LIMIT 1`.
-    pub async fn get(&self, table: &str, key: &str) -> Option<String> {
-        self.step().await;
-        let v = self.tables(|t| t.get(table, key));
-        trace(format!("SELECT {table}[{key}] -> {}", shown(&v)));
-        v
+    #[track_caller]
+    pub fn get(&self, table: &str, key: &str) -> impl Future<Output = Option<String>> {
+        let site = Location::caller();
+        async move {
+            let sent = self.send(|| format!("SELECT {table}[{key}]"), site, None, false);
+            self.step().await;
+            let v = self.tables(|t| t.get(table, key));
+            sent.done();
+            trace(format!("SELECT {table}[{key}] -> {}", shown(&v)));
+            v
+        }
     }
 
     /// `INSERT`; fails on a unique constraint.
     ///
     /// # Errors
     /// [`DbError::UniqueViolation`] when `table` is unique and `key` exists.
-    pub async fn insert(
+    #[track_caller]
+    pub fn insert(
         &self,
         table: &str,
         key: &str,
         value: impl Into<String>,
-    ) -> Result<(), DbError> {
-        self.write(Write::Insert {
+    ) -> impl Future<Output = Result<(), DbError>> {
+        let w = Write::Insert {
             table: table.into(),
             key: key.into(),
             value: value.into(),
             ignore_conflict: false,
-        })
-        .await
-        .map(|_| ())
+        };
+        let site = Location::caller();
+        async move { self.write(w, site).await.map(|_| ()) }
     }
 
     /// `INSERT … ON CONFLICT DO NOTHING`: true when the row was inserted.
-    pub async fn insert_or_ignore(&self, table: &str, key: &str, value: impl Into<String>) -> bool {
-        self.write(Write::Insert {
+    #[track_caller]
+    pub fn insert_or_ignore(
+        &self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> impl Future<Output = bool> {
+        let w = Write::Insert {
             table: table.into(),
             key: key.into(),
             value: value.into(),
             ignore_conflict: true,
-        })
-        .await
-        .unwrap_or(false)
+        };
+        let site = Location::caller();
+        async move { self.write(w, site).await.unwrap_or(false) }
     }
 
     /// `UPDATE table SET value = $2 WHERE key = $1`: true when a row changed.
-    pub async fn update(&self, table: &str, key: &str, value: impl Into<String>) -> bool {
-        self.write(Write::Update {
+    #[track_caller]
+    pub fn update(
+        &self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> impl Future<Output = bool> {
+        let w = Write::Update {
             table: table.into(),
             key: key.into(),
             value: value.into(),
-        })
-        .await
-        .unwrap_or(false)
+        };
+        let site = Location::caller();
+        async move { self.write(w, site).await.unwrap_or(false) }
     }
 
     /// `DELETE FROM table WHERE key = $1`: true when rows were deleted.
-    pub async fn delete(&self, table: &str, key: &str) -> bool {
-        self.write(Write::Delete {
+    #[track_caller]
+    pub fn delete(&self, table: &str, key: &str) -> impl Future<Output = bool> {
+        let w = Write::Delete {
             table: table.into(),
             key: key.into(),
-        })
-        .await
-        .unwrap_or(false)
+        };
+        let site = Location::caller();
+        async move { self.write(w, site).await.unwrap_or(false) }
     }
 
-    async fn write(&self, w: Write) -> Result<bool, DbError> {
+    async fn write(&self, w: Write, site: &'static Location<'static>) -> Result<bool, DbError> {
+        let sent = self.send(|| describe(&w, &Ok(true), None), site, None, true);
         self.step().await;
         let r = self.tables(|t| t.apply(&w));
+        sent.done();
         trace(describe(&w, &r, None));
         r
     }
 
     /// `BEGIN`: a read-committed transaction. Dropping it without commit rolls it back.
-    pub async fn begin(&self) -> Transaction {
-        self.step().await;
-        let id = self.tables(Tables::new_tx);
-        trace(format!("BEGIN tx{id}"));
-        Transaction {
-            db: self.clone(),
-            id,
-            writes: Vec::new(),
-            open: true,
+    #[track_caller]
+    pub fn begin(&self) -> impl Future<Output = Transaction> {
+        let site = Location::caller();
+        async move {
+            let sent = self.send(|| "BEGIN".into(), site, None, false);
+            self.step().await;
+            let id = self.tables(Tables::new_tx);
+            sent.done();
+            trace(format!("BEGIN tx{id}"));
+            Transaction {
+                db: self.clone(),
+                id,
+                writes: Vec::new(),
+                open: true,
+            }
         }
     }
 }
@@ -900,7 +1097,29 @@ pub struct Transaction {
 impl Transaction {
     /// `SELECT … FOR UPDATE`: locks the row if it exists (waiting for another transaction's
     /// lock on it), then reads it, seeing this transaction's own writes.
-    pub async fn select_for_update(&mut self, table: &str, key: &str) -> Option<String> {
+    #[track_caller]
+    pub fn select_for_update(
+        &mut self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Option<String>> {
+        let site = Location::caller();
+        async move { self.select_for_update_at(table, key, site).await }
+    }
+
+    async fn select_for_update_at(
+        &mut self,
+        table: &str,
+        key: &str,
+        site: &'static Location<'static>,
+    ) -> Option<String> {
+        let db = self.db.clone();
+        let sent = db.send(
+            || format!("SELECT {table}[{key}] FOR UPDATE (tx{})", self.id),
+            site,
+            Some(self.id),
+            false,
+        );
         self.db.step().await;
         loop {
             let notified = self.db.inner.unlocked.notified();
@@ -917,6 +1136,7 @@ impl Transaction {
             }
         }
         let v = self.read(table, key);
+        sent.done();
         trace(format!(
             "SELECT {table}[{key}] FOR UPDATE (tx{}) -> {}",
             self.id,
@@ -926,9 +1146,28 @@ impl Transaction {
     }
 
     /// `SELECT` inside the transaction (no lock), seeing its own writes.
-    pub async fn get(&mut self, table: &str, key: &str) -> Option<String> {
+    #[track_caller]
+    pub fn get(&mut self, table: &str, key: &str) -> impl Future<Output = Option<String>> {
+        let site = Location::caller();
+        async move { self.get_at(table, key, site).await }
+    }
+
+    async fn get_at(
+        &mut self,
+        table: &str,
+        key: &str,
+        site: &'static Location<'static>,
+    ) -> Option<String> {
+        let db = self.db.clone();
+        let sent = db.send(
+            || format!("SELECT {table}[{key}] (tx{})", self.id),
+            site,
+            Some(self.id),
+            false,
+        );
         self.db.step().await;
         let v = self.read(table, key);
+        sent.done();
         trace(format!(
             "SELECT {table}[{key}] (tx{}) -> {}",
             self.id,
@@ -960,48 +1199,75 @@ impl Transaction {
     }
 
     /// Buffers an `INSERT` (checked against unique constraints at commit).
-    pub async fn insert(&mut self, table: &str, key: &str, value: impl Into<String>) {
-        self.buffer(Write::Insert {
+    #[track_caller]
+    pub fn insert(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> impl Future<Output = ()> {
+        let w = Write::Insert {
             table: table.into(),
             key: key.into(),
             value: value.into(),
             ignore_conflict: false,
-        })
-        .await;
+        };
+        self.buffer(w, Location::caller())
     }
 
     /// Buffers an `INSERT … ON CONFLICT DO NOTHING`.
-    pub async fn insert_or_ignore(&mut self, table: &str, key: &str, value: impl Into<String>) {
-        self.buffer(Write::Insert {
+    #[track_caller]
+    pub fn insert_or_ignore(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> impl Future<Output = ()> {
+        let w = Write::Insert {
             table: table.into(),
             key: key.into(),
             value: value.into(),
             ignore_conflict: true,
-        })
-        .await;
+        };
+        self.buffer(w, Location::caller())
     }
 
     /// Buffers an `UPDATE`.
-    pub async fn update(&mut self, table: &str, key: &str, value: impl Into<String>) {
-        self.buffer(Write::Update {
+    #[track_caller]
+    pub fn update(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: impl Into<String>,
+    ) -> impl Future<Output = ()> {
+        let w = Write::Update {
             table: table.into(),
             key: key.into(),
             value: value.into(),
-        })
-        .await;
+        };
+        self.buffer(w, Location::caller())
     }
 
     /// Buffers a `DELETE`.
-    pub async fn delete(&mut self, table: &str, key: &str) {
-        self.buffer(Write::Delete {
+    #[track_caller]
+    pub fn delete(&mut self, table: &str, key: &str) -> impl Future<Output = ()> {
+        let w = Write::Delete {
             table: table.into(),
             key: key.into(),
-        })
-        .await;
+        };
+        self.buffer(w, Location::caller())
     }
 
-    async fn buffer(&mut self, w: Write) {
+    async fn buffer(&mut self, w: Write, site: &'static Location<'static>) {
+        let db = self.db.clone();
+        let sent = db.send(
+            || describe(&w, &Ok(true), Some(self.id)),
+            site,
+            Some(self.id),
+            false,
+        );
         self.db.step().await;
+        sent.done();
         trace(describe(&w, &Ok(true), Some(self.id)).replace(')', ", buffered)"));
         self.writes.push(w);
     }
@@ -1011,7 +1277,20 @@ impl Transaction {
     ///
     /// # Errors
     /// [`DbError::UniqueViolation`] from a buffered insert.
-    pub async fn commit(mut self) -> Result<(), DbError> {
+    #[track_caller]
+    pub fn commit(self) -> impl Future<Output = Result<(), DbError>> {
+        let site = Location::caller();
+        self.commit_at(site)
+    }
+
+    async fn commit_at(mut self, site: &'static Location<'static>) -> Result<(), DbError> {
+        let db = self.db.clone();
+        let sent = db.send(
+            || format!("COMMIT tx{}", self.id),
+            site,
+            Some(self.id),
+            true,
+        );
         self.db.step().await;
         let writes = std::mem::take(&mut self.writes);
         let id = self.id;
@@ -1043,12 +1322,27 @@ impl Transaction {
             Err(e) => format!("COMMIT tx{id} -> {e}, rolled back"),
         });
         self.finish();
+        sent.done();
         result
     }
 
     /// `ROLLBACK`: drops the writes and releases the row locks.
-    pub async fn rollback(mut self) {
+    #[track_caller]
+    pub fn rollback(self) -> impl Future<Output = ()> {
+        let site = Location::caller();
+        self.rollback_at(site)
+    }
+
+    async fn rollback_at(mut self, site: &'static Location<'static>) {
+        let db = self.db.clone();
+        let sent = db.send(
+            || format!("ROLLBACK tx{}", self.id),
+            site,
+            Some(self.id),
+            false,
+        );
         self.db.step().await;
+        sent.done();
         trace(format!("ROLLBACK tx{}", self.id));
         self.finish();
     }

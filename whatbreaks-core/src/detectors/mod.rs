@@ -8,9 +8,11 @@
 //!   races over the explorer), [`pool`] (pool exhaustion; [`pool::watch`] watches real
 //!   pools), [`double_execution`], [`leak`], [`scale`], [`n_plus_one`] (queries that grow with
 //!   the result), [`hang`] (hung upstreams and missing timeouts), [`silent`] (errors that
-//!   leave no trace with a request id).
+//!   leave no trace with a request id), [`cancel`] (partial writes when a request is
+//!   cancelled at an await point or its instance crashes between writes).
 
 pub mod backoff;
+pub mod cancel;
 pub mod double_execution;
 pub mod hang;
 pub mod herd;
