@@ -82,8 +82,7 @@ fn bare_tokio(instances: u32) -> usize {
             t.abort();
         }
     });
-    let effects = b.effects.borrow().len();
-    effects
+    b.effects.borrow().len()
 }
 
 fn double_execution(c: &mut Criterion) {
