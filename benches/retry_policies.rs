@@ -19,7 +19,7 @@
 //!
 //! One criterion group per metric (`StormMetric`): calls per request, p50 and p99 virtual
 //! completion time, failed requests, duplicate effects. 20 seeds per policy, the same 20 for
-//! every policy. `cargo bench --bench retry_policies` runs them all (about half a minute);
+//! every policy. `cargo bench --bench retry_policies` runs them all (under a minute);
 //! `cargo bench --bench retry_policies -- calls` one metric, `-- tps_budget` one policy.
 //! Jitter draws from `whatbreaks::rng()`, the run's seeded RNG, so every figure replays.
 use criterion::{Criterion, criterion_group, criterion_main};
