@@ -94,8 +94,10 @@ fn double_execution(c: &mut Criterion) {
     for instances in [2u32, 10] {
         // The same workload: one committed effect per slot on both sides (the bare run stops
         // at the end of the run, before or after the last slot's effect).
-        let (wb, bare) = (whatbreaks_run(instances), bare_tokio(instances));
-        eprintln!("double_execution/{instances}: effects: whatbreaks {wb}, bare tokio {bare}");
+        if super::selected("double_execution") {
+            let (wb, bare) = (whatbreaks_run(instances), bare_tokio(instances));
+            eprintln!("double_execution/{instances}: effects: whatbreaks {wb}, bare tokio {bare}");
+        }
         group.bench_with_input(
             BenchmarkId::new("whatbreaks", instances),
             &instances,

@@ -28,3 +28,16 @@ pub(crate) fn quiet() {
     // runs bench functions on the main thread; simulation threads start later).
     unsafe { std::env::set_var("WHATBREAKS_QUIET", "1") };
 }
+
+/// Whether the command line selects `group` (`cargo bench -- retry`, or no filter): for the
+/// figures a group prints before criterion measures it.
+pub(crate) fn selected(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| group.contains(f.as_str()) || f.contains(group))
+}

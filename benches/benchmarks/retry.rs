@@ -115,16 +115,7 @@ fn report_memory() {
 
 fn retry(c: &mut Criterion) {
     super::quiet();
-    // Only when this group runs (`cargo bench -- retry`, or no filter).
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "retry".contains(f.as_str()) || f.contains("retry"))
-    {
+    if super::selected("retry") {
         report_memory();
     }
     let mut group = c.benchmark_group("retry");

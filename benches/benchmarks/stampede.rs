@@ -113,8 +113,10 @@ fn stampede(c: &mut Criterion) {
         let name = if expiry { "expiry" } else { "cold" };
         group.throughput(Throughput::Elements(offsets.len() as u64));
         // The same workload: both sides load about as often.
-        let (wb, bare) = (whatbreaks_stampede(scenario), bare_tokio(expiry, &offsets));
-        eprintln!("stampede/{name}: database loads: whatbreaks {wb}, bare tokio {bare}");
+        if super::selected("stampede") {
+            let (wb, bare) = (whatbreaks_stampede(scenario), bare_tokio(expiry, &offsets));
+            eprintln!("stampede/{name}: database loads: whatbreaks {wb}, bare tokio {bare}");
+        }
         group.bench_function(BenchmarkId::new("whatbreaks", name), |b| {
             b.iter(|| whatbreaks_stampede(scenario))
         });
