@@ -3,6 +3,8 @@
 //! so a `criterion_group!` of your policies reports amplification and tail latency, keeps a
 //! baseline, and flags a regression when a change makes the storm worse.
 //!
+//! The criterion types here are criterion 0.8's: bench with `criterion = "0.8"`.
+//!
 //! # What is measured
 //! [`StormBench`] runs a [`RetryStormTest`] scenario (logical requests arriving open-loop at an
 //! upstream that is degraded for a while) once per criterion iteration, each run with its own
