@@ -48,8 +48,8 @@
 //!
 //! // A policy as you would write it: three retries, exponential backoff, no jitter.
 //! async fn exponential(up: Upstream) {
-//!     for attempt in 0..4u32 {
-//!         if up.call(Request::get("/price")).await.is_ok() {
+//!     for attempt in 0..=3u32 {
+//!         if up.call(Request::get("/price")).await.is_ok() || attempt == 3 {
 //!             return;
 //!         }
 //!         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
