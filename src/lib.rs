@@ -317,6 +317,7 @@
 //! | `postgres` | `whatbreaks::postgres`: a race harness on real connections (temporary schema per test, start barrier, SQL invariant), the leak watch on a real deadpool-postgres pool, advisory locks; implies `deadpool` |
 //! | `redis` | `whatbreaks::redis`: leases (`SET NX PX`, fencing tokens from `INCR`) and the cold-key stampede check on a real Redis; and redis-rs on the simulated cache: `SimCache::redis`, `StampedeEnv::redis` (`seams::redis`) |
 //! | `hyper` | `Upstream::connector`: hyper-util's `Client` onto a simulated upstream over in-memory connections (`seams::hyper`); `Upstream::url`: the upstream on a loopback socket for reqwest (`seams::loopback`); both on virtual time; implies `http` |
+//! | `criterion` | `whatbreaks::bench`: criterion benches of your retry policies under a retry storm, measuring upstream calls per logical request, p50/p99 virtual completion time, failed requests and duplicate effects instead of wall time (`bench::StormBench`, `bench::StormMetric`) |
 //!
 //! ## Limitations
 //!

@@ -27,14 +27,8 @@ async fn client(up: Upstream) {
 
 fn bare_tokio(clients: u32) -> u64 {
     let calls = Rc::new(Cell::new(0u64));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
     let c = calls.clone();
-    local.block_on(&rt, async move {
+    super::bare_tokio(async move {
         let start = tokio::time::Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| {

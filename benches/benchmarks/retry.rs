@@ -45,14 +45,8 @@ fn whatbreaks_storm(clients: u32) -> u64 {
 /// upstream (down: every call fails at once), the same sleeps.
 fn bare_tokio(offsets: &[Duration]) -> u64 {
     let calls = Rc::new(Cell::new(0u64));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
     let c = calls.clone();
-    local.block_on(&rt, async move {
+    super::bare_tokio(async move {
         let start = tokio::time::Instant::now();
         let tasks: Vec<_> = offsets
             .iter()
@@ -120,19 +114,8 @@ fn report_memory() {
 }
 
 fn retry(c: &mut Criterion) {
-    // SAFETY: set before any other thread of this process reads the environment (criterion
-    // runs bench functions on the main thread; simulation threads start later).
-    unsafe { std::env::set_var("WHATBREAKS_QUIET", "1") };
-    // Only when this group runs (`cargo bench -- retry`, or no filter).
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "retry".contains(f.as_str()) || f.contains("retry"))
-    {
+    super::quiet();
+    if super::selected("retry") {
         report_memory();
     }
     let mut group = c.benchmark_group("retry");

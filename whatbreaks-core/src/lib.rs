@@ -19,6 +19,7 @@
 //! | [`scenario`] | the one run path ([`scenario::Scenario`], [`scenario::run`]): settings, validation, `WHATBREAKS_*` ([`scenario::config`]), seeds, regressions, harness findings |
 //! | [`detectors`] | one per failure pattern: a builder and its analysis; detectors never import each other |
 //! | [`audit`] | asks every question that applies to a described service, with the detectors |
+//! | `bench` | criterion benches of retry policies under a storm, measuring calls per request and virtual latency instead of wall time (feature `criterion`) |
 //! | [`backends`], [`probes`] | real PostgreSQL and Redis in real time (features `postgres`, `redis`); HTTP trust-boundary probes (feature `http`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
@@ -30,6 +31,9 @@
 
 pub mod audit;
 pub mod backends;
+#[cfg(feature = "criterion")]
+#[cfg_attr(docsrs, doc(cfg(feature = "criterion")))]
+pub mod bench;
 pub mod components;
 pub mod detectors;
 pub mod probes;
@@ -70,6 +74,9 @@ pub mod features {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub use crate::backends::redis;
+    #[cfg(feature = "criterion")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "criterion")))]
+    pub use crate::bench;
     #[cfg(feature = "http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub use crate::probes::http;
