@@ -7,7 +7,8 @@
 //!   classification and a retry budget, a failure logged with the request id);
 //! - `get_product`: the product cache in front of the database (buggy: cache-aside, a failed
 //!   load dropped; fixed: a lease in the shared cache, a failure logged with the request id);
-//! - `toggle_like`: the double-tap like (buggy: check, then act; fixed: `FOR UPDATE`);
+//! - `toggle_like`: the double-tap like (buggy: check, then act, in three statements that a
+//!   disconnect can cut apart; fixed: `FOR UPDATE` in one transaction);
 //! - `process_order`: an order's queries on a pooled connection (buggy: the seed article's
 //!   manual `release()`, skipped by `?` when a query fails; fixed: the RAII guard);
 //! - `notifications`: a WebSocket connection's subscription to the notification registry
@@ -125,7 +126,7 @@ fn failed(ctx: &Ctx, entry: &str, error: &dyn std::fmt::Display) {
 }
 
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 12] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 13] = [
     ("herd", "charge"),
     ("hang", "charge"),
     ("retry storm", "charge"),
@@ -135,6 +136,7 @@ pub(crate) const SEEDED_BUGS: [(&str, &str); 12] = [
     ("silent error", "get_product"),
     ("pool", "process_order"),
     ("race", "toggle_like"),
+    ("partial write", "toggle_like"),
     ("leak", "notifications"),
     ("scale", "export_orders"),
     ("double execution", "daily_report"),

@@ -33,6 +33,7 @@
 //! | silent error | calls upstream `U` or loads from the database | [`SilentErrorTest`]: 20 rps for 30 s, a key per request, `U` fails half its calls with 503 (so retry loops run out of attempts now and then), 10% of database loads fail | every request that met an error it did not recover from logs it at warn or error with its correlation id ([`Ctx::request_id`]) |
 //! | scale | reads a table ([`World::table`]) | [`ScaleTest`]: the entry point at 1,000, 10,000 and 100,000 rows in each table it reads, on a fresh world each, extrapolated to 500,000,000 rows; needs the counting allocator, else not applicable | peak heap at 500M rows under 1 GiB |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
+//! | partial write | writes to the database | [`CancelTest`] `cut = "both"`: the request cut at each of its await points (a disconnect, a `timeout`, a `select!`) and its instance crashed after each write, on the rows the setup leaves | the committed rows equal the state before or after the request |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
 //!
 //! A break's replay line replays just that question of that entry point: it sets
@@ -70,6 +71,7 @@ use crate::components::pool::{PoolConfig, SimPool};
 use crate::components::store::{SimCache, SimDb};
 use crate::components::table::Table;
 use crate::components::upstream::{Method, Upstream};
+use crate::detectors::cancel::{self, CancelEnv, CancelTest};
 use crate::detectors::double_execution::{self, DoubleExecutionTest};
 use crate::detectors::hang::{self, HangTest};
 use crate::detectors::herd::{self, HerdTest};
@@ -731,6 +733,7 @@ impl Audit {
                     db_writes: world.db.rows() != rows_before,
                     pool: world.pool.stats().acquires > acquires_before,
                     tables: world.tables.lock().read.iter().cloned().collect(),
+                    setup_rows: rows_before,
                 }
             },
         );
@@ -850,13 +853,21 @@ impl Audit {
             if asks("race") {
                 rows.push(self.race(entry, handler));
             }
+            if asks("partial write") {
+                rows.push(self.partial_write(entry, handler, &touched.setup_rows));
+            }
         } else {
-            rows.push(not_applicable(
-                "race",
-                "the same request twice at once".into(),
-                entry,
-                "the handler writes nothing to the database".into(),
-            ));
+            for (question, text) in [
+                ("race", "the same request twice at once"),
+                ("partial write", CANCEL_QUESTION),
+            ] {
+                rows.push(not_applicable(
+                    question,
+                    text.into(),
+                    entry,
+                    "the handler writes nothing to the database".into(),
+                ));
+            }
         }
     }
 
@@ -1077,6 +1088,45 @@ impl Audit {
         )
     }
 
+    /// One request cut at each of its await points (a disconnect, a `timeout`, a `select!`)
+    /// and crashed after each of its writes, on the database the setup leaves: its writes
+    /// must land all or not at all.
+    fn partial_write(
+        &self,
+        entry: &str,
+        handler: &HandlerFn,
+        setup_rows: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    ) -> Row {
+        let h = handler.clone();
+        let rows = setup_rows.clone();
+        let test = self.settle(CancelTest::new().cut("both").setup(move |db: &SimDb| {
+            for (table, keyed) in &rows {
+                for (key, values) in keyed {
+                    for value in values {
+                        db.seed(table, key, value.clone());
+                    }
+                }
+            }
+        }));
+        let report = test.run(move |env: CancelEnv| {
+            let h = h.clone();
+            async move {
+                let world = World {
+                    db: env.db(),
+                    ..World::new()
+                };
+                h(world, Ctx::new("1")).await;
+            }
+        });
+        row(
+            "partial write",
+            CANCEL_QUESTION.into(),
+            entry,
+            report,
+            &[cancel::PATTERN],
+        )
+    }
+
     fn race(&self, entry: &str, handler: &HandlerFn) -> Row {
         let (h, setup) = (handler.clone(), self.setup.clone());
         let test = self.settle(RaceTest::new().iterations(200));
@@ -1141,6 +1191,9 @@ const SCALE_QUESTION: &str = "its tables hold 500,000,000 rows";
 
 const SILENT_QUESTION: &str = "10% of database loads fail";
 
+const CANCEL_QUESTION: &str =
+    "the request is cancelled at an await, or its instance crashes between two writes";
+
 const POOL_QUESTION: &str =
     "100 overlapping requests share the pool; 5% of queries fail, 2% are slow";
 
@@ -1155,6 +1208,8 @@ struct Touched {
     pool: bool,
     /// The [`World::table`]s it read.
     tables: Vec<String>,
+    /// The database rows the setup leaves.
+    setup_rows: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 thread_local! {
@@ -1272,6 +1327,7 @@ const QUESTIONS: &[&str] = &[
     "scale",
     "silent error",
     "race",
+    "partial write",
     "double execution",
 ];
 
@@ -1366,5 +1422,6 @@ seed_settings!(
     HangTest,
     LeakTest,
     ScaleTest,
-    SilentErrorTest
+    SilentErrorTest,
+    CancelTest
 );
