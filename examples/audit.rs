@@ -11,6 +11,8 @@ mod audit_http;
 mod herd;
 #[path = "patterns/leak.rs"]
 mod leak;
+#[path = "patterns/n_plus_one.rs"]
+mod n_plus_one;
 #[path = "patterns/pool.rs"]
 mod pool;
 #[path = "patterns/race.rs"]

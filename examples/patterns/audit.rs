@@ -7,6 +7,8 @@
 //!   classification and a retry budget, a failure logged with the request id);
 //! - `get_product`: the product cache in front of the database (buggy: cache-aside, a failed
 //!   load dropped; fixed: a lease in the shared cache, a failure logged with the request id);
+//! - `list_posts`: the posts with their authors (buggy: one query per post's author; fixed:
+//!   one batched query for all of them);
 //! - `toggle_like`: the double-tap like (buggy: check, then act, in three statements that a
 //!   disconnect can cut apart; fixed: `FOR UPDATE` in one transaction);
 //! - `process_order`: an order's queries on a pooled connection (buggy: the seed article's
@@ -20,11 +22,11 @@
 //!   per occurrence in the shared store).
 //!
 //! Built from the pattern files (`herd.rs`, `retry.rs`, `stampede.rs`, `pool.rs`, `race.rs`,
-//! `leak.rs`, `scale.rs`, `scheduler.rs`), which the including binary declares as sibling modules. Shared by
+//! `leak.rs`, `n_plus_one.rs`, `scale.rs`, `scheduler.rs`), which the including binary declares as sibling modules. Shared by
 //! `examples/audit.rs`, `examples/tour.rs` and `tests/audit/`.
 #![allow(dead_code)]
 
-use crate::{herd, leak, pool, race, retry, scale, scheduler, stampede};
+use crate::{herd, leak, n_plus_one, pool, race, retry, scale, scheduler, stampede};
 use std::time::Duration;
 use whatbreaks::audit::{Audit, Ctx, World};
 use whatbreaks::{Instance, Request};
@@ -40,8 +42,9 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
         "checkout"
     })
     .setup(|world: World| async move {
-        // Post p1 starts at zero likes.
+        // Post p1 starts at zero likes; three posts by their authors for the post list.
         let _ = world.db().insert("posts", "p1", "0").await;
+        n_plus_one::seed_posts(&world.db(), 3);
     })
     .handler("charge", move |world: World, ctx: Ctx| async move {
         let payments = world.upstream("payments");
@@ -72,6 +75,13 @@ pub(crate) fn checkout(fixed: bool) -> Audit {
             let _ =
                 stampede::get_product(&world.cache(), &world.db(), ctx.key(), PRODUCT_TTL).await;
         }
+    })
+    .handler("list_posts", move |world: World, _ctx: Ctx| async move {
+        let _posts = if fixed {
+            n_plus_one::list_posts_batched(&world.db()).await
+        } else {
+            n_plus_one::list_posts(&world.db()).await
+        };
     })
     .handler("toggle_like", move |world: World, _ctx: Ctx| async move {
         if fixed {
@@ -126,7 +136,7 @@ fn failed(ctx: &Ctx, entry: &str, error: &dyn std::fmt::Display) {
 }
 
 /// The seeded bugs: each (question, entry point) the buggy service must break.
-pub(crate) const SEEDED_BUGS: [(&str, &str); 13] = [
+pub(crate) const SEEDED_BUGS: [(&str, &str); 14] = [
     ("herd", "charge"),
     ("hang", "charge"),
     ("retry storm", "charge"),
@@ -135,6 +145,7 @@ pub(crate) const SEEDED_BUGS: [(&str, &str); 13] = [
     ("stampede", "get_product"),
     ("silent error", "get_product"),
     ("pool", "process_order"),
+    ("n+1 queries", "list_posts"),
     ("race", "toggle_like"),
     ("partial write", "toggle_like"),
     ("leak", "notifications"),

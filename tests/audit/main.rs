@@ -10,6 +10,8 @@ mod audit_http;
 mod herd;
 #[path = "../../examples/patterns/leak.rs"]
 mod leak;
+#[path = "../../examples/patterns/n_plus_one.rs"]
+mod n_plus_one;
 #[path = "../../examples/patterns/pool.rs"]
 mod pool;
 #[path = "../../examples/patterns/race.rs"]

@@ -31,6 +31,7 @@
 //! | pool | takes a connection from [`World::pool`] | [`PoolTest`]: 100 requests over 10 s, 10 connections, 5% of queries fail, 2% are slow | leaks, deadlock, starvation, connections held across slow work |
 //! | leak | is a handler (every one) | [`LeakTest`]: 2,000 requests one after the other on one instance (its [`World::per_instance`] state and statics live across them; database, cache and upstreams are fresh per request: other processes' memory), extrapolated to 1,000,000; needs the counting allocator (`whatbreaks::install!()`), else not applicable | no steady heap growth per request |
 //! | silent error | calls upstream `U` or loads from the database | [`SilentErrorTest`]: 20 rps for 30 s, a key per request, `U` fails half its calls with 503 (so retry loops run out of attempts now and then), 10% of database loads fail | every request that met an error it did not recover from logs it at warn or error with its correlation id ([`Ctx::request_id`]) |
+//! | n+1 queries | lists a database table ([`SimDb::scan`]) | [`NPlusOneTest`]: each listed table grown to 1, 10 and 100 rows (copies of the setup's rows in it), a fresh database each | queries per request do not grow with the rows listed (under 0.5 per row) |
 //! | scale | reads a table ([`World::table`]) | [`ScaleTest`]: the entry point at 1,000, 10,000 and 100,000 rows in each table it reads, on a fresh world each, extrapolated to 500,000,000 rows; needs the counting allocator, else not applicable | peak heap at 500M rows under 1 GiB |
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | partial write | writes to the database | [`CancelTest`] `cut = "both"`: the request cut at each of its await points (a disconnect, a `timeout`, a `select!`) and its instance crashed after each write, on the rows the setup leaves | the committed rows equal the state before or after the request |
@@ -76,6 +77,7 @@ use crate::detectors::double_execution::{self, DoubleExecutionTest};
 use crate::detectors::hang::{self, HangTest};
 use crate::detectors::herd::{self, HerdTest};
 use crate::detectors::leak::{self, LeakEnv, LeakTest};
+use crate::detectors::n_plus_one::{self, NPlusOneTest, QueryEnv};
 use crate::detectors::pool::{self, PoolTest};
 use crate::detectors::race::{self, RaceTest};
 use crate::detectors::scale::{self, ScaleTest};
@@ -708,11 +710,15 @@ impl Audit {
         let run = sim::simulate(
             &RunLimits::new(self.seed.unwrap_or(1)),
             move || async move {
-                let world = World::new();
+                let world = World {
+                    db: SimDb::builder("db").record_statements().build(),
+                    ..World::new()
+                };
                 if let Some(s) = &setup {
                     s(world.clone()).await;
                 }
                 let rows_before = world.db.rows();
+                let statements_before = world.db.statements().len();
                 let (ops_before, loads_before) = (world.cache.ops(), world.db.loads().len());
                 let acquires_before = world.pool.stats().acquires;
                 h(world.clone(), Ctx::new("1")).await;
@@ -734,6 +740,13 @@ impl Audit {
                     pool: world.pool.stats().acquires > acquires_before,
                     tables: world.tables.lock().read.iter().cloned().collect(),
                     setup_rows: rows_before,
+                    scanned: world.db.statements()[statements_before..]
+                        .iter()
+                        .filter_map(|st| st.sql.strip_prefix("SELECT * FROM "))
+                        .map(str::to_string)
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
                 }
             },
         );
@@ -838,6 +851,16 @@ impl Audit {
         }
         if asks("leak") {
             rows.push(self.leak(entry, handler));
+        }
+        if touched.scanned.is_empty() {
+            rows.push(not_applicable(
+                "n+1 queries",
+                N_PLUS_ONE_QUESTION.into(),
+                entry,
+                "the handler lists no database table (`SimDb::scan`)".into(),
+            ));
+        } else if asks("n+1 queries") {
+            rows.push(self.n_plus_one(entry, handler, &touched.scanned, &touched.setup_rows));
         }
         if touched.tables.is_empty() {
             rows.push(not_applicable(
@@ -1088,26 +1111,63 @@ impl Audit {
         )
     }
 
-    /// One request cut at each of its await points (a disconnect, a `timeout`, a `select!`)
-    /// and crashed after each of its writes, on the database the setup leaves: its writes
-    /// must land all or not at all.
-    fn partial_write(
+    /// The entry point with every table it lists grown to 1, 10 and 100 rows (copies of the
+    /// rows the setup leaves in it, under new keys), on a fresh database each time: its
+    /// query count must not grow with the result.
+    fn n_plus_one(
         &self,
         entry: &str,
         handler: &HandlerFn,
-        setup_rows: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+        scanned: &[String],
+        setup_rows: &Rows,
     ) -> Row {
-        let h = handler.clone();
-        let rows = setup_rows.clone();
-        let test = self.settle(CancelTest::new().cut("both").setup(move |db: &SimDb| {
-            for (table, keyed) in &rows {
-                for (key, values) in keyed {
-                    for value in values {
-                        db.seed(table, key, value.clone());
+        let (h, rows, scanned) = (handler.clone(), setup_rows.clone(), scanned.to_vec());
+        let listed = format!("`{}`", scanned.join("`, `"));
+        let test = self.settle(NPlusOneTest::new());
+        let report = test.run(move |env: QueryEnv| {
+            let (h, rows, scanned) = (h.clone(), rows.clone(), scanned.clone());
+            async move {
+                let db = env.db();
+                seed_rows(&db, &rows);
+                for table in &scanned {
+                    let templates: Vec<(String, String)> = rows
+                        .get(table)
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                        .collect();
+                    for i in 0..env.size() as usize {
+                        let (key, value) = templates
+                            .get(i % templates.len().max(1))
+                            .cloned()
+                            .unwrap_or_else(|| ("row".into(), "row".into()));
+                        db.seed(table, &format!("{key}~{i}"), value);
                     }
                 }
+                let world = World { db, ..World::new() };
+                h(world, Ctx::new("1")).await;
             }
-        }));
+        });
+        row(
+            "n+1 queries",
+            format!("{N_PLUS_ONE_QUESTION} ({listed})"),
+            entry,
+            report,
+            &[n_plus_one::PATTERN],
+        )
+    }
+
+    /// One request cut at each of its await points (a disconnect, a `timeout`, a `select!`)
+    /// and crashed after each of its writes, on the database the setup leaves: its writes
+    /// must land all or not at all.
+    fn partial_write(&self, entry: &str, handler: &HandlerFn, setup_rows: &Rows) -> Row {
+        let h = handler.clone();
+        let rows = setup_rows.clone();
+        let test = self.settle(
+            CancelTest::new()
+                .cut("both")
+                .setup(move |db: &SimDb| seed_rows(db, &rows)),
+        );
         let report = test.run(move |env: CancelEnv| {
             let h = h.clone();
             async move {
@@ -1191,6 +1251,8 @@ const SCALE_QUESTION: &str = "its tables hold 500,000,000 rows";
 
 const SILENT_QUESTION: &str = "10% of database loads fail";
 
+const N_PLUS_ONE_QUESTION: &str = "the list it reads holds 1, 10, 100 rows";
+
 const CANCEL_QUESTION: &str =
     "the request is cancelled at an await, or its instance crashes between two writes";
 
@@ -1209,8 +1271,13 @@ struct Touched {
     /// The [`World::table`]s it read.
     tables: Vec<String>,
     /// The database rows the setup leaves.
-    setup_rows: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    setup_rows: Rows,
+    /// The database tables it listed (`SimDb::scan`).
+    scanned: Vec<String>,
 }
+
+/// Database rows: table, key, values.
+type Rows = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 thread_local! {
     /// The world of the simulation running on this thread: every client of one run shares
@@ -1250,6 +1317,17 @@ async fn run_world_with(
     })
     .await
     .clone()
+}
+
+/// Seeds `rows` into `db` (not counted as the request's statements).
+fn seed_rows(db: &SimDb, rows: &Rows) {
+    for (table, keyed) in rows {
+        for (key, values) in keyed {
+            for value in values {
+                db.seed(table, key, value.clone());
+            }
+        }
+    }
 }
 
 fn not_applicable(question: &'static str, text: String, entry: &str, why: String) -> Row {
@@ -1324,6 +1402,7 @@ const QUESTIONS: &[&str] = &[
     "stampede",
     "pool",
     "leak",
+    "n+1 queries",
     "scale",
     "silent error",
     "race",
@@ -1423,5 +1502,6 @@ seed_settings!(
     LeakTest,
     ScaleTest,
     SilentErrorTest,
-    CancelTest
+    CancelTest,
+    NPlusOneTest
 );
