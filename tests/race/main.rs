@@ -4,6 +4,7 @@
 #[path = "../../examples/patterns/race.rs"]
 mod code;
 
+mod catalogue;
 mod macros;
 mod verdicts;
 

@@ -127,7 +127,8 @@ fn reference_schedule_is_pinned() {
     let found = (report.findings[0].seed, report.seeds.len(), h.finish());
     assert_eq!(
         found,
-        (0x5eed, 1, 16987200950410397369),
+        // Was 16987200950410397369 before the explorer could hold a ready task back.
+        (0x5eed, 1, 5983104533579690911),
         "reference race run changed: {found:?}"
     );
 }

@@ -156,9 +156,12 @@ where
             return Seeds::default();
         };
         let time_limit = self.settings.time_limit;
-        let limits = limits(seeds[0]);
         let all = seeds.to_vec();
         let schedules = seeds.len() as u32;
+        // The time limit is each schedule's (every schedule starts at virtual time zero);
+        // the run as a whole may take one limit per schedule.
+        let mut limits = limits(seeds[0]);
+        limits.time_limit = time_limit.saturating_mul(schedules.max(1));
         let body = body.clone();
         let run = sim::simulate(&limits, move || async move {
             let mut tried = 0usize;

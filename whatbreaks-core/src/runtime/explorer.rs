@@ -6,6 +6,15 @@
 //! instead: at every await point where more than one of them is ready to run, the seed
 //! chooses which one runs next.
 //!
+//! Every await is a choice, for as long as it takes: a ready task may be **held back**
+//! (random and PCT modes, one choice in four) for one to three steps of the others, which
+//! move first, even when they are only woken later by a timer or a database round trip
+//! (the held task waits for them up to 100 ms of virtual time, then runs). Without it, tasks
+//! woken by timers of the same tick, or by `tokio::task::yield_now`'s deferred wake, move in
+//! lock step, and a lost update that needs one of them slower for several steps never shows.
+//! Each schedule starts at virtual time zero, so a failing schedule replayed alone from its
+//! seed shows the identical trace, times included, and time windows of faults fall the same.
+//!
 //! - **random** (default): a uniformly random ready task at each step.
 //! - **pct**: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010). Each task gets
 //!   a random priority, the highest-priority ready task runs, and at `depth - 1` random steps
@@ -202,15 +211,30 @@ impl Child for Pin<Box<dyn Future<Output = ()>>> {
     }
 }
 
-/// The scheduling state of one `join`: which children are ready, done, and their priorities.
+/// The scheduling state of one `join`: which children are ready, done, held back, and their
+/// priorities.
 struct Sched {
     wakes: Vec<Arc<ChildWake>>,
     wakers: Vec<Waker>,
     done: Vec<bool>,
     priority: Vec<u64>,
+    /// Steps of the other children a ready child is held back for (0: not held).
+    held: Vec<u32>,
+    /// While only held children are ready: how long the others get to move first.
+    release: Option<Pin<Box<tokio::time::Sleep>>>,
     prefix: String,
     root: bool,
 }
+
+/// One ready child in `HOLD_ODDS` is held back when it is chosen (random and PCT modes).
+const HOLD_ODDS: u32 = 4;
+
+/// A held child waits for at most this many steps of the others.
+const MAX_HOLD: u32 = 3;
+
+/// How long held children wait for the others to move (a timer, a database round trip)
+/// when only they are ready; then they are released.
+const HOLD_LIMIT: Duration = Duration::from_millis(100);
 
 impl Sched {
     fn new() -> Self {
@@ -219,6 +243,8 @@ impl Sched {
             wakers: Vec::new(),
             done: Vec::new(),
             priority: Vec::new(),
+            held: Vec::new(),
+            release: None,
             prefix: match current_task() {
                 Some(t) if t != "main" => format!("{t}."),
                 _ => "t".into(),
@@ -252,6 +278,7 @@ impl Sched {
         self.wakers.push(Waker::from(wake.clone()));
         self.wakes.push(wake);
         self.done.push(false);
+        self.held.push(0);
         // Priorities above every value a change point can assign.
         let p = (1u64 << 32) + draw_u32() as u64;
         self.priority.push(p);
@@ -269,13 +296,38 @@ impl Sched {
             }
         }
         loop {
-            let ready: Vec<usize> = (0..children.len())
+            let n = children.len();
+            let ready: Vec<usize> = (0..n)
                 .filter(|&i| !self.done[i] && self.wakes[i].ready.load(Ordering::SeqCst))
                 .collect();
             if ready.is_empty() {
                 break;
             }
-            let i = self.choose(&ready);
+            let free: Vec<usize> = ready
+                .iter()
+                .copied()
+                .filter(|&i| self.held[i] == 0)
+                .collect();
+            if free.is_empty() {
+                // Only held children could run: the others (waiting on a timer, a database
+                // round trip, or on a held child) get until the release timer to move.
+                let others_wait = (0..n).any(|i| !self.done[i] && self.held[i] == 0);
+                if others_wait {
+                    let timer = self
+                        .release
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(HOLD_LIMIT)));
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                self.held.iter_mut().for_each(|h| *h = 0);
+                self.release = None;
+                continue;
+            }
+            let i = self.choose(&free);
+            if self.hold(i, n) {
+                continue;
+            }
             self.wakes[i].ready.store(false, Ordering::SeqCst);
             let label = self.label(i);
             with_explorer(|e| e.labels.push(label));
@@ -287,12 +339,39 @@ impl Sched {
             if polled.is_ready() {
                 self.done[i] = true;
             }
+            // A step of `i`: the others held back come one step nearer their turn.
+            for (j, h) in self.held.iter_mut().enumerate() {
+                if j != i {
+                    *h = h.saturating_sub(1);
+                }
+            }
+            if self.held.iter().all(|h| *h == 0) {
+                self.release = None;
+            }
         }
         if self.done.iter().take(children.len()).all(|d| *d) {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
+    }
+
+    /// Whether the chosen child `i` is held back instead (for 1 to [`MAX_HOLD`] steps of the
+    /// others): a task woken by a timer or a deferred wake is otherwise always run in the
+    /// tick it woke in, so tasks sleeping alike move in lock step and a race that needs one
+    /// of them slower for several steps never shows. Only while another unfinished child is
+    /// not held (someone must move), never in FIFO mode.
+    fn hold(&mut self, i: usize, n: usize) -> bool {
+        let mode = with_explorer(|e| e.mode);
+        if !matches!(mode, Some(Mode::Random | Mode::Pct { .. })) {
+            return false;
+        }
+        let others = (0..n).any(|j| j != i && !self.done[j] && self.held[j] == 0);
+        if !others || draw_u32() % HOLD_ODDS != 0 {
+            return false;
+        }
+        self.held[i] = 1 + draw_u32() % MAX_HOLD;
+        true
     }
 
     fn choose(&mut self, ready: &[usize]) -> usize {
@@ -463,10 +542,12 @@ pub async fn run_root(body: Pin<Box<dyn Future<Output = ()>>>) {
     .await
 }
 
-/// Starts a schedule on this thread: reseeds the simulation and installs a fresh explorer
-/// in `mode`.
+/// Starts a schedule on this thread: reseeds the simulation, starts its virtual clock again at
+/// zero (so a schedule and its replay alone see the same times and time windows) and installs
+/// a fresh explorer in `mode`.
 pub fn begin_schedule(seed: u64, mode: Mode) {
     sim::reseed(seed);
+    sim::restart_clock();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed ^ 0x5C4E_D01E));
     let change_points = match mode {
         // Change points spread over the first 64 steps: small bodies take tens of steps.

@@ -202,6 +202,17 @@ pub(crate) fn reseed(seed: u64) {
     with_sim(|s| s.rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)));
 }
 
+/// Starts the simulation's virtual clock again at zero ([`now`], time windows of components,
+/// the virtual system clock): each schedule of the race explorer runs from time zero, as its
+/// replay alone does.
+pub(crate) fn restart_clock() {
+    with_sim(|s| {
+        s.start = tokio::time::Instant::now();
+        s.last_activity = Duration::ZERO;
+    });
+    clock::set_elapsed(Duration::ZERO);
+}
+
 /// A virtual time as milliseconds, for the `t_ms` field of tracing events.
 pub(crate) fn ms(at: Duration) -> f64 {
     at.as_secs_f64() * 1e3
