@@ -1,8 +1,9 @@
 //! Real pools behind cargo features (`--features deadpool,bb8`): a leaked guard is flagged in
-//! both, correct RAII use passes.
+//! both, a second acquire while holding a connection is flagged as a latent deadlock, correct
+//! RAII use passes.
 
 use std::time::Duration;
-use whatbreaks::pool::LEAK;
+use whatbreaks::pool::{DEADLOCK, LEAK};
 use whatbreaks::pool_watch::WatchTest;
 
 /// One client: take a connection, use it for 5 ms; one client in ten forgets the guard.
@@ -12,6 +13,19 @@ async fn work<G>(get: impl std::future::Future<Output = G>, leak: bool) {
     if leak && whatbreaks::sim::chance(0.1) {
         std::mem::forget(conn);
     }
+}
+
+/// Asserts a latent deadlock naming both checkout sites of this file, and no deadlock of
+/// this run (the clients never overlap four at a time).
+fn assert_latent_deadlock(report: &whatbreaks::Report) {
+    report.assert_flagged(DEADLOCK);
+    let text = report.render();
+    assert!(text.contains("latent pool deadlock"), "{text}");
+    assert!(
+        text.matches("tests/pool/real.rs:").count() >= 2,
+        "both sites: {text}"
+    );
+    assert!(!report.flagged(LEAK), "{text}");
 }
 
 fn scenario() -> WatchTest {
@@ -60,6 +74,17 @@ mod deadpool_pool {
     }
 
     #[test]
+    fn a_second_deadpool_acquire_while_holding_one_is_a_latent_deadlock() {
+        let report = scenario().run(make, |pool: WatchedDeadpool<Conns>| async move {
+            let order = pool.get().await;
+            let lines = pool.get().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop((order, lines));
+        });
+        assert_latent_deadlock(&report);
+    }
+
+    #[test]
     fn raii_use_of_deadpool_passes() {
         let report = scenario().run(make, |pool: WatchedDeadpool<Conns>| async move {
             work(pool.get(), false).await
@@ -104,6 +129,17 @@ mod bb8_pool {
         report.assert_flagged(LEAK);
         let text = report.render();
         assert!(text.contains("bb8 status: max size 4"), "{text}");
+    }
+
+    #[test]
+    fn a_second_bb8_acquire_while_holding_one_is_a_latent_deadlock() {
+        let report = scenario().run(make, |pool: WatchedBb8<Conns>| async move {
+            let order = pool.get().await;
+            let lines = pool.get().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop((order, lines));
+        });
+        assert_latent_deadlock(&report);
     }
 
     #[test]

@@ -76,6 +76,31 @@ pub const STARVATION: &str = "pool starvation";
 /// Pattern name: every connection held by a task that waits to acquire.
 pub const DEADLOCK: &str = "pool deadlock";
 
+/// The finding of nested acquires on a pool of `size` connections that did not deadlock in
+/// this run: the shape of a pool deadlock, with every pair of sites (simulated and real
+/// pools alike).
+pub(crate) fn latent_deadlock(nested: &[NestedAcquire], size: usize, scenario: &str) -> Finding {
+    let mut f = Finding::bug(
+        DEADLOCK,
+        format!(
+            "latent pool deadlock: a task holding a connection waits for a second one from the same pool; {size} such requests at once deadlock it"
+        ),
+    )
+    .with_fix(NESTED_FIX);
+    f.scenario = scenario.to_string();
+    for n in nested {
+        f.evidence.push(format!(
+            "holds the connection checked out at {} and acquires again at {} ({} time(s), first by {} at t={})",
+            n.held_at,
+            n.acquired_at,
+            n.times,
+            n.first.0.map_or("a task".into(), |c| format!("client #{c}")),
+            format_duration(n.first.1)
+        ));
+    }
+    f
+}
+
 const NESTED_FIX: &str = "acquire once per request and pass the connection (`&conn`) to helpers instead of acquiring again while holding one; a pool of size N deadlocks under N clients that each hold one and wait for another";
 /// Pattern name: acquires without a timeout on a pool whose connections never come back.
 pub const WAITS_FOREVER: &str = "acquire waits forever";
@@ -579,30 +604,12 @@ impl PoolAnalysis {
             out.push(f);
         } else if !self.nested.is_empty() {
             // The shape, although this run's arrivals never overlapped enough to deadlock.
-            let mut f = Finding::bug(
-                DEADLOCK,
-                format!(
-                    "latent pool deadlock: a task holding a connection waits for a second one from the same pool; {} such requests at once deadlock it",
-                    stats.size
-                ),
-            );
-            f.scenario = scenario.to_string();
-            for n in &self.nested {
-                f.evidence.push(format!(
-                    "holds the connection checked out at {} and acquires again at {} ({} time(s), first by {} at t={})",
-                    n.held_at,
-                    n.acquired_at,
-                    n.times,
-                    client(n.first.0),
-                    format_duration(n.first.1)
-                ));
-            }
+            let mut f = latent_deadlock(&self.nested, stats.size, scenario);
             f.evidence.push(format!(
                 "this run peaked at {}/{} connections in use, so it did not deadlock; {} concurrent requests would",
                 stats.peak_in_use, stats.size, stats.size
             ));
             f.picture = picture.clone();
-            f.fix = NESTED_FIX.into();
             out.push(f);
         }
         if !self.leaked.is_empty() {

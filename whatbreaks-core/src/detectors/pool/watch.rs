@@ -7,7 +7,9 @@
 //! moved somewhere that outlives its request) stays checked out after its client finished:
 //! a **connection leak** ([`LEAK`]), reported with its site and the pool's own status.
 //! Acquires still waiting at the end on a pool whose every connection leaked are reported as
-//! **acquire waits forever** ([`WAITS_FOREVER`]).
+//! **acquire waits forever** ([`WAITS_FOREVER`]). A client that acquires again while it holds
+//! a connection of the same pool is a **latent pool deadlock** ([`super::DEADLOCK`]), with
+//! both checkout sites, whether or not this run's concurrency reached `max_size` such clients.
 //!
 //! With default settings deadpool waits forever for a connection and bb8 gives up after 30 s;
 //! either way a leaked guard shrinks the pool for good. Both follow tokio's virtual clock, so
@@ -19,7 +21,8 @@
 //!
 //! [`SimPool`]: crate::components::pool::SimPool
 
-use super::{LEAK, WAITS_FOREVER};
+use super::{LEAK, WAITS_FOREVER, latent_deadlock};
+use crate::components::pool::NestedAcquire;
 use crate::report::{Finding, Report};
 use crate::runtime::sim::{self, Arrivals, ClientId, RunLimits};
 use crate::scenario::config::Settings;
@@ -88,6 +91,8 @@ struct WatchState {
     done: BTreeSet<ClientId>,
     checkouts: u64,
     frozen: Option<(Vec<Out>, Vec<Out>)>,
+    /// Acquires made while the same client held a connection, by (held site, acquire site).
+    nested: BTreeMap<(String, String), NestedAcquire>,
 }
 
 /// Records checkouts, waits and returns of a real pool (see the module docs).
@@ -130,6 +135,25 @@ impl PoolWatch {
         };
         let wait_id = {
             let mut st = self.state.lock();
+            // A client that acquires while it holds a connection of this pool: the shape of
+            // a pool deadlock, whether or not this run reaches it.
+            let held = me.client.and_then(|c| {
+                st.out
+                    .values()
+                    .find(|o| o.client == Some(c))
+                    .map(|o| o.site.clone())
+            });
+            if let Some(held_at) = held {
+                st.nested
+                    .entry((held_at.clone(), me.site.clone()))
+                    .or_insert_with(|| NestedAcquire {
+                        held_at,
+                        acquired_at: me.site.clone(),
+                        times: 0,
+                        first: (me.client, me.at),
+                    })
+                    .times += 1;
+            }
             st.next += 1;
             let id = st.next;
             st.waiting.insert(id, me.clone());
@@ -223,6 +247,12 @@ impl PoolWatch {
                 status.max_size.saturating_sub(leaked.len())
             ));
             f.fix = "let the guard drop: never `mem::forget` a pooled connection or store it where it outlives the request".into();
+            findings.push(f);
+        }
+        if !st.nested.is_empty() {
+            let nested: Vec<NestedAcquire> = st.nested.values().cloned().collect();
+            let mut f = latent_deadlock(&nested, status.max_size, scenario);
+            f.evidence.push(status.to_string());
             findings.push(f);
         }
         if !waiting.is_empty() && leaked.len() >= status.max_size {
