@@ -111,3 +111,30 @@ fn real_time_outside_any_simulation() {
     assert!(a.elapsed() >= Duration::from_millis(5));
     assert!(SystemTime::now() > clock::epoch());
 }
+
+/// Every schedule of the race explorer starts at virtual time zero: its wall clock reads the
+/// epoch again (as its replay alone does), while `Instant` stays tokio's instant, which never
+/// goes back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn each_race_schedule_starts_its_wall_clock_at_the_epoch() {
+    let report = whatbreaks::RaceTest::new()
+        .seed(3)
+        .iterations(20)
+        .run(|| async {
+            assert_eq!(SystemTime::now(), clock::epoch(), "the schedule starts at the epoch");
+            let tokio_now = tokio::time::Instant::now();
+            assert_eq!(tokio::time::Instant::from_std(Instant::now()), tokio_now);
+            whatbreaks::join!(
+                tokio::time::sleep(Duration::from_secs(2)),
+                tokio::time::sleep(Duration::from_secs(1))
+            );
+            assert_eq!(SystemTime::now(), clock::epoch() + Duration::from_secs(2));
+            assert_eq!(
+                tokio::time::Instant::from_std(Instant::now()),
+                tokio::time::Instant::now()
+            );
+        });
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.figure("schedules"), Some("20"));
+}

@@ -199,6 +199,20 @@ pub(crate) fn set_elapsed(elapsed: Duration) {
     });
 }
 
+/// Starts this thread's virtual clock again at zero elapsed time (a new schedule of the race
+/// explorer): the wall clock reads the epoch again, the monotonic clock goes on from where it
+/// was (it stays equal to tokio's paused clock, which never goes back).
+pub(crate) fn restart_elapsed() {
+    VIRTUAL.with(|v| {
+        let mut now = v.get();
+        if now.active {
+            now.base += now.elapsed;
+            now.elapsed = Duration::ZERO;
+            v.set(now);
+        }
+    });
+}
+
 /// Virtual time elapsed on this thread's simulation, `None` on any other thread.
 pub fn virtual_elapsed() -> Option<Duration> {
     let v = VIRTUAL.with(Cell::get);

@@ -203,14 +203,14 @@ pub(crate) fn reseed(seed: u64) {
 }
 
 /// Starts the simulation's virtual clock again at zero ([`now`], time windows of components,
-/// the virtual system clock): each schedule of the race explorer runs from time zero, as its
-/// replay alone does.
+/// the virtual wall clock): each schedule of the race explorer runs from time zero, as its
+/// replay alone does. `std::time::Instant` stays equal to tokio's instant, which goes on.
 pub(crate) fn restart_clock() {
     with_sim(|s| {
         s.start = tokio::time::Instant::now();
         s.last_activity = Duration::ZERO;
     });
-    clock::set_elapsed(Duration::ZERO);
+    clock::restart_elapsed();
 }
 
 /// A virtual time as milliseconds, for the `t_ms` field of tracing events.
