@@ -122,7 +122,11 @@ fn each_race_schedule_starts_its_wall_clock_at_the_epoch() {
         .seed(3)
         .iterations(20)
         .run(|| async {
-            assert_eq!(SystemTime::now(), clock::epoch(), "the schedule starts at the epoch");
+            assert_eq!(
+                SystemTime::now(),
+                clock::epoch(),
+                "the schedule starts at the epoch"
+            );
             let tokio_now = tokio::time::Instant::now();
             assert_eq!(tokio::time::Instant::from_std(Instant::now()), tokio_now);
             whatbreaks::join!(
@@ -136,5 +140,10 @@ fn each_race_schedule_starts_its_wall_clock_at_the_epoch() {
             );
         });
     assert!(report.is_clean(), "{report}");
-    assert_eq!(report.figure("schedules"), Some("20"));
+    let schedules: u32 = report
+        .figure("schedules")
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(schedules >= 20, "{report}");
 }

@@ -154,7 +154,13 @@ fn the_time_limit_is_per_schedule() {
             );
         });
     assert!(report.is_clean(), "{report}");
-    assert_eq!(report.figure("schedules"), Some("1000"), "{report}");
+    // (`WHATBREAKS_SEEDS=n` runs n times as many.)
+    let schedules: u32 = report
+        .figure("schedules")
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!(schedules >= 1_000, "{report}");
 }
 
 /// A failing schedule found after others, replayed alone from its seed, shows the identical
