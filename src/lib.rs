@@ -449,8 +449,10 @@ pub use whatbreaks_macros::herd_test;
 ///
 /// The function takes no arguments. Its body runs once per schedule, each with a fresh seed;
 /// futures raced with [`join!`], [`race::join_all`] or [`spawn`] are interleaved by the
-/// explorer at every await point (see [`race`]). Simulated components ([`SimDb`]) add seeded
-/// latency and record a trace, which the finding shows for the schedule that broke.
+/// explorer at every await point, and a ready one may be held back for several steps of the
+/// others, even when a timer or a database round trip wakes them (see [`race`]). Each
+/// schedule starts at virtual time zero. Simulated components ([`SimDb`]) add seeded latency
+/// and record a trace, which the finding shows for the schedule that broke.
 ///
 /// ```no_run
 /// # async fn toggle_like(db: &whatbreaks::SimDb, user: &str, post: &str) {}
