@@ -386,6 +386,73 @@ pub(crate) fn accounts_app(check: AccountsCheck, db: Accounts) -> Router {
         .with_state((db, check))
 }
 
+// ---- A camelCase DTO over a snake_case model --------------------------------------------
+
+/// What the settings API stores (snake_case, as the database has it).
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Settings {
+    display_name: String,
+    contact_email: String,
+}
+
+pub(crate) type SharedSettings = Arc<Mutex<Settings>>;
+
+/// What clients send (camelCase, as the JavaScript front end has it).
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsDto {
+    #[garde(length(chars, min = 1, max = 100))]
+    display_name: String,
+    #[garde(email)]
+    contact_email: String,
+}
+
+async fn put_settings(
+    State((db, validated)): State<(SharedSettings, bool)>,
+    headers: HeaderMap,
+    Json(dto): Json<SettingsDto>,
+) -> StatusCode {
+    if principal(&headers).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    if validated && dto.validate().is_err() {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    let mut s = db.lock().unwrap();
+    s.display_name = dto.display_name;
+    s.contact_email = dto.contact_email;
+    StatusCode::NO_CONTENT
+}
+
+/// The settings API: `PUT /api/settings` with a camelCase body (buggy: nothing validated;
+/// fixed: garde validation).
+pub(crate) fn settings_app(validated: bool, db: SharedSettings) -> Router {
+    Router::new()
+        .route("/api/settings", put(put_settings))
+        .with_state((db, validated))
+}
+
+/// Hostile bodies against the settings API: the body's `displayName` is the stored
+/// `display_name`.
+pub(crate) fn probe_settings(validated: bool, seed: u64) -> Report {
+    MassAssignmentProbe::new(
+        move || {
+            let db = SharedSettings::default();
+            let oracle = db.clone();
+            (settings_app(validated, db), move || {
+                serde_json::to_value(&*oracle.lock().unwrap()).unwrap_or_default()
+            })
+        },
+        axum::http::Method::PUT,
+        "/api/settings",
+    )
+    .principal(|req| req.bearer(token_for("alice")))
+    .valid_body(serde_json::json!({"displayName": "Alice", "contactEmail": "alice@example.org"}))
+    .cases(32)
+    .seed(seed)
+    .run()
+}
+
 // ---- Probes, as the tests and the tour run them ----------------------------------------
 
 use whatbreaks::Report;

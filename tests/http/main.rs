@@ -142,3 +142,47 @@ fn an_ownership_check_before_the_write_passes_with_numeric_ids_and_an_admin() {
     let report = block_on(code::probe_accounts(code::AccountsCheck::Before));
     assert!(report.is_clean(), "{report}");
 }
+
+/// A camelCase DTO over a snake_case model: the body's `displayName` is matched to the stored
+/// `display_name`, so an unvalidated oversized name or a bad email is seen; validation passes.
+#[test]
+fn a_camel_case_dto_over_a_snake_case_model_is_judged_field_by_field() {
+    for seed in [1, 2, 3] {
+        let buggy = code::probe_settings(false, seed);
+        buggy.assert_flagged(INVALID_INPUT_PATTERN);
+        let text = buggy.render();
+        assert!(
+            text.contains("displayName") || text.contains("contactEmail"),
+            "{text}"
+        );
+        let fixed = code::probe_settings(true, seed);
+        assert!(fixed.is_clean(), "{fixed}");
+    }
+}
+
+/// An oracle that shows none of the body's fields cannot judge what was stored: a set-up
+/// finding, not a pass.
+#[test]
+fn an_oracle_that_shows_none_of_the_fields_says_so() {
+    let report = whatbreaks::http::MassAssignmentProbe::new(
+        || {
+            let db = code::SharedSettings::default();
+            (
+                code::settings_app(false, db),
+                || serde_json::json!({"unrelated": 1}),
+            )
+        },
+        axum::http::Method::PUT,
+        "/api/settings",
+    )
+    .principal(|req| req.bearer(code::token_for("alice")))
+    .valid_body(serde_json::json!({"displayName": "Alice", "contactEmail": "alice@example.org"}))
+    .cases(8)
+    .seed(1)
+    .run();
+    assert!(
+        report.findings.iter().any(|f| f.pattern == "probe set-up"
+            && f.verdict.contains("none of the valid body's fields")),
+        "{report}"
+    );
+}

@@ -20,7 +20,9 @@
 //!   ([`hostile_bodies`]): extra privileged fields, oversized strings, invalid emails, wrong
 //!   types, nulls, unicode edge cases, duplicated keys. With a state oracle it flags a
 //!   privileged field that changed, invalid input that was stored, and 5xx answers, each with
-//!   the shrunk counterexample and the proptest seed.
+//!   the shrunk counterexample and the proptest seed. Body fields are matched to the stored
+//!   record's across case styles (a camelCase DTO over a snake_case model); an oracle that
+//!   shows none of the body's fields is a set-up finding, not a pass.
 
 use crate::report::{Finding, Report};
 use crate::runtime::rng::splitmix64;
@@ -557,6 +559,34 @@ impl<S> AuthProbe<S> {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// The key of `state` (a JSON object) that stores the body field `field`: the same name, or
+/// the same words in another case style (`displayName` is `display_name` is `display-name`).
+fn stored_key<'a>(state: &'a Value, field: &str) -> Option<&'a str> {
+    let words = |k: &str| -> String {
+        k.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let object = state.as_object()?;
+    if object.contains_key(field) {
+        return object.keys().find(|k| *k == field).map(String::as_str);
+    }
+    let wanted = words(field);
+    object
+        .keys()
+        .find(|k| words(k) == wanted)
+        .map(String::as_str)
+}
+
+/// What `state` stores for the body field `field` ([`stored_key`]), or null.
+fn stored_field(state: &Value, field: &str) -> Value {
+    stored_key(state, field)
+        .and_then(|k| state.get(k))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// Every string, number and boolean of a JSON value, as text.
@@ -1365,8 +1395,8 @@ where
             return Some((SERVER_ERROR_PATTERN, format!("answered {status}")));
         }
         let field = h.field();
-        let now = after.get(field).cloned().unwrap_or(Value::Null);
-        let was = before.get(field).cloned().unwrap_or(Value::Null);
+        let now = stored_field(after, field);
+        let was = stored_field(before, field);
         let changed = now != was;
         match &h.kind {
             HostileKind::ExtraPrivileged { .. } if changed => Some((
@@ -1455,6 +1485,33 @@ where
         let mut findings = Vec::new();
         // Sanity: the valid body must be accepted, or every verdict below is vacuous.
         let (status, _, after) = self.one(&rt, self.valid.to_string());
+        // The body's fields as the oracle shows them: a DTO in camelCase over a snake_case
+        // model is matched field by field; a body none of whose fields the state shows
+        // cannot be judged, and says so.
+        let unseen: Vec<&str> = self
+            .valid
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .map(String::as_str)
+                    .filter(|k| stored_key(&after, k).is_none())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields = self.valid.as_object().map_or(0, |o| o.len());
+        if (200..300).contains(&status) && !after.is_null() && fields > 0 && unseen.len() == fields
+        {
+            let mut f = Finding::harness(
+                "probe set-up",
+                "the oracle shows none of the valid body's fields, so nothing stored can be judged",
+            );
+            f.evidence = vec![
+                format!("body fields: {}", unseen.join(", ")),
+                format!("oracle: {}", shorten(&after.to_string(), 120)),
+            ];
+            f.fix = "make the oracle return the stored record the endpoint writes, as a JSON object whose field names match the body's (camelCase and snake_case are matched to each other)".into();
+            findings.push(f);
+        }
         if !(200..300).contains(&status) || after.is_null() {
             let mut f = Finding::harness(
                 "probe set-up",
