@@ -186,3 +186,56 @@ fn an_oracle_that_shows_none_of_the_fields_says_so() {
         "{report}"
     );
 }
+
+/// One probe, two endpoints of one app (the profile update and the camelCase settings), as
+/// two principals: each endpoint's problems are found, as each principal, and the fixed app
+/// passes them all.
+#[test]
+fn one_probe_covers_several_endpoints_and_principals() {
+    let probe = |fixed: bool| {
+        whatbreaks::http::MassAssignmentProbe::new(
+            move || {
+                let (users, settings) = (code::seeded(), code::SharedSettings::default());
+                let (u, st) = (users.clone(), settings.clone());
+                let app =
+                    code::profile_app(fixed, users).merge(code::settings_app(fixed, settings));
+                (app, move || {
+                    let mut state = code::alice_profile(&u);
+                    let settings = serde_json::to_value(&*st.lock().unwrap()).unwrap_or_default();
+                    if let (Some(a), Some(b)) = (state.as_object_mut(), settings.as_object()) {
+                        a.extend(b.clone());
+                    }
+                    state
+                })
+            },
+            axum::http::Method::PUT,
+            "/api/profile",
+        )
+        .principal(|req| req.bearer(code::token_for("alice")))
+        .principal(|req| req.bearer(code::token_for("alice")).header("x-tenant", "2"))
+        .valid_body(serde_json::json!({"name": "Alice", "email": "alice@example.org"}))
+        .endpoint(
+            axum::http::Method::PUT,
+            "/api/settings",
+            serde_json::json!({"displayName": "Alice", "contactEmail": "alice@example.org"}),
+        )
+        .cases(16)
+        .seed(7)
+        .run()
+    };
+    let buggy = probe(false);
+    let text = buggy.render();
+    for part in [
+        "PUT /api/profile",
+        "PUT /api/settings",
+        "principal #1",
+        "principal #2",
+    ] {
+        assert!(text.contains(part), "`{part}` in:\n{text}");
+    }
+    buggy.assert_flagged(MASS_ASSIGNMENT_PATTERN);
+    buggy.assert_flagged(INVALID_INPUT_PATTERN);
+    let fixed = probe(true);
+    assert!(fixed.is_clean(), "{fixed}");
+    assert!(fixed.key_figure.contains("hostile bodies"), "{fixed}");
+}

@@ -22,7 +22,8 @@
 //!   privileged field that changed, invalid input that was stored, and 5xx answers, each with
 //!   the shrunk counterexample and the proptest seed. Body fields are matched to the stored
 //!   record's across case styles (a camelCase DTO over a snake_case model); an oracle that
-//!   shows none of the body's fields is a set-up finding, not a pass.
+//!   shows none of the body's fields is a set-up finding, not a pass. One probe may cover
+//!   several endpoints of an app ([`MassAssignmentProbe::endpoint`]) as several principals.
 
 use crate::report::{Finding, Report};
 use crate::runtime::rng::splitmix64;
@@ -1285,6 +1286,13 @@ pub struct MassAssignmentProbe<F> {
     limit: std::time::Duration,
     /// Requests that could not be built or got no answer within the limit.
     unsent: std::cell::RefCell<Unsent>,
+    /// Further endpoints of the same app, each with a body it accepts.
+    more_endpoints: Vec<(Method, String, Value)>,
+    /// Further principals: every endpoint is probed as each of them.
+    more_principals: Vec<Auth>,
+    /// Whether [`principal`](Self::principal) was called (the first call replaces the default
+    /// of no credentials; later calls add principals).
+    principal_given: bool,
 }
 
 impl<F> fmt::Debug for MassAssignmentProbe<F> {
@@ -1320,15 +1328,31 @@ where
             max_len: 10_000,
             limit: REQUEST_LIMIT,
             unsent: Default::default(),
+            more_endpoints: Vec::new(),
+            more_principals: Vec::new(),
+            principal_given: false,
         }
     }
 
-    /// How requests carry credentials.
+    /// How requests carry credentials (default: none). Called again, it adds a principal:
+    /// every endpoint is probed as each one (a user, an admin, a user of another tenant).
     pub fn principal(
         mut self,
         auth: impl Fn(ProbeRequest) -> ProbeRequest + Send + Sync + 'static,
     ) -> Self {
-        self.auth = Arc::new(auth);
+        if self.principal_given {
+            self.more_principals.push(Arc::new(auth));
+        } else {
+            self.auth = Arc::new(auth);
+            self.principal_given = true;
+        }
+        self
+    }
+
+    /// Another endpoint of the same app (`method path`) with a body it accepts, probed like
+    /// the first: the profile update and the sign-up of one service in one probe.
+    pub fn endpoint(mut self, method: Method, path: impl Into<String>, valid_body: Value) -> Self {
+        self.more_endpoints.push((method, path.into(), valid_body));
         self
     }
 
@@ -1453,9 +1477,65 @@ where
         }
     }
 
-    /// Runs every family of hostile input; one finding per family that fails, with the shrunk
-    /// counterexample. Builds its own runtime: call it from a plain `#[test]`.
-    pub fn run(self) -> Report {
+    /// Runs every family of hostile input against every endpoint as every principal; one
+    /// finding per family, endpoint and principal that fails, with the shrunk
+    /// counterexample. Builds its own runtime: call it from a plain `#[test]` (from async
+    /// code, through `tokio::task::spawn_blocking`).
+    pub fn run(mut self) -> Report {
+        let mut endpoints = vec![(self.method.clone(), self.path.clone(), self.valid.clone())];
+        endpoints.append(&mut self.more_endpoints);
+        let mut principals = vec![self.auth.clone()];
+        principals.append(&mut self.more_principals);
+        if endpoints.len() == 1 && principals.len() == 1 {
+            return self.run_one();
+        }
+        let started = std::time::Instant::now();
+        let mut merged = Report::new(format!(
+            "{} endpoint(s) as {} principal(s)",
+            endpoints.len(),
+            principals.len()
+        ));
+        let mut tried = 0u64;
+        for (method, path, valid) in endpoints {
+            for (i, auth) in principals.iter().enumerate() {
+                self.method = method.clone();
+                self.path = path.clone();
+                self.valid = valid.clone();
+                self.auth = auth.clone();
+                self.unsent.replace(Unsent::default());
+                let report = self.run_one();
+                if report.seeds.is_empty() {
+                    // Stopped before any case (a bad `WHATBREAKS_SEED`): the same for all.
+                    return report;
+                }
+                tried += report
+                    .figure("cases")
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(0);
+                merged.seeds = report.seeds.clone();
+                for mut f in report.findings {
+                    if principals.len() > 1 {
+                        f.scenario = format!("{}, principal #{}", f.scenario, i + 1);
+                    }
+                    merged.findings.push(f);
+                }
+            }
+        }
+        merged.key_figure = if merged.findings.is_empty() {
+            format!("{tried} hostile bodies, none accepted wrongly")
+        } else {
+            format!(
+                "{} problem(s) in {tried} hostile bodies",
+                merged.findings.len()
+            )
+        };
+        merged.figures = vec![("cases".into(), tried.to_string())];
+        merged.wall_time = started.elapsed();
+        merged
+    }
+
+    /// [`run`](Self::run) for the one endpoint and principal the probe holds now.
+    fn run_one(&self) -> Report {
         let started = std::time::Instant::now();
         let scenario = format!("{} {}", self.method, self.path);
         // A bad `WHATBREAKS_SEED` is a configuration finding naming it, as everywhere else;
