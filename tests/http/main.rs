@@ -239,3 +239,16 @@ fn one_probe_covers_several_endpoints_and_principals() {
     assert!(fixed.is_clean(), "{fixed}");
     assert!(fixed.key_figure.contains("hostile bodies"), "{fixed}");
 }
+
+/// From async code (an async test) the hostile-input probe runs as it does from a plain test:
+/// it blocks the calling thread with a clock of its own, never starting a runtime inside the
+/// caller's.
+#[test]
+fn the_hostile_input_probe_runs_inside_an_async_test() {
+    let inside = block_on(async { code::probe_profile(false, 0x5eed) });
+    let outside = code::probe_profile(false, 0x5eed);
+    inside.assert_flagged(MASS_ASSIGNMENT_PATTERN);
+    assert_eq!(inside.render(), outside.render());
+    let fixed = block_on(async { code::probe_profile(true, 0x5eed) });
+    assert!(fixed.is_clean(), "{fixed}");
+}

@@ -590,6 +590,54 @@ fn stored_field(state: &Value, field: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The probe's own clock: a tokio runtime whose timers a thread of its own drives, while the
+/// caller's thread polls the requests with the runtime's handle entered. Unlike
+/// `Runtime::block_on`, this works on any thread, inside another runtime (an async test) too:
+/// the caller's thread blocks, but no runtime is started inside a runtime.
+struct Driver {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Driver {
+    fn new() -> std::io::Result<Driver> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("whatbreaks-probe-timers".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                })
+            })?;
+        Ok(Driver {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        let _entered = self.handle.enter();
+        futures::executor::block_on(future)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Every string, number and boolean of a JSON value, as text.
 fn leaf_values(v: &Value, out: &mut Vec<String>) {
     match v {
@@ -1393,7 +1441,7 @@ where
         self
     }
 
-    fn one(&self, rt: &tokio::runtime::Runtime, body: String) -> (u16, Value, Value) {
+    fn one(&self, rt: &Driver, body: String) -> (u16, Value, Value) {
         // A handler that did not answer once is not asked again (each case would wait the
         // whole limit).
         if !self.unsent.borrow().timed_out.is_empty() {
@@ -1479,8 +1527,8 @@ where
 
     /// Runs every family of hostile input against every endpoint as every principal; one
     /// finding per family, endpoint and principal that fails, with the shrunk
-    /// counterexample. Builds its own runtime: call it from a plain `#[test]` (from async
-    /// code, through `tokio::task::spawn_blocking`).
+    /// counterexample. It blocks the calling thread until done, with a clock of its own, so
+    /// it runs from a plain `#[test]` and from an async test alike.
     pub fn run(mut self) -> Report {
         let mut endpoints = vec![(self.method.clone(), self.path.clone(), self.valid.clone())];
         endpoints.append(&mut self.more_endpoints);
@@ -1549,10 +1597,7 @@ where
                 return Report::stopped(scenario, f);
             }
         };
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
+        let rt = match Driver::new() {
             Ok(rt) => rt,
             Err(e) => {
                 let f = Finding::harness(
