@@ -252,3 +252,21 @@ fn the_hostile_input_probe_runs_inside_an_async_test() {
     let fixed = block_on(async { code::probe_profile(true, 0x5eed) });
     assert!(fixed.is_clean(), "{fixed}");
 }
+
+/// The auth probe, too, runs from synchronous code (`run_blocking`) and gives the verdicts of
+/// its async `run`.
+#[test]
+fn the_auth_probe_runs_from_a_plain_test() {
+    let probe = |fixed| {
+        whatbreaks::http::AuthProbe::new(code::orders_app(fixed, code::seeded()))
+            .principal("alice", |req| req.bearer(code::token_for("alice")))
+            .principal("bob", |req| req.bearer(code::token_for("bob")))
+            .resource("alice", "order-a1")
+            .resource("bob", "order-b1")
+            .endpoint(axum::http::Method::GET, "/api/orders/{resource}")
+    };
+    let sync = probe(false).run_blocking();
+    sync.assert_flagged(AUTH_PATTERN);
+    assert_eq!(sync.render(), block_on(probe(false).run()).render());
+    assert!(probe(true).run_blocking().is_clean());
+}

@@ -2,7 +2,10 @@
 //! unvalidated input stored as data. Needs the `http` cargo feature.
 //!
 //! Rust web services are `tower::Service<http::Request<_>>`s (an axum `Router` is one), and
-//! the probes call them in-process with `ServiceExt::oneshot`: no network, no server.
+//! the probes call them in-process with `ServiceExt::oneshot`: no network, no server. Both
+//! probes run from a plain `#[test]` and from an async test: [`MassAssignmentProbe::run`] and
+//! [`AuthProbe::run_blocking`] block the calling thread with a clock of their own;
+//! [`AuthProbe::run`] is the same probe as a future.
 //!
 //! - [`AuthProbe`] sends, for every endpoint and every pair of principals, requests as one
 //!   principal that name the other's identity or resources (in the path, the query, an
@@ -672,6 +675,21 @@ where
     ResB: http_body::Body,
     ResB::Error: fmt::Debug,
 {
+    /// [`run`](Self::run) from synchronous code (a plain `#[test]`): blocks the calling
+    /// thread until every probe is sent, with a clock of its own; from an async test too.
+    pub fn run_blocking(self) -> Report {
+        match Driver::new() {
+            Ok(driver) => driver.block_on(self.run()),
+            Err(e) => Report::stopped(
+                "auth probe",
+                Finding::harness(
+                    "probe set-up",
+                    format!("cannot build a tokio runtime for the probe: {e}"),
+                ),
+            ),
+        }
+    }
+
     /// Sends every probe and returns the findings; never panics.
     pub async fn run(self) -> Report {
         let started = std::time::Instant::now();
