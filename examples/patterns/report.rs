@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use whatbreaks::Report;
 use whatbreaks::html::{
-    Section, escape, merge_series, render_comparison, render_page_with, run_anchor, write_page_in,
+    Cell, Section, merge_series, render_comparison, render_page_with_table, run_anchor, table,
+    write_page_in,
 };
 use whatbreaks::report::Chart;
 use whatbreaks::report::index::{self, Entry};
@@ -138,9 +139,7 @@ pub(crate) fn write(dir: &Path, first: Section, rows: &[Row]) -> std::io::Result
     let back = [("tour.html", "the tour"), (index::PAGE, "all reports")];
     let mut patterns = Vec::new();
     let mut entries = Vec::new();
-    let mut table = String::from(
-        "<table class=\"index\">\n<thead><tr><th>pattern</th><th>buggy code</th><th>fixed code</th><th>time</th></tr></thead>\n<tbody>\n",
-    );
+    let mut cells = Vec::new();
     for row in rows {
         let name = page_name(row.pattern);
         let runs = [("buggy code", &row.buggy), ("fixed code", &row.fixed)];
@@ -162,24 +161,21 @@ pub(crate) fn write(dir: &Path, first: Section, rows: &[Row]) -> std::io::Result
             entries.push(entry);
         }
         let ((bc, b), (fc, f)) = (verdict(&row.buggy, true), verdict(&row.fixed, false));
-        table.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a></td><td class=\"{bc}\">{}</td><td class=\"{fc}\">{}</td><td>{} ms</td></tr>\n",
-            escape(&file),
-            escape(row.pattern),
-            escape(&b),
-            escape(&f),
-            row.wall.as_millis()
-        ));
+        cells.push(vec![
+            Cell::new(row.pattern).link(file),
+            Cell::new(b).class(bc),
+            Cell::new(f).class(fc),
+            Cell::new(format!("{} ms", row.wall.as_millis())),
+        ]);
         patterns.push(path);
     }
-    table.push_str("</tbody>\n</table>\n");
-    let page = render_page_with(
+    // The table goes under the links, before the sections.
+    let page = render_page_with_table(
         "whatbreaks tour: what breaks, buggy and fixed code",
         &[(index::PAGE, "all reports")],
+        &table(&["pattern", "buggy code", "fixed code", "time"], &cells),
         &[first],
     );
-    // The table goes under the links, before the sections.
-    let page = page.replacen("</nav>\n", &format!("</nav>\n{table}"), 1);
     let overview = write_page_in(dir, "tour", &page)?;
     // The index lists newest first: the runs of one tour are one moment, recorded in reverse
     // so that they read in the table's order.
