@@ -23,7 +23,7 @@ fn reference_trace_is_pinned() {
     crate::support::assert_trace_pinned(
         trace,
         (
-            0xe62c70a41f26b2ad,
+            0xfdf37e304d522a02,
             "p99 acquire wait 0s, peak 4/4 in use".to_string(),
         ),
     );

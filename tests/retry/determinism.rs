@@ -25,7 +25,7 @@ fn reference_trace_is_pinned() {
     crate::support::assert_trace_pinned(
         trace,
         (
-            0xa948dfa8e1f7320d,
+            0x307cfc107496d7c9,
             "1.07 calls per request, no duplicate effects".to_string(),
         ),
     );

@@ -17,7 +17,7 @@ fn reference_trace_is_pinned() {
     crate::support::assert_trace_pinned(
         trace,
         (
-            0xdba956aa21a0bd4a,
+            0x414160568e781ef6,
             "9 loads of one key per expiry (23/24 expiries)".to_string(),
         ),
     );

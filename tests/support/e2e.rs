@@ -73,7 +73,10 @@ pub(crate) fn assert_seeds_replay<K: PartialEq + std::fmt::Debug>(trace: impl Fn
 }
 
 /// The reference run of a detector keeps its trace across refactors: `expected` pins the
-/// trace hash (and key figure) of seed `0x5eed`, measured before the 0.2 layout change.
+/// trace hash (and key figure) of seed `0x5eed`, measured before the 0.2 layout change and
+/// pinned again once when the runtime began to start each client at its arrival (clients
+/// arriving in the same millisecond now start in id order, not in the timer wheel's): the
+/// key figures and verdicts stayed the same, the arrival order within a millisecond did not.
 pub(crate) fn assert_trace_pinned<K: PartialEq + std::fmt::Debug>(
     trace: impl Fn(u64) -> (u64, K),
     expected: (u64, K),

@@ -39,8 +39,11 @@ use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "hyper")]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,6 +59,10 @@ struct SimState {
     seed: u64,
     rng: Xoshiro256PlusPlus,
     start: tokio::time::Instant,
+    /// Virtual time since `start` as of the runtime's last park: the paused clock moves only
+    /// while the runtime parks (see [`sync_system_clock`]), so this is `start.elapsed()`
+    /// without reading the clock at every call.
+    now: Duration,
     last_activity: Duration,
     /// Status of every client, indexed by client id (ids are dense: `0..clients`); shared
     /// with the watchdog, which reads it when the simulation thread does not stop.
@@ -109,13 +116,104 @@ pub(crate) fn note_yield_point() {
 
 struct ClientCtx {
     id: ClientId,
-    /// Shared, so a seam serving this client on a task of its own reads its current request.
-    request: Arc<AtomicU64>,
+    /// The logical request the client works on now.
+    request: Cell<u64>,
+    /// A view of `request` that another task can read, made when a seam first asks for it
+    /// ([`current_client_requests`]); most clients never need one.
+    #[cfg(feature = "hyper")]
+    shared: std::cell::OnceCell<Arc<AtomicU64>>,
     rng: RefCell<Xoshiro256PlusPlus>,
 }
 
-tokio::task_local! {
-    static CLIENT: ClientCtx;
+impl ClientCtx {
+    /// Client `id`'s context: its first logical request and its own random stream.
+    fn new(id: ClientId, seed: u64) -> Self {
+        ClientCtx {
+            id,
+            request: Cell::new(u64::from(id)),
+            #[cfg(feature = "hyper")]
+            shared: std::cell::OnceCell::new(),
+            rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
+                seed ^ splitmix64(u64::from(id) + 1),
+            ))),
+        }
+    }
+
+    fn set_request(&self, request: u64) {
+        self.request.set(request);
+        #[cfg(feature = "hyper")]
+        if let Some(shared) = self.shared.get() {
+            shared.store(request, Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    /// The context of the client being polled (or dropped) on this thread, null when none:
+    /// set by [`InClient`] for the length of one poll, as a task-local would be, without
+    /// moving the context in and out of the thread-local at every poll.
+    static CURRENT: Cell<*const ClientCtx> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the context of the client being polled, if any.
+fn with_client<R>(f: impl FnOnce(&ClientCtx) -> R) -> Option<R> {
+    let ctx = CURRENT.try_with(Cell::get).ok()?;
+    // SAFETY: `CURRENT` is non-null only while an `InClient` is being polled or dropped on
+    // this thread, and then points at that `InClient`'s context, which is pinned (it does
+    // not move while polled) and outlives the poll; the guard puts the previous value back
+    // when the poll ends, also by a panic.
+    (!ctx.is_null()).then(|| f(unsafe { &*ctx }))
+}
+
+/// Sets [`CURRENT`] for as long as it lives, then puts the previous value back.
+struct Enter(*const ClientCtx);
+
+impl Enter {
+    fn new(ctx: &ClientCtx) -> Enter {
+        Enter(CURRENT.with(|c| c.replace(ctx)))
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.0));
+    }
+}
+
+/// A future run as a client: [`current_client`], [`current_request`] and [`rng`] answer
+/// from its context while it is polled, and while it is dropped (its destructors run as
+/// that client, as a task-local's would).
+struct InClient<F> {
+    ctx: ClientCtx,
+    fut: std::mem::ManuallyDrop<F>,
+}
+
+impl<F> InClient<F> {
+    fn new(ctx: ClientCtx, fut: F) -> Self {
+        InClient {
+            ctx,
+            fut: std::mem::ManuallyDrop::new(fut),
+        }
+    }
+}
+
+impl<F: Future> Future for InClient<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: never moved out, only polled through a pinned
+        // reference and dropped in place by `Drop`; `ctx` is never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _in = Enter::new(&this.ctx);
+        unsafe { Pin::new_unchecked(&mut *this.fut) }.poll(cx)
+    }
+}
+
+impl<F> Drop for InClient<F> {
+    fn drop(&mut self) {
+        let _in = Enter::new(&self.ctx);
+        // SAFETY: dropped once, here, in place (never moved: see `poll`).
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.fut) }
+    }
 }
 
 fn with_sim<R>(f: impl FnOnce(&mut SimState) -> R) -> Option<R> {
@@ -134,7 +232,7 @@ pub fn seed() -> Option<u64> {
 
 /// Virtual time elapsed since the simulation started (zero outside a simulation).
 pub fn now() -> Duration {
-    let now = with_sim(|s| s.start.elapsed()).unwrap_or_default();
+    let now = with_sim(|s| s.now).unwrap_or_default();
     clock::set_elapsed(now);
     now
 }
@@ -142,18 +240,15 @@ pub fn now() -> Duration {
 /// Moves this thread's virtual system clock to tokio's paused clock. Called after every park
 /// of the simulation's runtime: the only place where the paused clock advances by itself.
 fn sync_system_clock() {
-    let elapsed = SIM.with(|s| {
-        s.try_borrow()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.start.elapsed()))
+    let elapsed = with_sim_try(|s| {
+        s.now = s.start.elapsed();
+        s.watch
+            .virtual_ms
+            .store(s.now.as_millis() as u64, Ordering::Relaxed);
+        s.now
     });
     if let Some(elapsed) = elapsed {
         clock::set_elapsed(elapsed);
-        let _ = with_sim_try(|s| {
-            s.watch
-                .virtual_ms
-                .store(elapsed.as_millis() as u64, Ordering::Relaxed)
-        });
     }
 }
 
@@ -164,7 +259,7 @@ fn with_sim_try<R>(f: impl FnOnce(&mut SimState) -> R) -> Option<R> {
 
 /// The client the calling task works for, if it runs inside a client of a population.
 pub fn current_client() -> Option<ClientId> {
-    CLIENT.try_with(|c| c.id).ok()
+    with_client(|c| c.id)
 }
 
 /// The logical request the calling task works on: retries of one request share it.
@@ -172,7 +267,7 @@ pub fn current_client() -> Option<ClientId> {
 /// Each client starts with its own logical request; scenarios where one client makes several
 /// requests (or where every arrival is one request) set it with [`begin_request`].
 pub fn current_request() -> Option<u64> {
-    CLIENT.try_with(|c| c.request.load(Ordering::Relaxed)).ok()
+    with_client(|c| c.request.get())
 }
 
 /// The calling task's client and a live view of its logical request (what
@@ -180,7 +275,12 @@ pub fn current_request() -> Option<u64> {
 /// on a task of its own. `None` outside a client.
 #[cfg(feature = "hyper")]
 pub(crate) fn current_client_requests() -> Option<(ClientId, Arc<AtomicU64>)> {
-    CLIENT.try_with(|c| (c.id, c.request.clone())).ok()
+    with_client(|c| {
+        let shared = c
+            .shared
+            .get_or_init(|| Arc::new(AtomicU64::new(c.request.get())));
+        (c.id, shared.clone())
+    })
 }
 
 /// Starts a new logical request for the calling client and returns its id.
@@ -191,10 +291,7 @@ pub fn begin_request() -> Option<u64> {
         s.next_request += 1;
         s.next_request
     })?;
-    CLIENT
-        .try_with(|c| c.request.store(id, Ordering::Relaxed))
-        .ok()
-        .map(|()| id)
+    with_client(|c| c.set_request(id)).map(|()| id)
 }
 
 /// Restarts the simulation's random stream from `seed` (one stream per explored schedule).
@@ -208,6 +305,7 @@ pub(crate) fn reseed(seed: u64) {
 pub(crate) fn restart_clock() {
     with_sim(|s| {
         s.start = tokio::time::Instant::now();
+        s.now = Duration::ZERO;
         s.last_activity = Duration::ZERO;
     });
     clock::restart_elapsed();
@@ -220,20 +318,18 @@ pub(crate) fn ms(at: Duration) -> f64 {
 
 /// Records that something happened now (used to tell a deadlock from an endless loop).
 pub fn touch() {
-    with_sim(|s| s.last_activity = s.start.elapsed());
+    with_sim(|s| s.last_activity = s.now);
 }
 
 /// Where a call is made from, in one look-up: the virtual time (recorded as activity, as
 /// [`touch`] does), the client and its logical request. `None` outside a simulation.
 pub(crate) fn call_site() -> Option<(Duration, Option<ClientId>, Option<u64>)> {
     let at = with_sim(|s| {
-        let at = s.start.elapsed();
-        s.last_activity = at;
-        at
+        s.last_activity = s.now;
+        s.now
     })?;
-    let (client, request) = CLIENT
-        .try_with(|c| (Some(c.id), Some(c.request.load(Ordering::Relaxed))))
-        .unwrap_or((None, None));
+    let (client, request) =
+        with_client(|c| (Some(c.id), Some(c.request.get()))).unwrap_or((None, None));
     Some((at, client, request))
 }
 
@@ -267,7 +363,7 @@ thread_local! {
 impl SimRng {
     fn next(&mut self) -> u64 {
         use rand::Rng;
-        if let Ok(v) = CLIENT.try_with(|c| c.rng.borrow_mut().next_u64()) {
+        if let Some(v) = with_client(|c| c.rng.borrow_mut().next_u64()) {
             return v;
         }
         if let Some(v) = with_sim(|s| s.rng.next_u64()) {
@@ -324,22 +420,25 @@ pub enum Arrivals {
 impl Arrivals {
     /// The start offsets of `clients` clients, in client-id order, drawn from `seed`.
     pub fn offsets(&self, clients: u32, seed: u64) -> Vec<Duration> {
+        self.stream(seed).take(clients as usize).collect()
+    }
+
+    /// The offsets of clients `0, 1, 2, ...`, drawn one by one.
+    fn stream(&self, seed: u64) -> impl Iterator<Item = Duration> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed ^ 0xA77_1BA1));
         let mut t = 0.0f64;
-        (0..clients)
-            .map(|i| match self {
-                Arrivals::AtOnce => Duration::ZERO,
-                Arrivals::Uniform { over } => {
-                    Duration::from_millis(rng.random_range(0..over.as_millis().max(1) as u64))
-                }
-                Arrivals::Poisson { rate } => {
-                    let u: f64 = rng.random_range(f64::EPSILON..1.0);
-                    t += -u.ln() / rate.max(f64::MIN_POSITIVE);
-                    Duration::from_secs_f64(t)
-                }
-                Arrivals::Steady { rate } => Duration::from_secs_f64(i as f64 / rate),
-            })
-            .collect()
+        (0u64..).map(move |i| match self {
+            Arrivals::AtOnce => Duration::ZERO,
+            Arrivals::Uniform { over } => {
+                Duration::from_millis(rng.random_range(0..over.as_millis().max(1) as u64))
+            }
+            Arrivals::Poisson { rate } => {
+                let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                t += -u.ln() / rate.max(f64::MIN_POSITIVE);
+                Duration::from_secs_f64(t)
+            }
+            Arrivals::Steady { rate } => Duration::from_secs_f64(i as f64 / rate),
+        })
     }
 
     /// Arrival offsets of an open-loop process over `window` (Poisson or steady), from `seed`.
@@ -349,9 +448,11 @@ impl Arrivals {
             _ => return self.offsets(0, seed),
         };
         let expected = (rate * window.as_secs_f64()).ceil() as u32;
-        // Draw generously, then keep those inside the window.
-        let mut v = self.offsets(expected.saturating_mul(2).saturating_add(16), seed);
-        v.retain(|d| *d < window);
+        // Both processes only move forward: draw until the first offset past the window (at
+        // most twice the expected count, as a bound).
+        let bound = expected.saturating_mul(2).saturating_add(16) as usize;
+        let mut v = Vec::with_capacity(expected as usize + expected as usize / 16 + 16);
+        v.extend(self.stream(seed).take(bound).take_while(|d| *d < window));
         v
     }
 }
@@ -516,6 +617,7 @@ where
                             seed,
                             rng: Xoshiro256PlusPlus::seed_from_u64(splitmix64(seed)),
                             start: tokio::time::Instant::now(),
+                            now: Duration::ZERO,
                             last_activity: Duration::ZERO,
                             clients: thread_clients.clone(),
                             abort: thread_abort.clone(),
@@ -770,52 +872,90 @@ async fn abortable<F: Future>(fut: F, abort: &AtomicBool) -> Option<F::Output> {
     .await
 }
 
-/// One client's task: waits for the client's start time, marks it running, then runs its
-/// body until the body ends or the watchdog asks the simulation to stop (checked before every
-/// poll of the body).
+/// One client's task, spawned at the client's arrival: runs its body until it ends, panics,
+/// or the watchdog asks the simulation to stop (checked before every poll of the body). It
+/// records how the client ended itself (no `JoinHandle` keeps a finished client's memory),
+/// and tells the population when the last of its clients is done.
 ///
 /// Written by hand rather than as an `async` block so the body is stored once, in place: an
 /// `async` block keeps the captured body and the copy it awaits side by side, which doubled
 /// the memory of every simulated client.
 struct ClientTask<F> {
-    id: ClientId,
-    /// The wait for the start time; `None` once started (or when starting at once).
-    start: Option<tokio::time::Sleep>,
-    /// Set once the start time passed.
-    running: bool,
+    /// Set at the first poll: the client is running from then on.
+    started: bool,
     abort: Arc<AtomicBool>,
     watch: Arc<Watch>,
-    body: F,
+    population: Rc<Population>,
+    body: InClient<F>,
 }
 
 impl<F: Future<Output = ()>> Future for ClientTask<F> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `start` and `body` are structurally pinned: they are never moved out of
-        // `self`, only polled through pinned references or dropped in place (`start = None`
-        // drops the `Sleep` where it lies); `ClientTask` implements neither `Unpin` by hand
-        // nor `Drop`. The other fields are never pinned.
+        // SAFETY: `body` is structurally pinned: never moved out of `self`, only polled
+        // through a pinned reference; `ClientTask` implements neither `Unpin` by hand nor
+        // `Drop`. The other fields are never pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.running {
-            if let Some(sleep) = this.start.as_mut() {
-                // SAFETY: see above; `sleep` lives inside the pinned `self`.
-                if unsafe { Pin::new_unchecked(sleep) }.poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.start = None;
-            }
-            this.running = true;
-            set_status(this.id, ClientStatus::Running);
-            tracing::debug!(target: "whatbreaks", t_ms = ms(now()), client = this.id, "client arrives");
-        }
         if this.abort.load(Ordering::Relaxed) {
+            // Stopped by the watchdog: the client stays pending in the run's report.
+            this.population.one_done();
             return Poll::Ready(());
         }
-        this.watch.polling.store(this.id, Ordering::Relaxed);
+        let id = this.body.ctx.id;
+        if !this.started {
+            this.started = true;
+            set_status(id, ClientStatus::Running);
+            tracing::debug!(target: "whatbreaks", t_ms = ms(now()), client = id, "client arrives");
+        }
+        this.watch.polling.store(id, Ordering::Relaxed);
         // SAFETY: see above; `body` lives inside the pinned `self`.
-        let polled = unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx);
+        let body = unsafe { Pin::new_unchecked(&mut this.body) };
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.poll(cx)));
         this.watch.polling.store(NOBODY, Ordering::Relaxed);
-        polled
+        let status = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(())) => ClientStatus::Done,
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                let at = now();
+                tracing::warn!(
+                    target: "whatbreaks",
+                    t_ms = ms(at),
+                    client = id,
+                    message = %message,
+                    "client panicked"
+                );
+                PANICS.with(|p| {
+                    p.borrow_mut().push(ClientPanic {
+                        client: id,
+                        message,
+                        at,
+                    })
+                });
+                ClientStatus::Panicked
+            }
+        };
+        set_status(id, status);
+        this.population.one_done();
+        Poll::Ready(())
+    }
+}
+
+/// The clients of one [`run_clients`] call still running, and the waker of the call.
+#[derive(Default)]
+struct Population {
+    left: Cell<usize>,
+    waiting: Cell<Option<std::task::Waker>>,
+}
+
+impl Population {
+    fn one_done(&self) {
+        self.left.set(self.left.get() - 1);
+        if self.left.get() == 0
+            && let Some(waker) = self.waiting.take()
+        {
+            waker.wake();
+        }
     }
 }
 
@@ -834,6 +974,10 @@ fn set_status(id: ClientId, status: ClientStatus) {
 /// Each client runs as its own task with its client id, its first logical request and its own
 /// random stream in task-local context. A client that panics is recorded (see [`Run::panics`])
 /// and the others go on.
+///
+/// A client's task, and its body (`body(client_id)` is called then), is made at the client's
+/// arrival, in the order of the offsets (of the ids, for equal offsets): a population
+/// spread over time holds in memory only the clients that have arrived and not finished.
 pub async fn run_clients<B, Fut>(offsets: &[Duration], body: B)
 where
     B: Fn(ClientId) -> Fut,
@@ -853,72 +997,50 @@ where
         base
     })
     .unwrap_or(0);
-    let mut handles = Vec::with_capacity(offsets.len());
-    for (i, &offset) in offsets.iter().enumerate() {
+    let population = Rc::new(Population::default());
+    population.left.set(offsets.len());
+    // Arrival order: the offsets' own order when sorted (arrival processes make them so).
+    let by_offset: Option<Vec<u32>> = (!offsets.is_sorted()).then(|| {
+        let mut order: Vec<u32> = (0..offsets.len() as u32).collect();
+        order.sort_by_key(|&i| offsets[i as usize]);
+        order
+    });
+    for n in 0..offsets.len() {
+        let i = by_offset.as_ref().map_or(n, |order| order[n] as usize);
+        let arrival = start + offsets[i];
+        if tokio::time::Instant::now() < arrival {
+            tokio::time::sleep_until(arrival).await;
+        }
+        if abort.load(Ordering::Relaxed) {
+            return;
+        }
         let id = base + i as ClientId;
-        let fut = body(id);
-        let ctx = ClientCtx {
-            id,
-            request: Arc::new(AtomicU64::new(u64::from(id))),
-            rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
-                seed ^ splitmix64(u64::from(id) + 1),
-            ))),
+        let task = ClientTask {
+            started: false,
+            abort: abort.clone(),
+            watch: watch.clone(),
+            population: population.clone(),
+            body: InClient::new(ClientCtx::new(id, seed), body(id)),
         };
-        handles.push((
-            id,
-            tokio::task::spawn_local(CLIENT.scope(
-                ctx,
-                ClientTask {
-                    id,
-                    start: (!offset.is_zero()).then(|| tokio::time::sleep_until(start + offset)),
-                    running: false,
-                    abort: abort.clone(),
-                    watch: watch.clone(),
-                    body: fut,
-                },
-            )),
-        ));
+        // Detached: the task records its own end (see `ClientTask`).
+        drop(tokio::task::spawn_local(task));
     }
-    for (id, handle) in handles {
-        let status = match handle.await {
-            Ok(()) => ClientStatus::Done,
-            Err(e) if e.is_panic() => {
-                let message = panic_message(&*e.into_panic());
-                let at = now();
-                tracing::warn!(
-                    target: "whatbreaks",
-                    t_ms = ms(at),
-                    client = id,
-                    message = %message,
-                    "client panicked"
-                );
-                PANICS.with(|p| {
-                    p.borrow_mut().push(ClientPanic {
-                        client: id,
-                        message,
-                        at,
-                    })
-                });
-                ClientStatus::Panicked
-            }
-            Err(_) => ClientStatus::Done,
-        };
-        set_status(id, status);
-    }
+    std::future::poll_fn(|cx| {
+        if population.left.get() == 0 {
+            Poll::Ready(())
+        } else {
+            population.waiting.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Runs `fut` as client `id` outside a simulation (real-time mode, see
 /// the real-time backends): [`current_client`] and [`rng`] answer as they do inside
 /// [`run_clients`], the random stream seeded from `seed` and the id.
 pub async fn as_client<F: Future>(id: ClientId, seed: u64, fut: F) -> F::Output {
-    let ctx = ClientCtx {
-        id,
-        request: Arc::new(AtomicU64::new(u64::from(id))),
-        rng: RefCell::new(Xoshiro256PlusPlus::seed_from_u64(splitmix64(
-            seed ^ splitmix64(u64::from(id) + 1),
-        ))),
-    };
-    CLIENT.scope(ctx, fut).await
+    InClient::new(ClientCtx::new(id, seed), fut).await
 }
 
 #[cfg(test)]
