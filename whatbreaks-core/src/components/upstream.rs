@@ -31,9 +31,12 @@ use crate::spec::format_duration;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// An HTTP-like method.
@@ -367,6 +370,19 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// What the fault schedule does with one call (see `Upstream::plan`).
+enum Plan {
+    /// Answered at once (an outage).
+    Answer((Result<Response, UpstreamError>, Outcome)),
+    /// Accepted and never answered.
+    Hang,
+    /// Served after `latency`, failing with `failure` if any.
+    Serve {
+        latency: Duration,
+        failure: Option<(UpstreamError, &'static str)>,
+    },
+}
+
 /// A logical request as the upstream keys it: `(client, request)`.
 pub(crate) type Who = (Option<ClientId>, Option<u64>);
 
@@ -609,19 +625,31 @@ impl Upstream {
     /// # Errors
     /// [`UpstreamError::Unavailable`] in an outage or when the response is lost;
     /// [`UpstreamError::Status`] for error answers (degraded windows, rejections, shedding).
-    pub async fn call(&self, request: Request) -> Result<Response, UpstreamError> {
-        self.call_from(request, None).await.0
+    pub fn call(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response, UpstreamError>> + '_ {
+        futures::FutureExt::map(self.call_from(request, None), |(result, _)| result)
     }
 
     /// [`call`](Self::call) with what the upstream recorded as the outcome, for the seams
     /// (an outage and a lost response are both `Unavailable` to `call`, but HTTP shows them
     /// differently). `who` replaces the calling task's client and logical request: the seams
     /// serve a request on a task of their own, and name the client that sent it.
-    pub(crate) async fn call_from(
-        &self,
+    ///
+    /// The call arrives at its first poll (as an `async fn`'s would), where everything about
+    /// it is decided at once; what it keeps while it waits is one `Sleep` and its answer
+    /// ([`Answering`]), so a waiting client costs little memory.
+    pub(crate) fn call_from<'a>(
+        &'a self,
         request: Request,
-        caller: Option<&Caller>,
-    ) -> (Result<Response, UpstreamError>, Outcome) {
+        caller: Option<&'a Caller>,
+    ) -> impl Future<Output = (Result<Response, UpstreamError>, Outcome)> + 'a {
+        futures::FutureExt::flatten(futures::future::lazy(move |_| self.arrive(request, caller)))
+    }
+
+    /// Records a call arriving now and decides what it is answered, and when.
+    fn arrive<'a>(&'a self, request: Request, caller: Option<&'a Caller>) -> Answering<'a> {
         let (at, here) = self.call_site();
         let who = caller.map_or(here, |c| c.who);
         let (index, attempt) = {
@@ -666,43 +694,117 @@ impl Upstream {
             path = %request.path,
             "upstream call"
         );
-        let mut guard = CallGuard {
+        let guard = CallGuard {
             upstream: self,
             index,
             outcome: Outcome::Abandoned,
         };
-        let (result, outcome) = self.serve(&request, at, who, caller).await;
-        guard.outcome = outcome;
-        (result, outcome)
+        let wait = match self.plan(at, who, caller) {
+            Plan::Answer(answer) => Wait::Now(Some(answer)),
+            Plan::Hang => Wait::Hang,
+            Plan::Serve { latency, failure } => match self.inner.config.capacity {
+                None => self.after_slot(&request, at, who, caller, latency, failure, None),
+                Some((_, Overflow::Shed)) => match self.inner.slots.try_acquire() {
+                    Ok(permit) => {
+                        self.after_slot(&request, at, who, caller, latency, failure, Some(permit))
+                    }
+                    Err(_) => Wait::Now(Some(self.fail(
+                        UpstreamError::Status(503),
+                        "shed: over capacity",
+                        at,
+                        who,
+                    ))),
+                },
+                // Only calls that queue for a slot pay for the wait's state (boxed).
+                Some((_, Overflow::Queue)) => Wait::Queue(Box::pin(async move {
+                    let permit = self
+                        .inner
+                        .slots
+                        .acquire()
+                        .await
+                        .expect("[whatbreaks internal bug] upstream semaphore closed");
+                    let mut after = std::pin::pin!(Answering {
+                        upstream: self,
+                        guard: None,
+                        wait: self.after_slot(
+                            &request,
+                            at,
+                            who,
+                            caller,
+                            latency,
+                            failure,
+                            Some(permit)
+                        ),
+                    });
+                    std::future::poll_fn(|cx| after.as_mut().poll(cx)).await
+                })),
+            },
+        };
+        Answering {
+            upstream: self,
+            guard: Some(guard),
+            wait,
+        }
     }
 
-    async fn serve(
-        &self,
+    /// A served call once it holds its slot (if the upstream has slots): a failure is told
+    /// after the latency; a success commits its effect now and answers after the latency.
+    #[allow(clippy::too_many_arguments)]
+    fn after_slot<'a>(
+        &'a self,
         request: &Request,
         at: Duration,
         who: Who,
         caller: Option<&Caller>,
-    ) -> (Result<Response, UpstreamError>, Outcome) {
-        let c = &self.inner.config;
-        let chance = |p: f64| match caller {
+        latency: Duration,
+        failure: Option<(UpstreamError, &'static str)>,
+        permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    ) -> Wait<'a> {
+        let then = match failure {
+            Some((e, fault)) => Then::Fail { e, fault, at, who },
+            None => Then::Answer(self.commit(request, at, who, caller)),
+        };
+        Wait::Sleep {
+            sleep: tokio::time::sleep(latency),
+            then: Some(then),
+            _permit: permit,
+        }
+    }
+
+    /// A random draw for a call: from the seam's caller stream, else the client's.
+    fn chance(caller: Option<&Caller>, p: f64) -> bool {
+        match caller {
             Some(caller) => caller.chance(p),
             None => sim::chance(p),
-        };
-        let fail = |e: UpstreamError, fault: &str| {
-            tracing::debug!(
-                target: "whatbreaks",
-                t_ms = sim::ms(at),
-                upstream = %c.name,
-                client = who.0,
-                request = who.1,
-                fault,
-                error = %e,
-                "upstream fault"
-            );
-            (Err(e), Outcome::Failed(e))
-        };
+        }
+    }
+
+    /// A failed call, traced.
+    fn fail(
+        &self,
+        e: UpstreamError,
+        fault: &str,
+        at: Duration,
+        who: Who,
+    ) -> (Result<Response, UpstreamError>, Outcome) {
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(at),
+            upstream = %self.inner.config.name,
+            client = who.0,
+            request = who.1,
+            fault,
+            error = %e,
+            "upstream fault"
+        );
+        (Err(e), Outcome::Failed(e))
+    }
+
+    /// What the fault schedule does with a call arriving at `at`, before any slot is taken.
+    fn plan(&self, at: Duration, who: Who, caller: Option<&Caller>) -> Plan {
+        let c = &self.inner.config;
         if c.outages.iter().any(|w| w.contains(&at)) {
-            return fail(UpstreamError::Unavailable, "outage");
+            return Plan::Answer(self.fail(UpstreamError::Unavailable, "outage", at, who));
         }
         if c.hangs.iter().any(|w| w.contains(&at)) {
             tracing::debug!(
@@ -714,7 +816,7 @@ impl Upstream {
                 fault = "hang",
                 "upstream fault"
             );
-            return std::future::pending().await;
+            return Plan::Hang;
         }
         let mut latency = c.latency;
         let mut failure = None;
@@ -722,101 +824,73 @@ impl Upstream {
             if let Some(l) = d.latency {
                 latency = l;
             }
-            if failure.is_none() && chance(d.error_rate) {
+            if failure.is_none() && Self::chance(caller, d.error_rate) {
                 failure = Some((UpstreamError::Status(d.status), "degraded"));
             }
         }
         for (status, rate) in &c.rejections {
-            if failure.is_none() && chance(*rate) {
+            if failure.is_none() && Self::chance(caller, *rate) {
                 failure = Some((UpstreamError::Status(*status), "rejected"));
             }
         }
-        let _permit = match c.capacity {
-            None => None,
-            Some((_, Overflow::Shed)) => match self.inner.slots.try_acquire() {
-                Ok(p) => Some(p),
-                Err(_) => return fail(UpstreamError::Status(503), "shed: over capacity"),
-            },
-            Some((_, Overflow::Queue)) => Some(
-                self.inner
-                    .slots
-                    .acquire()
-                    .await
-                    .expect("[whatbreaks internal bug] upstream semaphore closed"),
-            ),
-        };
-        if let Some((e, fault)) = failure {
-            tokio::time::sleep(latency).await;
-            return fail(e, fault);
+        Plan::Serve { latency, failure }
+    }
+
+    /// Commits a served call's effect (a write: not a `GET`), or replays it for a key seen
+    /// before, and says what the caller will be told.
+    fn commit(
+        &self,
+        request: &Request,
+        at: Duration,
+        who: Who,
+        caller: Option<&Caller>,
+    ) -> Outcome {
+        if request.method == Method::Get {
+            return Outcome::Ok;
         }
-        let mut replayed = false;
-        let mut lost = false;
-        if request.method != Method::Get {
-            let mut st = self.inner.state.lock();
-            let seen = request
-                .idempotency_key
-                .as_ref()
-                .filter(|_| c.dedup)
-                .is_some_and(|k| st.keys.contains_key(k));
-            if seen {
-                replayed = true;
-            } else {
-                let effects = st.effects.entry(who).or_insert(0);
-                *effects += 1;
-                let effects = *effects;
-                if let Some(k) = &request.idempotency_key {
-                    *st.keys.entry(k.clone()).or_insert(0) += 1;
-                }
-                lost = chance(c.commit_then_fail);
-                tracing::debug!(
-                    target: "whatbreaks",
-                    t_ms = sim::ms(at),
-                    upstream = %c.name,
-                    client = who.0,
-                    request = who.1,
-                    method = %request.method,
-                    path = %request.path,
-                    key = request.idempotency_key.as_deref(),
-                    effects,
-                    response_lost = lost,
-                    "effect committed"
-                );
-            }
-            if replayed {
-                tracing::debug!(
-                    target: "whatbreaks",
-                    t_ms = sim::ms(at),
-                    upstream = %c.name,
-                    client = who.0,
-                    request = who.1,
-                    key = request.idempotency_key.as_deref(),
-                    "effect deduplicated by idempotency key"
-                );
-            }
+        let c = &self.inner.config;
+        let mut st = self.inner.state.lock();
+        let seen = request
+            .idempotency_key
+            .as_ref()
+            .filter(|_| c.dedup)
+            .is_some_and(|k| st.keys.contains_key(k));
+        if seen {
+            tracing::debug!(
+                target: "whatbreaks",
+                t_ms = sim::ms(at),
+                upstream = %c.name,
+                client = who.0,
+                request = who.1,
+                key = request.idempotency_key.as_deref(),
+                "effect deduplicated by idempotency key"
+            );
+            return Outcome::Deduplicated;
         }
-        tokio::time::sleep(latency).await;
-        sim::touch();
+        let effects = st.effects.entry(who).or_insert(0);
+        *effects += 1;
+        let effects = *effects;
+        if let Some(k) = &request.idempotency_key {
+            *st.keys.entry(k.clone()).or_insert(0) += 1;
+        }
+        let lost = Self::chance(caller, c.commit_then_fail);
+        tracing::debug!(
+            target: "whatbreaks",
+            t_ms = sim::ms(at),
+            upstream = %c.name,
+            client = who.0,
+            request = who.1,
+            method = %request.method,
+            path = %request.path,
+            key = request.idempotency_key.as_deref(),
+            effects,
+            response_lost = lost,
+            "effect committed"
+        );
         if lost {
-            (
-                Err(UpstreamError::Unavailable),
-                Outcome::CommittedThenFailed,
-            )
-        } else if replayed {
-            (
-                Ok(Response {
-                    status: 200,
-                    replayed,
-                }),
-                Outcome::Deduplicated,
-            )
+            Outcome::CommittedThenFailed
         } else {
-            (
-                Ok(Response {
-                    status: 200,
-                    replayed,
-                }),
-                Outcome::Ok,
-            )
+            Outcome::Ok
         }
     }
 
@@ -958,6 +1032,94 @@ impl Caller {
 }
 
 /// Records the outcome of a call, or `Abandoned` if the caller dropped it mid-way.
+/// A recorded call waiting for its answer (see [`Upstream::call_from`]).
+struct Answering<'a> {
+    upstream: &'a Upstream,
+    /// Records the outcome when the call ends, or `Abandoned` when it is dropped first
+    /// (`None` inside the queued path, whose outer `Answering` holds it).
+    guard: Option<CallGuard<'a>>,
+    wait: Wait<'a>,
+}
+
+type Answer = (Result<Response, UpstreamError>, Outcome);
+
+/// What a recorded call waits for.
+enum Wait<'a> {
+    /// Nothing: answered at once.
+    Now(Option<Answer>),
+    /// Forever (a hang window): only the caller's timeout or cancellation ends it.
+    Hang,
+    /// The latency, holding a slot if the upstream has slots.
+    Sleep {
+        sleep: tokio::time::Sleep,
+        then: Option<Then>,
+        _permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    },
+    /// A free slot of a queueing upstream, then the latency.
+    Queue(Pin<Box<dyn Future<Output = Answer> + Send + 'a>>),
+}
+
+/// What a call that slept its latency is told.
+enum Then {
+    /// A fault (traced when told).
+    Fail {
+        e: UpstreamError,
+        fault: &'static str,
+        at: Duration,
+        who: Who,
+    },
+    /// A served call's outcome (its effect already committed).
+    Answer(Outcome),
+}
+
+impl Future for Answering<'_> {
+    type Output = Answer;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        // SAFETY: only `Wait::Sleep`'s `sleep` is structurally pinned: it is polled through a
+        // pinned reference and never moved (no variant change happens after it is polled;
+        // `Answering` implements neither `Unpin` by hand nor `Drop`). The other fields are
+        // plain data, taken out by value.
+        let this = unsafe { self.get_unchecked_mut() };
+        let answer = match &mut this.wait {
+            Wait::Now(answer) => answer
+                .take()
+                .expect("[whatbreaks internal bug] call polled after its answer"),
+            Wait::Hang => return Poll::Pending,
+            Wait::Queue(queued) => match queued.as_mut().poll(cx) {
+                Poll::Ready(answer) => answer,
+                Poll::Pending => return Poll::Pending,
+            },
+            Wait::Sleep { sleep, then, .. } => {
+                // SAFETY: see above.
+                if unsafe { Pin::new_unchecked(sleep) }.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                match then
+                    .take()
+                    .expect("[whatbreaks internal bug] call polled after its answer")
+                {
+                    Then::Fail { e, fault, at, who } => this.upstream.fail(e, fault, at, who),
+                    Then::Answer(outcome) => {
+                        sim::touch();
+                        let result = match outcome {
+                            Outcome::CommittedThenFailed => Err(UpstreamError::Unavailable),
+                            _ => Ok(Response {
+                                status: 200,
+                                replayed: outcome == Outcome::Deduplicated,
+                            }),
+                        };
+                        (result, outcome)
+                    }
+                }
+            }
+        };
+        if let Some(guard) = &mut this.guard {
+            guard.outcome = answer.1;
+        }
+        Poll::Ready(answer)
+    }
+}
+
 struct CallGuard<'a> {
     upstream: &'a Upstream,
     index: usize,
