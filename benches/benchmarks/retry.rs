@@ -1,4 +1,4 @@
-//! A retry storm of N clients (1k, 10k, 100k) against an upstream that is down for the whole
+//! A retry storm of N clients (1k, 10k, 100k, 1M) against an upstream that is down for the whole
 //! run: each client makes its call and 5 retries, 100 ms apart with jitter. Through the full
 //! whatbreaks path (runtime, upstream, recording of every arrival, storm detector), next to
 //! the same workload on bare tokio with a paused clock and a counter as the "upstream", in the
@@ -88,29 +88,36 @@ fn peak_growth(f: impl FnOnce()) -> Option<u64> {
 }
 
 fn report_memory() {
-    const N: u32 = 100_000;
-    let offsets = Arrivals::Poisson {
-        rate: f64::from(N) / WINDOW.as_secs_f64(),
+    for n in [100_000u32, 1_000_000] {
+        let offsets = Arrivals::Poisson {
+            rate: f64::from(n) / WINDOW.as_secs_f64(),
+        }
+        .offsets_for(WINDOW, 1);
+        let bare = peak_growth(|| {
+            bare_tokio(&offsets);
+        });
+        let started = std::time::Instant::now();
+        let wb = peak_growth(|| {
+            whatbreaks_storm(n);
+        });
+        let wall = started.elapsed();
+        let per = |b: Option<u64>| {
+            b.map_or("n/a".to_string(), |b| {
+                format!(
+                    "{} bytes ({} MB peak growth)",
+                    b / offsets.len() as u64,
+                    b >> 20
+                )
+            })
+        };
+        eprintln!(
+            "retry/memory: {} clients x {} calls: peak RSS growth per simulated client: whatbreaks {} in {wall:.2?}, bare tokio {}",
+            offsets.len(),
+            RETRIES + 1,
+            per(wb),
+            per(bare)
+        );
     }
-    .offsets_for(WINDOW, 1);
-    let bare = peak_growth(|| {
-        bare_tokio(&offsets);
-    });
-    let wb = peak_growth(|| {
-        whatbreaks_storm(N);
-    });
-    let per = |b: Option<u64>| {
-        b.map_or("n/a".to_string(), |b| {
-            format!("{} bytes", b / offsets.len() as u64)
-        })
-    };
-    eprintln!(
-        "retry/memory: {} clients x {} calls: peak RSS growth per simulated client: whatbreaks {}, bare tokio {}",
-        offsets.len(),
-        RETRIES + 1,
-        per(wb),
-        per(bare)
-    );
 }
 
 fn retry(c: &mut Criterion) {
@@ -122,7 +129,13 @@ fn retry(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
-    for clients in [1_000u32, 10_000, 100_000] {
+    for clients in [1_000u32, 10_000, 100_000, 1_000_000] {
+        if clients == 1_000_000 {
+            // A run takes seconds: criterion's fewest samples, one run each.
+            group.sampling_mode(criterion::SamplingMode::Flat);
+            group.warm_up_time(Duration::from_millis(1));
+            group.measurement_time(Duration::from_secs(1));
+        }
         let offsets = Arrivals::Poisson {
             rate: f64::from(clients) / WINDOW.as_secs_f64(),
         }
