@@ -61,3 +61,218 @@ fn a_route_without_a_router_is_a_configuration_error() {
     let finding = &first.report.as_ref().unwrap().findings[0];
     assert!(finding.fix.contains(".router("), "{}", finding.fix);
 }
+
+/// The shop's orders routes, asked as another principal and with hostile bodies: the buggy
+/// routes break with the probes' findings (evidence, fix, a replay of just that question),
+/// the fixed routes hold.
+#[test]
+fn orders_are_asked_as_another_principal_and_with_hostile_bodies() {
+    for seed in seeds() {
+        let buggy = shop(false).seed(seed).run();
+        let read = buggy.row("auth", "GET /orders/{id}").expect("an auth row");
+        let finding = &read.report.as_ref().expect("a report").findings[0];
+        assert!(
+            finding.verdict.contains("returns another principal's data"),
+            "{buggy}"
+        );
+        assert!(
+            finding
+                .evidence
+                .iter()
+                .any(|e| e.starts_with("as bob: GET /orders/1 -> 200 with alice's `1`")),
+            "{finding}"
+        );
+        assert!(finding.fix.contains("owns every resource"), "{finding}");
+        assert!(
+            finding
+                .replay
+                .starts_with("WHATBREAKS_AUDIT_ONLY='auth:GET /orders/{id}' WHATBREAKS_SEED="),
+            "{}",
+            finding.replay
+        );
+        let write = buggy.row("auth", "PATCH /orders/{id}").unwrap();
+        let finding = &write.report.as_ref().unwrap().findings[0];
+        assert!(
+            finding
+                .verdict
+                .contains("change another principal's resource"),
+            "{finding}"
+        );
+        assert!(
+            finding
+                .evidence
+                .iter()
+                .any(|e| e.contains("alice's row orders[1]")),
+            "{finding}"
+        );
+        let mass = buggy.row("mass assignment", "PATCH /orders/{id}").unwrap();
+        let finding = &mass.report.as_ref().unwrap().findings[0];
+        assert!(finding.verdict.contains("privileged field"), "{finding}");
+        assert!(finding.fix.contains("deny_unknown_fields"), "{finding}");
+        let fixed = shop(true).seed(seed).run();
+        for question in ["auth", "mass assignment", "validation"] {
+            let row = fixed.row(question, "PATCH /orders/{id}").unwrap();
+            assert_eq!(row.verdict, Verdict::Holds, "{question}:\n{fixed}");
+        }
+        assert_eq!(
+            fixed.row("auth", "GET /orders/{id}").unwrap().verdict,
+            Verdict::Holds,
+            "{fixed}"
+        );
+        // A public route is not asked; a route whose owner's answer cannot show a leak says so.
+        for report in [&buggy, &fixed] {
+            assert_eq!(
+                report.row("auth", "GET /products/{id}").unwrap().verdict,
+                Verdict::NotApplicable("declared public (`Audit::public`)".into())
+            );
+            let charge = &report.row("auth", "POST /charge").unwrap().verdict;
+            assert!(
+                matches!(charge, Verdict::NotApplicable(why) if why.contains("could not be told apart")),
+                "{charge:?}"
+            );
+        }
+    }
+}
+
+/// The orders routes of the shop alone (the fixed app), for the questions' premises.
+fn orders(audit: Audit) -> Audit {
+    audit
+        .router(|world: World| {
+            crate::audit_http::app(crate::audit_http::state_on(&world, Payments::Tower, true))
+        })
+        .setup(crate::audit_http::seed_orders)
+        .route("GET /orders/{id}", http::Method::GET, "/orders/{key}", None)
+        .route(
+            "PATCH /orders/{id}",
+            http::Method::PATCH,
+            "/orders/{key}",
+            Some(serde_json::json!({ "note": "ring twice" })),
+        )
+        .route("GET /orders/1", http::Method::GET, "/orders/1", None)
+}
+
+#[test]
+fn without_principals_auth_is_not_applicable_and_says_what_to_give() {
+    let report = orders(Audit::new("orders")).run();
+    for entry in ["GET /orders/{id}", "PATCH /orders/{id}"] {
+        assert_eq!(
+            report.row("auth", entry).unwrap().verdict,
+            Verdict::NotApplicable("no principals: give .principal(..) and .resource(..)".into()),
+            "{report}"
+        );
+    }
+    let fixed_path = &report.row("auth", "GET /orders/1").unwrap().verdict;
+    assert!(
+        matches!(fixed_path, Verdict::NotApplicable(why) if why.contains("no `{key}`")),
+        "{fixed_path:?}"
+    );
+    // Without credentials the fixed update answers 401: nothing to compare, and it says so.
+    let mass = &report
+        .row("mass assignment", "PATCH /orders/{id}")
+        .unwrap()
+        .verdict;
+    assert!(
+        matches!(mass, Verdict::NotApplicable(why) if why.contains("was answered 401")),
+        "{mass:?}"
+    );
+    // A read takes no body.
+    assert!(matches!(
+        &report.row("validation", "GET /orders/{id}").unwrap().verdict,
+        Verdict::NotApplicable(why) if why.contains("takes no body")
+    ));
+    let one = orders(Audit::new("orders"))
+        .principal("alice", "Bearer alice-token")
+        .resource("alice", "1")
+        .run();
+    assert!(matches!(
+        &one.row("auth", "GET /orders/{id}").unwrap().verdict,
+        Verdict::NotApplicable(why) if why.contains("one principal (`alice`)")
+    ));
+}
+
+/// A resource of a principal nobody named is bad input: a configuration row naming it and
+/// the principals there are, never a panic; the other resources are still asked.
+#[test]
+fn a_resource_of_an_unknown_principal_is_a_configuration_row() {
+    let report = orders(Audit::new("orders"))
+        .principal("alice", "Bearer alice-token")
+        .principal("bob", "Bearer bob-token")
+        .resource("alice", "1")
+        .resource("carol", "2")
+        .seed(0x5eed)
+        .run();
+    assert!(!report.holds());
+    let first = &report.rows[0];
+    assert_eq!(first.question, "configuration", "{report}");
+    let finding = &first.report.as_ref().unwrap().findings[0];
+    assert!(finding.verdict.contains("`2` of `carol`"), "{finding}");
+    assert!(finding.fix.contains("alice, bob"), "{finding}");
+    assert_eq!(
+        report.row("auth", "GET /orders/{id}").unwrap().verdict,
+        Verdict::Holds,
+        "{report}"
+    );
+}
+
+/// A route that panics on a body of the wrong shape breaks the validation question (a
+/// panic is the 5xx a client would get); one that rejects it with 422 holds.
+#[test]
+fn a_route_that_panics_on_a_hostile_body_breaks_validation() {
+    use axum::Json;
+    use axum::routing::post;
+    for (panics, seed) in [
+        (true, 0x5eed),
+        (false, 0x5eed),
+        (true, 0x5eef),
+        (false, 0x5eef),
+    ] {
+        let report = Audit::new("profiles")
+            .router(move |world: World| {
+                let db = world.db();
+                axum::Router::new().route(
+                    "/profiles",
+                    post(move |Json(body): Json<serde_json::Value>| async move {
+                        let name = if panics {
+                            body["name"].as_str().unwrap().to_string()
+                        } else {
+                            match body["name"].as_str() {
+                                Some(n) if n.len() <= 100 => n.to_string(),
+                                _ => return http::StatusCode::UNPROCESSABLE_ENTITY,
+                            }
+                        };
+                        let profile = serde_json::json!({ "name": name });
+                        db.update("profiles", "me", profile.to_string()).await;
+                        http::StatusCode::OK
+                    }),
+                )
+            })
+            .setup(|world: World| async move {
+                world.db().seed("profiles", "me", r#"{"name":""}"#);
+            })
+            .route(
+                "POST /profiles",
+                http::Method::POST,
+                "/profiles",
+                Some(serde_json::json!({ "name": "Zoë" })),
+            )
+            .seed(seed)
+            .run();
+        let row = report.row("validation", "POST /profiles").unwrap();
+        if panics {
+            assert_eq!(row.verdict, Verdict::Breaks, "{report}");
+            let f = &row.report.as_ref().unwrap().findings[0];
+            assert!(f.verdict.contains("crashes the handler"), "{f}");
+            assert!(f.evidence.iter().any(|e| e.contains("panicked")), "{f}");
+        } else {
+            assert_eq!(row.verdict, Verdict::Holds, "{report}");
+        }
+        assert_eq!(
+            report
+                .row("mass assignment", "POST /profiles")
+                .unwrap()
+                .verdict,
+            Verdict::Holds,
+            "{report}"
+        );
+    }
+}

@@ -101,11 +101,22 @@ use std::time::{Duration, Instant};
 mod http_routes;
 #[cfg(feature = "http")]
 pub use http_routes::REQUEST_ID_HEADER;
+#[cfg(feature = "http")]
+mod trust;
 
 type Boxed = Pin<Box<dyn Future<Output = ()>>>;
 type HandlerFn = Arc<dyn Fn(World, Ctx) -> Boxed + Send + Sync>;
 type JobFn = Arc<dyn Fn(World, Instance) -> Boxed + Send + Sync>;
 type SetupFn = Arc<dyn Fn(World) -> Boxed + Send + Sync>;
+
+/// A request entry point: a handler, or a route of the router (made a handler when the
+/// audit runs, with the principals given by then).
+#[derive(Clone)]
+enum Entry {
+    Handler(HandlerFn),
+    #[cfg(feature = "http")]
+    Route(Arc<http_routes::RouteSpec>),
+}
 type States = Arc<Mutex<BTreeMap<(u32, TypeId), Arc<dyn Any + Send + Sync>>>>;
 
 /// The simulated dependencies one instance of the service sees: upstreams by name, the
@@ -560,7 +571,10 @@ impl fmt::Display for AuditReport {
 #[derive(Clone)]
 pub struct Audit {
     service: String,
-    handlers: Vec<(String, HandlerFn)>,
+    handlers: Vec<(String, Entry)>,
+    /// Principals, their resources and the public routes, for the trust-boundary questions.
+    #[cfg(feature = "http")]
+    principals: http_routes::Principals,
     /// Routes given before any router (`route` without `router`): a configuration error.
     #[cfg(feature = "http")]
     routes_without_router: Vec<String>,
@@ -594,6 +608,8 @@ impl Audit {
             service: service.into(),
             handlers: Vec::new(),
             #[cfg(feature = "http")]
+            principals: http_routes::Principals::default(),
+            #[cfg(feature = "http")]
             routes_without_router: Vec::new(),
             #[cfg(feature = "http")]
             router: None,
@@ -611,7 +627,7 @@ impl Audit {
         Fut: Future<Output = ()> + 'static,
     {
         let f: HandlerFn = Arc::new(move |w, c| Box::pin(handler(w, c)));
-        self.handlers.push((name.into(), f));
+        self.handlers.push((name.into(), Entry::Handler(f)));
         self
     }
 
@@ -682,13 +698,26 @@ impl Audit {
         if !self.routes_without_router.is_empty() {
             rows.push(http_routes::no_router_row(&self.routes_without_router));
         }
+        #[cfg(feature = "http")]
+        rows.extend(self.principals.unknown_owners_row());
         let only = Only::from_env();
-        for (name, handler) in &self.handlers {
+        #[cfg(feature = "http")]
+        let principals = Arc::new(self.principals.clone());
+        for (name, entry) in &self.handlers {
             if !only.entry(name) {
                 continue;
             }
-            let touched = self.probe(handler);
-            self.handler_questions(name, handler, &touched, &only, &mut rows);
+            let handler = match entry {
+                Entry::Handler(h) => h.clone(),
+                #[cfg(feature = "http")]
+                Entry::Route(spec) => spec.handler(principals.clone()),
+            };
+            let touched = self.probe(&handler);
+            self.handler_questions(name, &handler, &touched, &only, &mut rows);
+            #[cfg(feature = "http")]
+            if let Entry::Route(spec) = entry {
+                self.trust_questions(name, spec, &only, &mut rows);
+            }
         }
         for (name, job) in &self.jobs {
             if only.asks("double execution", name) {
@@ -1408,6 +1437,9 @@ const QUESTIONS: &[&str] = &[
     "race",
     "partial write",
     "double execution",
+    "auth",
+    "mass assignment",
+    "validation",
 ];
 
 /// Which questions a run asks: every one, or what `WHATBREAKS_AUDIT_ONLY` names (a break's

@@ -123,7 +123,7 @@ impl ProbeRequest {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
+pub(crate) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -588,7 +588,7 @@ pub(crate) const OWNERSHIP_FIX: &str = "take the user from the verified credenti
 
 /// The key of `state` (a JSON object) that stores the body field `field`: the same name, or
 /// the same words in another case style (`displayName` is `display_name` is `display-name`).
-fn stored_key<'a>(state: &'a Value, field: &str) -> Option<&'a str> {
+pub(crate) fn stored_key<'a>(state: &'a Value, field: &str) -> Option<&'a str> {
     let words = |k: &str| -> String {
         k.chars()
             .filter(|c| *c != '_' && *c != '-')
@@ -1790,9 +1790,7 @@ pub(crate) fn judge_hostile(
             MASS_ASSIGNMENT_PATTERN,
             format!("answered {status} and `{field}` changed from {was} to {now}"),
         )),
-        HostileKind::DuplicatedKey { .. }
-            if changed && privileged.iter().any(|p| p == field) =>
-        {
+        HostileKind::DuplicatedKey { .. } if changed && privileged.iter().any(|p| p == field) => {
             Some((
                 MASS_ASSIGNMENT_PATTERN,
                 format!("answered {status} and `{field}` changed from {was} to {now}"),
@@ -1800,9 +1798,7 @@ pub(crate) fn judge_hostile(
         }
         HostileKind::Oversized { .. }
             if (200..300).contains(&status)
-                && now
-                    .as_str()
-                    .is_some_and(|s| s.chars().count() > max_len) =>
+                && now.as_str().is_some_and(|s| s.chars().count() > max_len) =>
         {
             Some((
                 INVALID_INPUT_PATTERN,
@@ -1820,17 +1816,13 @@ pub(crate) fn judge_hostile(
                 format!("answered {status} and stored `{field}` = {value:?}"),
             ))
         }
-        HostileKind::WrongType { value, .. }
-            if (200..300).contains(&status) && &now == value =>
-        {
+        HostileKind::WrongType { value, .. } if (200..300).contains(&status) && &now == value => {
             Some((
                 INVALID_INPUT_PATTERN,
                 format!("answered {status} and stored `{field}` = {value}"),
             ))
         }
-        HostileKind::Null { .. }
-            if (200..300).contains(&status) && changed && now.is_null() =>
-        {
+        HostileKind::Null { .. } if (200..300).contains(&status) && changed && now.is_null() => {
             Some((
                 INVALID_INPUT_PATTERN,
                 format!("answered {status} and stored `{field}` = null"),
