@@ -199,6 +199,7 @@ fn a_resource_of_an_unknown_principal_is_a_configuration_row() {
         .principal("bob", "Bearer bob-token")
         .resource("alice", "1")
         .resource("carol", "2")
+        .public("GET /nowhere")
         .seed(0x5eed)
         .run();
     assert!(!report.holds());
@@ -207,6 +208,12 @@ fn a_resource_of_an_unknown_principal_is_a_configuration_row() {
     let finding = &first.report.as_ref().unwrap().findings[0];
     assert!(finding.verdict.contains("`2` of `carol`"), "{finding}");
     assert!(finding.fix.contains("alice, bob"), "{finding}");
+    // A public route that names no route is bad input too.
+    let second = &report.rows[1];
+    assert_eq!(second.question, "configuration", "{report}");
+    let finding = &second.report.as_ref().unwrap().findings[0];
+    assert!(finding.verdict.contains("`GET /nowhere`"), "{finding}");
+    assert!(finding.fix.contains("PATCH /orders/{id}"), "{finding}");
     assert_eq!(
         report.row("auth", "GET /orders/{id}").unwrap().verdict,
         Verdict::Holds,

@@ -112,6 +112,36 @@ impl Audit {
     /// body holds `{key}`; a request on a key carries its owner's credentials, any other
     /// request the first principal's.
     ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use whatbreaks_core::audit::{Audit, World};
+    ///
+    /// // An orders service that forgets to check whose order it answers.
+    /// let app = |world: World| {
+    ///     tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+    ///         let db = world.db();
+    ///         async move {
+    ///             let id = request.uri().path().trim_start_matches("/orders/").to_string();
+    ///             let order = db.get("orders", &id).await.unwrap_or_default();
+    ///             Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(order))))
+    ///         }
+    ///     })
+    /// };
+    /// let report = Audit::new("orders")
+    ///     .router(app)
+    ///     .setup(|world: World| async move {
+    ///         world.db().seed("orders", "7", r#"{"id":"7","owner":"alice"}"#);
+    ///     })
+    ///     .principal("alice", "Bearer alice-token")
+    ///     .principal("bob", "Bearer bob-token")
+    ///     .resource("alice", "7")
+    ///     .route("GET /orders/{id}", http::Method::GET, "/orders/{key}", None)
+    ///     .seed(1)
+    ///     .run();
+    /// assert!(report.breaks("auth"), "{report}");
+    /// ```
+    ///
     /// [`AuthProbe::principal`]: crate::probes::http::AuthProbe::principal
     pub fn principal(mut self, name: impl Into<String>, authorization: impl Into<String>) -> Self {
         self.principals
@@ -337,8 +367,39 @@ impl Principals {
             .collect()
     }
 
+    /// The configuration rows of bad input: resources whose owner names no principal,
+    /// public routes that name no entry point of `entries`.
+    pub(super) fn config_rows(&self, entries: &[&str]) -> Vec<Row> {
+        let mut rows: Vec<Row> = self.unknown_owners_row().into_iter().collect();
+        let unknown: Vec<&str> = self
+            .public
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !entries.contains(p))
+            .collect();
+        if !unknown.is_empty() {
+            let finding = Finding::config(format!(
+                "Audit::public: `{}` names no route of this audit",
+                unknown.join("`, `")
+            ))
+            .with_fix(format!(
+                "name a route as given to `.route(name, ..)` (routes and handlers: {})",
+                entries.join(", ")
+            ));
+            rows.push(Row {
+                question: "configuration",
+                text: "the audit's public routes".into(),
+                entry: unknown.join(", "),
+                verdict: Verdict::Breaks,
+                key_figure: String::new(),
+                report: Some(Report::stopped("audit public routes", finding)),
+            });
+        }
+        rows
+    }
+
     /// The configuration row for resources whose owner names no principal, if any.
-    pub(super) fn unknown_owners_row(&self) -> Option<Row> {
+    fn unknown_owners_row(&self) -> Option<Row> {
         let unknown: Vec<String> = self
             .resources
             .iter()

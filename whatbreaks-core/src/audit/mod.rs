@@ -15,7 +15,10 @@
 //!   ([`Audit::route`]: `GET /products/{key}`, `POST /charge` with a JSON body). The app's
 //!   state takes the world's dependencies through the seams production code already speaks:
 //!   `world.upstream("payments").url()` for reqwest, the upstream itself for a tower client,
-//!   `world.cache().redis()` for redis-rs, `world.db()`.
+//!   `world.cache().redis()` for redis-rs, `world.db()`. Its users are **principals**
+//!   ([`Audit::principal`]: a name and the `Authorization` header its requests carry) owning
+//!   **resources** ([`Audit::resource`]: a key, such as an order id, that `{key}` in a route
+//!   stands for); a route anyone may read is declared [`Audit::public`].
 //!
 //! whatbreaks first runs each handler once to see what it touches, then asks each question
 //! that applies:
@@ -36,6 +39,17 @@
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | partial write | writes to the database | [`CancelTest`] `cut = "both"`: the request cut at each of its await points (a disconnect, a `timeout`, a `select!`) and its instance crashed after each write, on the rows the setup leaves | the committed rows equal the state before or after the request |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
+//! | auth | is an HTTP route with `{key}` in its path or body, and the audit has two principals and a resource (else not applicable, with what to give) | each owner's request on its key, then every other principal's and one without credentials on the same key, each on a fresh world (set up) | another's answer does not carry the owner's key as a whole JSON value (the auth probe's matching), where the owner's own answer does; another's request changes no row the owner's own request changes |
+//! | mass assignment | is an HTTP route (POST, PUT, PATCH) with a JSON object body whose valid request stores a JSON record (a database row whose value is a JSON object with the body's fields) | the mass-assignment probe's hostile bodies from the route's body: privileged fields added (`role`, `is_admin`, `owner_id`, `balance`, `price`, …), a field given twice; each on a fresh world as the key's owner | no privileged field stored differently from what the valid body stored (fields matched across camelCase and snake_case) |
+//! | validation | the same | the same requests, and nulls, wrong types, unicode edge cases, oversized strings and invalid emails (8 sampled cases per large family, shrunk) | no invalid value stored as given (a string over 10,000 characters, a null, a wrong type, an invalid email); no 5xx and no panic |
+//!
+//! The trust-boundary questions (auth, mass assignment, validation) need no oracle from the
+//! user: what the owner's own request and the valid body did to the world's database is the
+//! reference. A request on a key carries its owner's `Authorization` (any other request the
+//! first principal's), in every question; a resource whose owner names no principal, or a
+//! public route that names no route, is a configuration row. Their seed (the proptest seed
+//! of the sampled hostile bodies) is `WHATBREAKS_SEED`, else the audit's [`seed`](Audit::seed),
+//! else `0x5eed`, as the mass-assignment probe's.
 //!
 //! A break's replay line replays just that question of that entry point: it sets
 //! `WHATBREAKS_AUDIT_ONLY='question:entry point'` with the seed (`question` alone asks that
@@ -588,14 +602,26 @@ pub struct Audit {
 
 impl fmt::Debug for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Audit")
-            .field("service", &self.service)
+        let mut d = f.debug_struct("Audit");
+        d.field("service", &self.service)
             .field(
                 "handlers",
                 &self.handlers.iter().map(|h| &h.0).collect::<Vec<_>>(),
             )
-            .field("jobs", &self.jobs.iter().map(|j| &j.0).collect::<Vec<_>>())
-            .field("seed", &self.seed)
+            .field("jobs", &self.jobs.iter().map(|j| &j.0).collect::<Vec<_>>());
+        #[cfg(feature = "http")]
+        d.field(
+            "principals",
+            &self
+                .principals
+                .names
+                .iter()
+                .map(|p| &p.0)
+                .collect::<Vec<_>>(),
+        )
+        .field("resources", &self.principals.resources)
+        .field("public", &self.principals.public);
+        d.field("seed", &self.seed)
             .field("seeds", &self.seeds)
             .finish_non_exhaustive()
     }
@@ -699,7 +725,10 @@ impl Audit {
             rows.push(http_routes::no_router_row(&self.routes_without_router));
         }
         #[cfg(feature = "http")]
-        rows.extend(self.principals.unknown_owners_row());
+        {
+            let entries: Vec<&str> = self.handlers.iter().map(|h| h.0.as_str()).collect();
+            rows.extend(self.principals.config_rows(&entries));
+        }
         let only = Only::from_env();
         #[cfg(feature = "http")]
         let principals = Arc::new(self.principals.clone());

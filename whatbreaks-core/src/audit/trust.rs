@@ -87,11 +87,13 @@ impl Audit {
     }
 
     /// The seed of the trust questions: `WHATBREAKS_SEED`, the audit's, or `0x5eed`.
-    fn trust_seed(&self) -> Result<u64, Finding> {
+    fn trust_seed(&self) -> Result<u64, Box<Finding>> {
         match crate::scenario::config::EnvOverrides::from_env() {
             Ok(env) => Ok(env.seed.or(self.seed).unwrap_or(0x5eed)),
-            Err(e) => Err(Finding::config(e.to_string())
-                .with_fix(format!("set {} to a valid value, or unset it", e.variable))),
+            Err(e) => Err(Box::new(Finding::config(e.to_string()).with_fix(format!(
+                "set {} to a valid value, or unset it",
+                e.variable
+            )))),
         }
     }
 
@@ -104,7 +106,7 @@ impl Audit {
         let seed = match self.trust_seed() {
             Ok(s) => s,
             Err(f) => {
-                let report = Report::stopped(spec.describe(), f);
+                let report = Report::stopped(spec.describe(), *f);
                 return row("auth", AUTH_QUESTION.into(), entry, report, &[AUTH_PATTERN]);
             }
         };
@@ -246,7 +248,7 @@ impl Audit {
         let seed = match self.trust_seed() {
             Ok(s) => s,
             Err(f) => {
-                let report = Report::stopped(spec.describe(), f);
+                let report = Report::stopped(spec.describe(), *f);
                 return vec![
                     row(
                         "mass assignment",

@@ -1692,7 +1692,7 @@ pub(crate) fn hostile_cases(
                     chunk.copy_from_slice(&x.to_le_bytes());
                 }
                 let config = Config {
-                    cases: cases,
+                    cases,
                     failure_persistence: None,
                     ..Config::default()
                 };
