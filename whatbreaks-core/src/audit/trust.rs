@@ -113,7 +113,7 @@ impl Audit {
         let p = &self.principals;
         let mut evidence = Vec::new();
         let (mut data_leak, mut write_leak, mut only_anonymous) = (false, false, true);
-        let (mut sent, mut judged) = (0usize, 0usize);
+        let (mut sent, mut cross, mut judged) = (0usize, 0usize, 0usize);
         let mut unjudged = Vec::new();
         for (owner, key) in p.known_resources() {
             let own = self.exchange(spec, key, p.authorization(owner), None);
@@ -136,7 +136,7 @@ impl Audit {
                 .chain([("a request without credentials", None)]);
             for (attacker, authorization) in others {
                 let theirs = self.exchange(spec, key, authorization, None);
-                sent += 1;
+                (sent, cross) = (sent + 1, cross + 1);
                 let read = shows && theirs.ok() && !ids_in(&theirs.body, &[key]).is_empty();
                 let touched: Vec<(String, String)> = changed_rows(&theirs.before, &theirs.after)
                     .intersection(&owned)
@@ -196,7 +196,7 @@ impl Audit {
         report.seeds = vec![seed];
         report.figures = vec![("requests".into(), sent.to_string())];
         if evidence.is_empty() {
-            report.key_figure = format!("{sent} requests on owners' keys, none leaked");
+            report.key_figure = format!("{cross} requests by others on owners' keys, none leaked");
         } else {
             let mut f = Finding::bug(
                 AUTH_PATTERN,
@@ -212,7 +212,7 @@ impl Audit {
             f.seed = seed;
             f.replay = replay_line(seed);
             report.key_figure = format!(
-                "{} of {sent} requests on owners' keys leaked",
+                "{} of {cross} requests by others on owners' keys leaked",
                 f.evidence.iter().filter(|l| !l.starts_with("  ")).count()
             );
             report.findings.push(f);
