@@ -87,7 +87,9 @@
 //! touches no cache"). [`audit`](mod@audit) lists the questions, their defaults and their oracles; the
 //! checkout showcase (`examples/audit.rs`) finds its eleven seeded breaks in 0.5 s (release).
 //! An axum `Router` (any tower `Service` over `http`) is audited as it is, with feature
-//! `http`: `Audit::router(|world| app(state_on(&world)))` and one `.route(..)` per route.
+//! `http`: `Audit::router(|world| app(state_on(&world)))` and one `.route(..)` per route;
+//! with `.principal(name, authorization)` and `.resource(owner, key)` its routes are also
+//! asked as other principals (auth) and with hostile bodies (mass assignment, validation).
 //! The leak question counts the heap: install the counting allocator (`whatbreaks::install!()`)
 //! in the test binary, or that question answers "not applicable" and names the line.
 //!

@@ -16,6 +16,14 @@
 //!     here the upstream itself. In process, so about 30x cheaper per call: what the test
 //!     suite audits.
 //!
+//! - `GET /orders/{id}` and `PATCH /orders/{id}` (a delivery note): the signed-in user's
+//!   orders (`Authorization: Bearer alice-token`; principals `alice` and `bob`, each owning
+//!   an order). Buggy: any signed-in user reads and changes any order, and the update merges
+//!   every field of the body into the stored order (a client sets `owner_id`, `role`,
+//!   `total`; a 1 MB or a `null` note is stored as given). Fixed: an order of another user
+//!   is a 404, and the update copies the one field a client may set, a string of at most 500
+//!   characters, else 422.
+//!
 //! Shared by `examples/audit.rs` and `tests/audit/`; needs `seams.rs` as a sibling module.
 #![allow(dead_code)]
 
@@ -27,6 +35,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::Full;
 use reqwest_retry::Jitter;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt;
 use tower::retry::Retry;
@@ -133,12 +142,78 @@ async fn charge(
     }
 }
 
+/// The signed-in user: `Authorization: Bearer <user>-token` (a stand-in for verifying a
+/// session token).
+fn user_of(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?;
+    token.strip_suffix("-token").map(str::to_string)
+}
+
+/// The order `id` as stored, if the caller may see it.
+async fn load_order(app: &AppState, headers: &HeaderMap, id: &str) -> Result<Value, StatusCode> {
+    let user = user_of(headers).ok_or(StatusCode::UNAUTHORIZED)?;
+    let row = app
+        .db
+        .get("orders", id)
+        .await
+        .ok_or(StatusCode::NOT_FOUND)?;
+    let order: Value = serde_json::from_str(&row).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    // BUGGY: signed in is enough; whose order it is never checked.
+    if app.fixed && order["owner_id"] != user.as_str() {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(order)
+}
+
+async fn order(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, StatusCode> {
+    load_order(&app, &headers, &id).await.map(Json)
+}
+
+async fn update_order(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(patch): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    let mut order = load_order(&app, &headers, &id).await?;
+    if app.fixed {
+        // The one field a client may set, validated.
+        let note = patch
+            .get("note")
+            .and_then(Value::as_str)
+            .filter(|n| n.chars().count() <= 500)
+            .ok_or(StatusCode::UNPROCESSABLE_ENTITY)?;
+        order["note"] = Value::from(note);
+    } else if let (Some(stored), Some(fields)) = (order.as_object_mut(), patch.as_object()) {
+        // BUGGY: the body merged into the stored model, field by field, unchecked.
+        for (k, v) in fields {
+            stored.insert(k.clone(), v.clone());
+        }
+    }
+    app.db.update("orders", &id, order.to_string()).await;
+    Ok(Json(order))
+}
+
 /// The production router.
 pub(crate) fn app(state: AppState) -> Router {
     Router::new()
         .route("/products/{id}", get(product))
         .route("/charge", post(charge))
+        .route("/orders/{id}", get(order).patch(update_order))
         .with_state(state)
+}
+
+/// The orders the shop starts with: `1` is alice's, `2` bob's.
+pub(crate) async fn seed_orders(world: World) {
+    for (id, owner) in [("1", "alice"), ("2", "bob")] {
+        let order = json!({ "id": id, "owner_id": owner, "item": "book", "total": 30, "note": "" });
+        world.db().seed("orders", id, order.to_string());
+    }
 }
 
 /// The app's state on the audit's world: the dependencies production would connect to.
@@ -166,10 +241,17 @@ pub(crate) fn state_on(world: &World, payments: Payments, fixed: bool) -> AppSta
     }
 }
 
-/// The shop service as an audit: the router and its two routes.
+/// The shop service as an audit: the router, its routes, its users and their orders.
 pub(crate) fn shop(payments: Payments, fixed: bool) -> Audit {
     Audit::new(if fixed { "shop (fixed)" } else { "shop" })
         .router(move |world: World| app(state_on(&world, payments, fixed)))
+        .setup(seed_orders)
+        .principal("alice", "Bearer alice-token")
+        .principal("bob", "Bearer bob-token")
+        .resource("alice", "1")
+        .resource("bob", "2")
+        // Every product page is anyone's to read.
+        .public("GET /products/{id}")
         .route(
             "GET /products/{id}",
             http::Method::GET,
@@ -182,10 +264,17 @@ pub(crate) fn shop(payments: Payments, fixed: bool) -> Audit {
             "/charge",
             Some(serde_json::json!({ "order": "{key}" })),
         )
+        .route("GET /orders/{id}", http::Method::GET, "/orders/{key}", None)
+        .route(
+            "PATCH /orders/{id}",
+            http::Method::PATCH,
+            "/orders/{key}",
+            Some(json!({ "note": "leave it at the door" })),
+        )
 }
 
 /// The seeded bugs of the buggy shop: each (question, entry point) that must break.
-pub(crate) const SHOP_BUGS: [(&str, &str); 7] = [
+pub(crate) const SHOP_BUGS: [(&str, &str); 11] = [
     ("herd", "POST /charge"),
     ("hang", "POST /charge"),
     ("retry storm", "POST /charge"),
@@ -193,4 +282,8 @@ pub(crate) const SHOP_BUGS: [(&str, &str); 7] = [
     ("silent error", "POST /charge"),
     ("stampede", "GET /products/{id}"),
     ("silent error", "GET /products/{id}"),
+    ("auth", "GET /orders/{id}"),
+    ("auth", "PATCH /orders/{id}"),
+    ("mass assignment", "PATCH /orders/{id}"),
+    ("validation", "PATCH /orders/{id}"),
 ];

@@ -15,7 +15,10 @@
 //!   ([`Audit::route`]: `GET /products/{key}`, `POST /charge` with a JSON body). The app's
 //!   state takes the world's dependencies through the seams production code already speaks:
 //!   `world.upstream("payments").url()` for reqwest, the upstream itself for a tower client,
-//!   `world.cache().redis()` for redis-rs, `world.db()`.
+//!   `world.cache().redis()` for redis-rs, `world.db()`. Its users are **principals**
+//!   ([`Audit::principal`]: a name and the `Authorization` header its requests carry) owning
+//!   **resources** ([`Audit::resource`]: a key, such as an order id, that `{key}` in a route
+//!   stands for); a route anyone may read is declared [`Audit::public`].
 //!
 //! whatbreaks first runs each handler once to see what it touches, then asks each question
 //! that applies:
@@ -36,6 +39,17 @@
 //! | race | writes to the database | [`RaceTest`]: the same request twice at once | the state after both equals the state after the serial order (serializability) |
 //! | partial write | writes to the database | [`CancelTest`] `cut = "both"`: the request cut at each of its await points (a disconnect, a `timeout`, a `select!`) and its instance crashed after each write, on the rows the setup leaves | the committed rows equal the state before or after the request |
 //! | double execution | is a job | [`DoubleExecutionTest`]: 2 instances, instance 0 pauses 45 s at 90 s, instance 1's clock 2 s ahead | each occurrence committed once across instances |
+//! | auth | is an HTTP route with `{key}` in its path or body, and the audit has two principals and a resource (else not applicable, with what to give) | each owner's request on its key, then every other principal's and one without credentials on the same key, each on a fresh world (set up) | another's answer does not carry the owner's key as a whole JSON value (the auth probe's matching), where the owner's own answer does; another's request changes no row the owner's own request changes |
+//! | mass assignment | is an HTTP route (POST, PUT, PATCH) with a JSON object body whose valid request stores a JSON record (a database row whose value is a JSON object with the body's fields) | the mass-assignment probe's hostile bodies from the route's body: privileged fields added (`role`, `is_admin`, `owner_id`, `balance`, `price`, …), a field given twice; each on a fresh world as the key's owner | no privileged field stored differently from what the valid body stored (fields matched across camelCase and snake_case) |
+//! | validation | the same | the same requests, and nulls, wrong types, unicode edge cases, oversized strings and invalid emails (8 sampled cases per large family, shrunk) | no invalid value stored as given (a string over 10,000 characters, a null, a wrong type, an invalid email); no 5xx and no panic |
+//!
+//! The trust-boundary questions (auth, mass assignment, validation) need no oracle from the
+//! user: what the owner's own request and the valid body did to the world's database is the
+//! reference. A request on a key carries its owner's `Authorization` (any other request the
+//! first principal's), in every question; a resource whose owner names no principal, or a
+//! public route that names no route, is a configuration row. Their seed (the proptest seed
+//! of the sampled hostile bodies) is `WHATBREAKS_SEED`, else the audit's [`seed`](Audit::seed),
+//! else `0x5eed`, as the mass-assignment probe's.
 //!
 //! A break's replay line replays just that question of that entry point: it sets
 //! `WHATBREAKS_AUDIT_ONLY='question:entry point'` with the seed (`question` alone asks that
@@ -101,11 +115,22 @@ use std::time::{Duration, Instant};
 mod http_routes;
 #[cfg(feature = "http")]
 pub use http_routes::REQUEST_ID_HEADER;
+#[cfg(feature = "http")]
+mod trust;
 
 type Boxed = Pin<Box<dyn Future<Output = ()>>>;
 type HandlerFn = Arc<dyn Fn(World, Ctx) -> Boxed + Send + Sync>;
 type JobFn = Arc<dyn Fn(World, Instance) -> Boxed + Send + Sync>;
 type SetupFn = Arc<dyn Fn(World) -> Boxed + Send + Sync>;
+
+/// A request entry point: a handler, or a route of the router (made a handler when the
+/// audit runs, with the principals given by then).
+#[derive(Clone)]
+enum Entry {
+    Handler(HandlerFn),
+    #[cfg(feature = "http")]
+    Route(Arc<http_routes::RouteSpec>),
+}
 type States = Arc<Mutex<BTreeMap<(u32, TypeId), Arc<dyn Any + Send + Sync>>>>;
 
 /// The simulated dependencies one instance of the service sees: upstreams by name, the
@@ -560,7 +585,10 @@ impl fmt::Display for AuditReport {
 #[derive(Clone)]
 pub struct Audit {
     service: String,
-    handlers: Vec<(String, HandlerFn)>,
+    handlers: Vec<(String, Entry)>,
+    /// Principals, their resources and the public routes, for the trust-boundary questions.
+    #[cfg(feature = "http")]
+    principals: http_routes::Principals,
     /// Routes given before any router (`route` without `router`): a configuration error.
     #[cfg(feature = "http")]
     routes_without_router: Vec<String>,
@@ -574,14 +602,26 @@ pub struct Audit {
 
 impl fmt::Debug for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Audit")
-            .field("service", &self.service)
+        let mut d = f.debug_struct("Audit");
+        d.field("service", &self.service)
             .field(
                 "handlers",
                 &self.handlers.iter().map(|h| &h.0).collect::<Vec<_>>(),
             )
-            .field("jobs", &self.jobs.iter().map(|j| &j.0).collect::<Vec<_>>())
-            .field("seed", &self.seed)
+            .field("jobs", &self.jobs.iter().map(|j| &j.0).collect::<Vec<_>>());
+        #[cfg(feature = "http")]
+        d.field(
+            "principals",
+            &self
+                .principals
+                .names
+                .iter()
+                .map(|p| &p.0)
+                .collect::<Vec<_>>(),
+        )
+        .field("resources", &self.principals.resources)
+        .field("public", &self.principals.public);
+        d.field("seed", &self.seed)
             .field("seeds", &self.seeds)
             .finish_non_exhaustive()
     }
@@ -593,6 +633,8 @@ impl Audit {
         Audit {
             service: service.into(),
             handlers: Vec::new(),
+            #[cfg(feature = "http")]
+            principals: http_routes::Principals::default(),
             #[cfg(feature = "http")]
             routes_without_router: Vec::new(),
             #[cfg(feature = "http")]
@@ -611,7 +653,7 @@ impl Audit {
         Fut: Future<Output = ()> + 'static,
     {
         let f: HandlerFn = Arc::new(move |w, c| Box::pin(handler(w, c)));
-        self.handlers.push((name.into(), f));
+        self.handlers.push((name.into(), Entry::Handler(f)));
         self
     }
 
@@ -682,13 +724,29 @@ impl Audit {
         if !self.routes_without_router.is_empty() {
             rows.push(http_routes::no_router_row(&self.routes_without_router));
         }
+        #[cfg(feature = "http")]
+        {
+            let entries: Vec<&str> = self.handlers.iter().map(|h| h.0.as_str()).collect();
+            rows.extend(self.principals.config_rows(&entries));
+        }
         let only = Only::from_env();
-        for (name, handler) in &self.handlers {
+        #[cfg(feature = "http")]
+        let principals = Arc::new(self.principals.clone());
+        for (name, entry) in &self.handlers {
             if !only.entry(name) {
                 continue;
             }
-            let touched = self.probe(handler);
-            self.handler_questions(name, handler, &touched, &only, &mut rows);
+            let handler = match entry {
+                Entry::Handler(h) => h.clone(),
+                #[cfg(feature = "http")]
+                Entry::Route(spec) => spec.handler(principals.clone()),
+            };
+            let touched = self.probe(&handler);
+            self.handler_questions(name, &handler, &touched, &only, &mut rows);
+            #[cfg(feature = "http")]
+            if let Entry::Route(spec) = entry {
+                self.trust_questions(name, spec, &only, &mut rows);
+            }
         }
         for (name, job) in &self.jobs {
             if only.asks("double execution", name) {
@@ -1408,6 +1466,9 @@ const QUESTIONS: &[&str] = &[
     "race",
     "partial write",
     "double execution",
+    "auth",
+    "mass assignment",
+    "validation",
 ];
 
 /// Which questions a run asks: every one, or what `WHATBREAKS_AUDIT_ONLY` names (a break's

@@ -123,7 +123,7 @@ impl ProbeRequest {
     }
 }
 
-fn shorten(s: &str, max: usize) -> String {
+pub(crate) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -541,33 +541,54 @@ impl<S> AuthProbe<S> {
         Carrier::Query(key.to_string())
     }
 
-    /// The victim's resource ids found in a response body: as whole JSON values (strings, or
-    /// numbers for numeric ids), so `1` does not match inside `12` or `"order-12"`; in a body
-    /// that is not JSON, as whole words.
+    /// The victim's resource ids found in a response body ([`ids_in`]).
     fn foreign_data(&self, body: &str, victim: &str) -> Vec<String> {
-        let values = match serde_json::from_str::<Value>(body) {
-            Ok(v) => {
-                let mut out = Vec::new();
-                leaf_values(&v, &mut out);
-                out
-            }
-            Err(_) => body
-                .split(|c: char| !(c.is_alphanumeric() || "-_.@".contains(c)))
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect(),
-        };
-        self.resources_of(victim)
-            .into_iter()
-            .filter(|id| values.iter().any(|v| v == id))
-            .map(str::to_string)
-            .collect()
+        ids_in(body, &self.resources_of(victim))
     }
 }
 
+/// The `ids` found in a response body: as whole JSON values (strings, or numbers for numeric
+/// ids), so `1` does not match inside `12` or `"order-12"`; in a body that is not JSON, as
+/// whole words. How the auth probe and the audit's auth question recognise another
+/// principal's data.
+pub(crate) fn ids_in(body: &str, ids: &[&str]) -> Vec<String> {
+    let values = match serde_json::from_str::<Value>(body) {
+        Ok(v) => {
+            let mut out = Vec::new();
+            leaf_values(&v, &mut out);
+            out
+        }
+        Err(_) => body
+            .split(|c: char| !(c.is_alphanumeric() || "-_.@".contains(c)))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    ids.iter()
+        .filter(|id| values.iter().any(|v| v == *id))
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// The verdict of an auth-context finding about `endpoint` (`GET /orders/{id}`): it answers
+/// another principal's data, or (`data_leak` false) it changes another principal's resource.
+pub(crate) fn auth_verdict(endpoint: &str, data_leak: bool) -> String {
+    if data_leak {
+        format!("{endpoint} returns another principal's data")
+    } else {
+        format!("{endpoint} lets a principal change another principal's resource")
+    }
+}
+
+/// The fix of an auth-context finding where a request without valid credentials got through.
+pub(crate) const CREDENTIALS_FIX: &str = "require valid credentials on this endpoint: reject missing and malformed tokens with 401 before any lookup";
+
+/// The fix of an auth-context finding where another principal got through.
+pub(crate) const OWNERSHIP_FIX: &str = "take the user from the verified credentials (the token), never from the path, query, headers or body; check that the authenticated user owns every resource before reading or changing it";
+
 /// The key of `state` (a JSON object) that stores the body field `field`: the same name, or
 /// the same words in another case style (`displayName` is `display_name` is `display-name`).
-fn stored_key<'a>(state: &'a Value, field: &str) -> Option<&'a str> {
+pub(crate) fn stored_key<'a>(state: &'a Value, field: &str) -> Option<&'a str> {
     let words = |k: &str| -> String {
         k.chars()
             .filter(|c| *c != '_' && *c != '-')
@@ -955,12 +976,10 @@ where
     fn finding(&self, e: usize, carrier: &Carrier, leaks: &[Leak]) -> Finding {
         let (method, template) = (&self.endpoints[e].method, &self.endpoints[e].template);
         let data_leak = leaks.iter().any(|l| !l.data.is_empty());
-        let verdict = if data_leak {
-            format!("{method} {template} returns another principal's data")
-        } else {
-            format!("{method} {template} lets a principal change another principal's resource")
-        };
-        let mut f = Finding::bug(AUTH_PATTERN, verdict);
+        let mut f = Finding::bug(
+            AUTH_PATTERN,
+            auth_verdict(&format!("{method} {template}"), data_leak),
+        );
         f.scenario = format!(
             "principals {}, identity carried by {carrier}",
             self.principals
@@ -985,10 +1004,8 @@ where
             }
         }
         f.fix = match carrier {
-            Carrier::NoCredentials | Carrier::BadToken => {
-                "require valid credentials on this endpoint: reject missing and malformed tokens with 401 before any lookup".into()
-            }
-            _ => "take the user from the verified credentials (the token), never from the path, query, headers or body; check that the authenticated user owns every resource before reading or changing it".into(),
+            Carrier::NoCredentials | Carrier::BadToken => CREDENTIALS_FIX.into(),
+            _ => OWNERSHIP_FIX.into(),
         };
         f
     }
@@ -1473,7 +1490,7 @@ where
         (a.status, before, oracle())
     }
 
-    /// What is wrong with the outcome of one case, if anything: `(pattern, explanation)`.
+    /// What is wrong with the outcome of one case, if anything ([`judge_hostile`]).
     fn judge(
         &self,
         h: &Hostile,
@@ -1481,66 +1498,7 @@ where
         before: &Value,
         after: &Value,
     ) -> Option<(&'static str, String)> {
-        if status >= 500 {
-            return Some((SERVER_ERROR_PATTERN, format!("answered {status}")));
-        }
-        let field = h.field();
-        let now = stored_field(after, field);
-        let was = stored_field(before, field);
-        let changed = now != was;
-        match &h.kind {
-            HostileKind::ExtraPrivileged { .. } if changed => Some((
-                MASS_ASSIGNMENT_PATTERN,
-                format!("answered {status} and `{field}` changed from {was} to {now}"),
-            )),
-            HostileKind::DuplicatedKey { .. }
-                if changed && self.privileged.iter().any(|p| p == field) =>
-            {
-                Some((
-                    MASS_ASSIGNMENT_PATTERN,
-                    format!("answered {status} and `{field}` changed from {was} to {now}"),
-                ))
-            }
-            HostileKind::Oversized { .. }
-                if (200..300).contains(&status)
-                    && now
-                        .as_str()
-                        .is_some_and(|s| s.chars().count() > self.max_len) =>
-            {
-                Some((
-                    INVALID_INPUT_PATTERN,
-                    format!(
-                        "answered {status} and stored {} characters in `{field}`",
-                        now.as_str().map_or(0, |s| s.chars().count())
-                    ),
-                ))
-            }
-            HostileKind::InvalidEmail { value, .. }
-                if (200..300).contains(&status) && now == Value::String(value.clone()) =>
-            {
-                Some((
-                    INVALID_INPUT_PATTERN,
-                    format!("answered {status} and stored `{field}` = {value:?}"),
-                ))
-            }
-            HostileKind::WrongType { value, .. }
-                if (200..300).contains(&status) && &now == value =>
-            {
-                Some((
-                    INVALID_INPUT_PATTERN,
-                    format!("answered {status} and stored `{field}` = {value}"),
-                ))
-            }
-            HostileKind::Null { .. }
-                if (200..300).contains(&status) && changed && now.is_null() =>
-            {
-                Some((
-                    INVALID_INPUT_PATTERN,
-                    format!("answered {status} and stored `{field}` = null"),
-                ))
-            }
-            _ => None,
-        }
+        judge_hostile(h, status, before, after, &self.privileged, self.max_len)
     }
 
     /// Runs every family of hostile input against every endpoint as every principal; one
@@ -1669,99 +1627,21 @@ where
             f.fix = "check the credentials, the path, the valid body and the oracle".into();
             findings.push(f);
         }
-        let mut tried = 0u32;
-        for family in hostile_families(&self.valid, &self.privileged) {
-            let name = family.name;
-            let check = |h: &Hostile| {
+        let (found, tried) = hostile_cases(
+            &self.valid,
+            &self.privileged,
+            self.cases,
+            seed,
+            &scenario,
+            |h: &Hostile| {
                 let (status, before, after) = self.one(&rt, h.body());
                 if status == NOT_SENT || status == TIMED_OUT {
                     return None;
                 }
                 self.judge(h, status, &before, &after)
-            };
-            let outcome = match &family.all {
-                // Small families: every case, in order; the first failure is the counterexample.
-                Some(all) => {
-                    tried += all.len() as u32;
-                    all.iter()
-                        .find_map(|h| check(h).map(|(p, why)| (p, why, h.clone(), false)))
-                }
-                None => {
-                    let mut bytes = [0u8; 32];
-                    let mut x = splitmix64(seed ^ name.len() as u64);
-                    for chunk in bytes.chunks_mut(8) {
-                        x = splitmix64(x);
-                        chunk.copy_from_slice(&x.to_le_bytes());
-                    }
-                    let config = Config {
-                        cases: self.cases,
-                        failure_persistence: None,
-                        ..Config::default()
-                    };
-                    let mut runner = TestRunner::new_with_rng(
-                        config,
-                        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
-                    );
-                    tried += self.cases;
-                    match runner.run(&family.strategy, |h| match check(&h) {
-                        Some((pattern, why)) => {
-                            Err(TestCaseError::fail(format!("{pattern}\u{0}{why}")))
-                        }
-                        None => Ok(()),
-                    }) {
-                        Err(TestError::Fail(reason, minimal)) => {
-                            let text = reason.message().to_string();
-                            let (pattern, why) =
-                                text.split_once('\u{0}').unwrap_or(("", text.as_str()));
-                            let pattern = [MASS_ASSIGNMENT_PATTERN, SERVER_ERROR_PATTERN]
-                                .into_iter()
-                                .find(|p| *p == pattern)
-                                .unwrap_or(INVALID_INPUT_PATTERN);
-                            Some((pattern, why.to_string(), minimal, true))
-                        }
-                        _ => None,
-                    }
-                }
-            };
-            if let Some((pattern, why, minimal, shrunk)) = outcome {
-                let family = name;
-                let verdict = match pattern {
-                    MASS_ASSIGNMENT_PATTERN => format!(
-                        "a client can set the privileged field `{}`",
-                        minimal.field()
-                    ),
-                    SERVER_ERROR_PATTERN => format!("hostile input ({family}) crashes the handler"),
-                    _ => format!("invalid input ({family}) is stored"),
-                };
-                let mut f = Finding::bug(pattern, verdict);
-                f.scenario = format!(
-                    "{} {}, small families in full, {} sampled cases per large family, proptest seed {seed:#x}",
-                    self.method, self.path, self.cases
-                );
-                f.evidence = vec![
-                    format!(
-                        "{}: {}",
-                        if shrunk {
-                            "shrunk counterexample"
-                        } else {
-                            "counterexample"
-                        },
-                        minimal.describe()
-                    ),
-                    format!("request body: {}", shorten(&minimal.body(), 120)),
-                    format!("outcome: {why}"),
-                ];
-                f.fix = match pattern {
-                    MASS_ASSIGNMENT_PATTERN => "deserialize the request into a DTO with only the fields a client may set (`#[serde(deny_unknown_fields)]`), never into the storage model; copy fields across explicitly".into(),
-                    SERVER_ERROR_PATTERN => "validate and reject bad input with 4xx before it reaches code that can fail; never let a parse or length error become a 500".into(),
-                    _ => "validate the DTO before storing it (email format, length limits, types) with a validation crate, and answer 422 instead of storing".into(),
-                };
-                f.seed = seed;
-                let replay = replay_line(seed);
-                f.replay = replay;
-                findings.push(f);
-            }
-        }
+            },
+        );
+        findings.extend(found);
         findings.extend(self.unsent.borrow().findings(self.limit));
         Report {
             scenario: format!("{} {}", self.method, self.path),
@@ -1776,6 +1656,179 @@ where
             wall_time: started.elapsed(),
             charts: Vec::new(),
         }
+    }
+}
+
+/// Every family of hostile bodies derived from `valid` ([`hostile_families`]) through
+/// `check`, which sends one body and judges its outcome ([`judge_hostile`]): small families
+/// in full, large ones sampled (`cases` per family, proptest with `seed`) and shrunk. One
+/// finding per failing family, with the counterexample, the fix and the replay line; and the
+/// number of cases tried. Shared by [`MassAssignmentProbe`] and the audit's mass-assignment
+/// and validation questions (`endpoint`, `POST /users`, names the route in findings).
+pub(crate) fn hostile_cases(
+    valid: &Value,
+    privileged: &[String],
+    cases: u32,
+    seed: u64,
+    endpoint: &str,
+    check: impl Fn(&Hostile) -> Option<(&'static str, String)>,
+) -> (Vec<Finding>, u32) {
+    let mut tried = 0u32;
+    let mut findings = Vec::new();
+    for family in hostile_families(valid, privileged) {
+        let name = family.name;
+        let outcome = match &family.all {
+            // Small families: every case, in order; the first failure is the counterexample.
+            Some(all) => {
+                tried += all.len() as u32;
+                all.iter()
+                    .find_map(|h| check(h).map(|(p, why)| (p, why, h.clone(), false)))
+            }
+            None => {
+                let mut bytes = [0u8; 32];
+                let mut x = splitmix64(seed ^ name.len() as u64);
+                for chunk in bytes.chunks_mut(8) {
+                    x = splitmix64(x);
+                    chunk.copy_from_slice(&x.to_le_bytes());
+                }
+                let config = Config {
+                    cases,
+                    failure_persistence: None,
+                    ..Config::default()
+                };
+                let mut runner = TestRunner::new_with_rng(
+                    config,
+                    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+                );
+                tried += cases;
+                match runner.run(&family.strategy, |h| match check(&h) {
+                    Some((pattern, why)) => {
+                        Err(TestCaseError::fail(format!("{pattern}\u{0}{why}")))
+                    }
+                    None => Ok(()),
+                }) {
+                    Err(TestError::Fail(reason, minimal)) => {
+                        let text = reason.message().to_string();
+                        let (pattern, why) =
+                            text.split_once('\u{0}').unwrap_or(("", text.as_str()));
+                        let pattern = [MASS_ASSIGNMENT_PATTERN, SERVER_ERROR_PATTERN]
+                            .into_iter()
+                            .find(|p| *p == pattern)
+                            .unwrap_or(INVALID_INPUT_PATTERN);
+                        Some((pattern, why.to_string(), minimal, true))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if let Some((pattern, why, minimal, shrunk)) = outcome {
+            let family = name;
+            let verdict = match pattern {
+                MASS_ASSIGNMENT_PATTERN => format!(
+                    "a client can set the privileged field `{}`",
+                    minimal.field()
+                ),
+                SERVER_ERROR_PATTERN => format!("hostile input ({family}) crashes the handler"),
+                _ => format!("invalid input ({family}) is stored"),
+            };
+            let mut f = Finding::bug(pattern, verdict);
+            f.scenario = format!(
+                "{}, small families in full, {} sampled cases per large family, proptest seed {seed:#x}",
+                endpoint, cases
+            );
+            f.evidence = vec![
+                format!(
+                    "{}: {}",
+                    if shrunk {
+                        "shrunk counterexample"
+                    } else {
+                        "counterexample"
+                    },
+                    minimal.describe()
+                ),
+                format!("request body: {}", shorten(&minimal.body(), 120)),
+                format!("outcome: {why}"),
+            ];
+            f.fix = match pattern {
+                MASS_ASSIGNMENT_PATTERN => "deserialize the request into a DTO with only the fields a client may set (`#[serde(deny_unknown_fields)]`), never into the storage model; copy fields across explicitly".into(),
+                SERVER_ERROR_PATTERN => "validate and reject bad input with 4xx before it reaches code that can fail; never let a parse or length error become a 500".into(),
+                _ => "validate the DTO before storing it (email format, length limits, types) with a validation crate, and answer 422 instead of storing".into(),
+            };
+            f.seed = seed;
+            let replay = replay_line(seed);
+            f.replay = replay;
+            findings.push(f);
+        }
+    }
+    (findings, tried)
+}
+
+/// What is wrong with the outcome of one hostile case, if anything: `(pattern,
+/// explanation)`. `before` and `after` are the stored record before and after the request
+/// (or, in the audit, the record the valid body stored and the one the hostile body stored);
+/// fields are matched across case styles ([`stored_key`]). A 5xx is a server error; a
+/// privileged field that changed is mass assignment; an oversized string (over `max_len`
+/// characters), an invalid email, a value of the wrong type or a null stored as given is
+/// unvalidated input.
+pub(crate) fn judge_hostile(
+    h: &Hostile,
+    status: u16,
+    before: &Value,
+    after: &Value,
+    privileged: &[String],
+    max_len: usize,
+) -> Option<(&'static str, String)> {
+    if status >= 500 {
+        return Some((SERVER_ERROR_PATTERN, format!("answered {status}")));
+    }
+    let field = h.field();
+    let now = stored_field(after, field);
+    let was = stored_field(before, field);
+    let changed = now != was;
+    match &h.kind {
+        HostileKind::ExtraPrivileged { .. } if changed => Some((
+            MASS_ASSIGNMENT_PATTERN,
+            format!("answered {status} and `{field}` changed from {was} to {now}"),
+        )),
+        HostileKind::DuplicatedKey { .. } if changed && privileged.iter().any(|p| p == field) => {
+            Some((
+                MASS_ASSIGNMENT_PATTERN,
+                format!("answered {status} and `{field}` changed from {was} to {now}"),
+            ))
+        }
+        HostileKind::Oversized { .. }
+            if (200..300).contains(&status)
+                && now.as_str().is_some_and(|s| s.chars().count() > max_len) =>
+        {
+            Some((
+                INVALID_INPUT_PATTERN,
+                format!(
+                    "answered {status} and stored {} characters in `{field}`",
+                    now.as_str().map_or(0, |s| s.chars().count())
+                ),
+            ))
+        }
+        HostileKind::InvalidEmail { value, .. }
+            if (200..300).contains(&status) && now == Value::String(value.clone()) =>
+        {
+            Some((
+                INVALID_INPUT_PATTERN,
+                format!("answered {status} and stored `{field}` = {value:?}"),
+            ))
+        }
+        HostileKind::WrongType { value, .. } if (200..300).contains(&status) && &now == value => {
+            Some((
+                INVALID_INPUT_PATTERN,
+                format!("answered {status} and stored `{field}` = {value}"),
+            ))
+        }
+        HostileKind::Null { .. } if (200..300).contains(&status) && changed && now.is_null() => {
+            Some((
+                INVALID_INPUT_PATTERN,
+                format!("answered {status} and stored `{field}` = null"),
+            ))
+        }
+        _ => None,
     }
 }
 
