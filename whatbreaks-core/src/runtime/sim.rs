@@ -972,8 +972,8 @@ fn set_status(id: ClientId, status: ClientStatus) {
 /// waits for all of them. Must be called inside [`simulate`].
 ///
 /// Each client runs as its own task with its client id, its first logical request and its own
-/// random stream in task-local context. A client that panics is recorded (see [`Run::panics`])
-/// and the others go on.
+/// random stream, readable from its task alone ([`current_client`], [`rng`]). A client that
+/// panics is recorded (see [`Run::panics`]) and the others go on.
 ///
 /// A client's task, and its body (`body(client_id)` is called then), is made at the client's
 /// arrival, in the order of the offsets (of the ids, for equal offsets): a population
