@@ -76,6 +76,13 @@ fn reproduces_brookers_simulator_in_every_cell() {
     let table = BackoffComparison::new().run();
     assert_eq!(table.outcomes.len(), backoff::REFERENCE.len());
     assert_reproduces(&table);
+    for d in table.against_reference() {
+        let o = &d.ours;
+        eprintln!(
+            "{d}; standard errors {:.2} calls, {:.1} ms",
+            o.calls_se, o.time_ms_se
+        );
+    }
     let runs: u32 = table.outcomes.iter().map(|o| o.runs).sum();
     eprintln!("{runs} runs in {:?}\n{table}", started.elapsed());
 }

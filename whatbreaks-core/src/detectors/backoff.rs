@@ -523,37 +523,48 @@ impl BackoffComparison {
         run.value.unwrap_or((0, f64::NAN))
     }
 
-    /// One network hop: 1 model ms is 1 virtual second.
-    async fn hop(&self) {
+    /// One network hop's delay, in model ms: `abs(normal(delay, sd))`, drawn per hop.
+    fn hop_ms(&self) -> f64 {
         let mut rng = sim::rng();
         // Box-Muller: a normal draw from two uniform ones.
         let u1: f64 = rng.random_range(f64::EPSILON..1.0);
         let u2: f64 = rng.random_range(0.0..1.0);
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        let ms = (self.delay_ms + self.delay_sd_ms * z).abs();
+        (self.delay_ms + self.delay_sd_ms * z).abs()
+    }
+
+    /// Waits `ms` model milliseconds: 1 model ms is 1 virtual second.
+    async fn wait(ms: f64) {
         tokio::time::sleep(Duration::from_secs_f64(ms)).await;
     }
 
+    /// One client: read, conditional write, and after a lost write the backoff and again.
+    ///
+    /// Four hops a try (the read out, the version back, the write out, the outcome back), each
+    /// drawn on its own. The row is touched only at the read and the write, so the hops between
+    /// them are one timer: the version back and the write out; after a lost write, the outcome
+    /// back, the backoff and the next read out (the simulator's `write_rsp` schedules the read
+    /// at `delay() + backoff(attempt)`). Two timers a try instead of five: the same instants,
+    /// two fifths of the timers.
     async fn client(&self, strategy: Strategy, version: &Cell<u64>, calls: &Cell<u64>) {
         let mut attempt = 0;
         let mut previous = self.base_ms;
+        let mut to_read = self.hop_ms();
         loop {
-            self.hop().await;
+            Self::wait(to_read).await;
             let read = version.get();
-            self.hop().await;
-            self.hop().await;
+            Self::wait(self.hop_ms() + self.hop_ms()).await;
             calls.set(calls.get() + 1);
-            let won = version.get() == read;
-            if won {
+            if version.get() == read {
                 version.set(read + 1);
-            }
-            self.hop().await;
-            if won {
+                // The outcome back: the client knows it won.
+                Self::wait(self.hop_ms()).await;
                 return;
             }
             attempt += 1;
+            let back = self.hop_ms();
             let sleep = strategy.delay(attempt, self.base_ms, self.cap_ms, &mut previous);
-            tokio::time::sleep(Duration::from_secs_f64(sleep)).await;
+            to_read = back + sleep + self.hop_ms();
         }
     }
 }
