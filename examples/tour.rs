@@ -319,10 +319,23 @@ fn main() {
     let _ = std::io::stderr().flush();
     let started = Instant::now();
     let ((backoff, strategies), backoff_notes) = notes::capture(|| {
+        // Every cell until its means are stable, judged against Brooker's simulator.
         let backoff = whatbreaks::backoff::BackoffComparison::new().run();
         (backoff, report::strategies(1000))
     });
-    eprintln!(" {:>6} ms", started.elapsed().as_millis());
+    let backoff_report = backoff.to_report();
+    eprintln!(
+        " {:>6} ms{}",
+        started.elapsed().as_millis(),
+        if backoff_report.is_clean() {
+            ""
+        } else {
+            "  unexpected verdict"
+        }
+    );
+    for f in &backoff_report.findings {
+        eprintln!("whatbreaks: tour: backoff strategies: {}", f.verdict);
+    }
     let (w1, w2) = (22, 58);
     println!(
         "\n{:<w1$} | {:<w2$} | {:<w2$} | {:>8}",
@@ -354,7 +367,11 @@ fn main() {
             .map(|l| format!("{l}\n"))
             .collect::<String>()
     ));
-    println!("\nbackoff strategies: {}", backoff.to_report().key_figure);
+    println!(
+        "\nbackoff strategies: {}; {}",
+        backoff_report.key_figure,
+        backoff.reference_summary()
+    );
     // The audit: the checkout service described once, every question asked unprompted; then
     // an axum Router audited as it is, route by route (its payment client a tower service;
     // `examples/audit.rs` runs it with reqwest to `upstream.url()`).
@@ -375,7 +392,7 @@ fn main() {
         move || audit_http::shop(payments, false).run(),
         move || audit_http::shop(payments, true).run(),
     );
-    wrong += backoff.to_report().findings.len();
+    wrong += backoff_report.findings.len();
     let dir = whatbreaks::config::report_dir();
     let path = dir.join("tour.txt");
     match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, full)) {
