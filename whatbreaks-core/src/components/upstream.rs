@@ -324,7 +324,7 @@ impl UpstreamBuilder {
 /// A small fixed hasher (FxHash) for the per-call look-ups: deterministic and cheap. These
 /// maps are only looked up, counted or copied into a `BTreeMap`, never iterated for output.
 #[derive(Clone, Copy, Debug, Default)]
-struct FxHasher {
+pub(crate) struct FxHasher {
     hash: u64,
 }
 
@@ -368,7 +368,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// What the fault schedule does with one call (see `Upstream::plan`).
 enum Plan {

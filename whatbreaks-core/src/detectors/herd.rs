@@ -43,7 +43,7 @@
 //! assert!(report.flagged("thundering herd"));
 //! ```
 
-use crate::components::upstream::{Arrival, Upstream};
+use crate::components::upstream::{Arrival, FxMap, Upstream};
 use crate::report::{Finding, Report, arrivals_chart, histogram};
 use crate::runtime::sim::{self, Arrivals, RunLimits};
 use crate::scenario::config::Settings;
@@ -129,18 +129,22 @@ pub struct HerdAnalysis {
 impl HerdAnalysis {
     /// Measures lock-step cohorts per retry round (see the module docs).
     pub fn of(arrivals: &[Arrival], max_cohort: f64, min_rounds: u32) -> Self {
-        // When each attempt of each logical request arrived, to measure the retry delays.
-        let mut attempts: BTreeMap<(Option<u32>, Option<u64>, u32), Duration> = BTreeMap::new();
-        for a in arrivals {
-            attempts.insert((a.client, a.request, a.attempt), a.at);
-        }
+        // The attempt and time of each logical request's latest call, to measure the retry
+        // delays (attempt k follows attempt k - 1 of the same request).
+        let mut latest: FxMap<(Option<u32>, Option<u64>), (u32, Duration)> = FxMap::default();
         let mut per_round: BTreeMap<u32, (BTreeMap<u128, usize>, Duration, usize)> =
             BTreeMap::new();
-        for a in arrivals.iter().filter(|a| a.attempt > 0) {
+        for a in arrivals {
+            let previous = latest.insert((a.client, a.request), (a.attempt, a.at));
+            if a.attempt == 0 {
+                continue;
+            }
             let round = per_round.entry(a.attempt).or_default();
             *round.0.entry(a.at.as_millis()).or_default() += 1;
-            if let Some(previous) = attempts.get(&(a.client, a.request, a.attempt - 1)) {
-                round.1 += a.at.saturating_sub(*previous);
+            if let Some((attempt, at)) = previous
+                && attempt + 1 == a.attempt
+            {
+                round.1 += a.at.saturating_sub(at);
                 round.2 += 1;
             }
         }
