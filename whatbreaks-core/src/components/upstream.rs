@@ -723,7 +723,7 @@ impl Upstream {
                         .acquire()
                         .await
                         .expect("[whatbreaks internal bug] upstream semaphore closed");
-                    let mut after = std::pin::pin!(Answering {
+                    Answering {
                         upstream: self,
                         guard: None,
                         wait: self.after_slot(
@@ -733,10 +733,10 @@ impl Upstream {
                             caller,
                             latency,
                             failure,
-                            Some(permit)
+                            Some(permit),
                         ),
-                    });
-                    std::future::poll_fn(|cx| after.as_mut().poll(cx)).await
+                    }
+                    .await
                 })),
             },
         };
